@@ -1,0 +1,50 @@
+# Every target sets itself up: apt packages when missing, a virtual environment in .venv,
+# torch (CPU) first, then the package with its extras under constraints.txt.
+# Re-running is fast: the install step reruns only when setup.cfg/constraints change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.koala-installed
+APT_PACKAGES := ffmpeg espeak-ng libsndfile1
+export HF_EVALUATE_OFFLINE := 1
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup apt test lint demo bench clean
+
+setup: $(STAMP)
+
+apt:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt | apt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,test]'
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check koala metrics tests benchmarks examples koala_bench.py
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/koala-bench demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cer.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

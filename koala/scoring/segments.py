@@ -1,0 +1,126 @@
+"""PA-QA: accuracy by the position of the evidence in long speech.
+
+The paper's segments of the relative position ``p`` of an evidence sentence in the passage:
+
+    front [0, .25), front-middle [.25, .5), middle-late [.5, .75), late [.75, 1]
+
+"an item with evidence in several segments counts once in each". ``middle-front`` is accepted
+as an alias of ``front-middle`` (the published files use both spellings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from koala.scoring._validate import check_probability, check_sequence
+from koala.scoring.choices import score_choice_items
+
+__all__ = ["SEGMENTS", "normalize_segment", "segment_accuracy", "segment_of"]
+
+SEGMENTS: tuple[str, ...] = ("front", "front-middle", "middle-late", "late")
+_ALIASES = {"middle-front": "front-middle"}
+
+
+def segment_of(position: float) -> str:
+    """The segment of a relative position in [0, 1] (0.25 is front-middle; 1.0 is late)."""
+    p = check_probability(position, "position")
+    if p < 0.25:
+        return "front"
+    if p < 0.5:
+        return "front-middle"
+    if p < 0.75:
+        return "middle-late"
+    return "late"
+
+
+def normalize_segment(label: str) -> str:
+    """Canonical segment name; raises ``ValueError`` for an unknown label."""
+    if not isinstance(label, str):
+        raise TypeError(f"segment label must be a string, got {type(label).__name__}")
+    key = label.strip().lower().replace("_", "-").replace(" ", "-")
+    key = _ALIASES.get(key, key)
+    if key not in SEGMENTS:
+        raise ValueError(
+            f"unknown segment {label!r}; expected one of {[*SEGMENTS, 'middle-front']}"
+        )
+    return key
+
+
+def _item_segments(
+    i: int, positions: Sequence[Any] | None, segments: Sequence[Any] | None
+) -> set[str]:
+    if positions is not None:
+        row = positions[i]
+        if row is None or isinstance(row, str) or not isinstance(row, Sequence):
+            raise TypeError(f"positions[{i}] must be a list of numbers in [0, 1], got {row!r}")
+        try:
+            return {segment_of(p) for p in row}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"positions[{i}]: {exc}") from None
+    assert segments is not None
+    row = segments[i]
+    if isinstance(row, str):
+        row = [row]
+    if row is None or not isinstance(row, Sequence):
+        raise TypeError(f"segments[{i}] must be a list of segment names, got {row!r}")
+    try:
+        return {normalize_segment(s) for s in row}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"segments[{i}]: {exc}") from None
+
+
+def segment_accuracy(
+    predictions: Sequence[Any],
+    references: Sequence[str],
+    positions: Sequence[Sequence[float]] | None = None,
+    segments: Sequence[Sequence[str] | str] | None = None,
+    choices: Sequence[Any] | None = None,
+    labels: Any = None,
+    fallback: str = "none",
+) -> dict[str, Any]:
+    """Overall and per-segment accuracy of PA-QA answers.
+
+    Give per item either ``positions`` (evidence positions in [0, 1]) or ``segments`` (labels).
+    Returns ``accuracy``, ``correct``, ``total``, ``unparsed``, per segment ``segment_accuracy``
+    (NaN for an empty segment), ``segment_count`` and ``segment_correct``, ``no_evidence``
+    (items in no segment, still in the overall figure) and ``spread`` = best minus worst
+    accuracy over the non-empty segments.
+    """
+    if (positions is None) == (segments is None):
+        raise ValueError("pass exactly one of positions= or segments=")
+    check_sequence(predictions, "predictions")
+    given_name, given = (
+        ("positions", positions) if positions is not None else ("segments", segments)
+    )
+    check_sequence(given, given_name)
+    if len(given) != len(predictions):  # type: ignore[arg-type]
+        raise ValueError(
+            f"{given_name} has {len(given)} items but predictions has {len(predictions)}"  # type: ignore[arg-type]
+        )
+    items = score_choice_items(predictions, references, choices, labels, fallback)
+    count = dict.fromkeys(SEGMENTS, 0)
+    correct = dict.fromkeys(SEGMENTS, 0)
+    no_evidence = 0
+    for i, item in enumerate(items):
+        segs = _item_segments(i, positions, segments)
+        if not segs:
+            no_evidence += 1
+        for s in segs:
+            count[s] += 1
+            correct[s] += item.correct
+    acc = {s: (correct[s] / count[s] if count[s] else math.nan) for s in SEGMENTS}
+    filled = [acc[s] for s in SEGMENTS if count[s]]
+    n_correct = sum(it.correct for it in items)
+    return {
+        "accuracy": n_correct / len(items),
+        "correct": n_correct,
+        "total": len(items),
+        "unparsed": sum(it.method == "unparsed" for it in items),
+        "segment_accuracy": acc,
+        "segment_count": count,
+        "segment_correct": correct,
+        "no_evidence": no_evidence,
+        "spread": (max(filled) - min(filled)) if filled else math.nan,
+    }

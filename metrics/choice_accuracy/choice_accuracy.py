@@ -1,0 +1,82 @@
+"""Multiple-choice accuracy (KoALa-Bench SQA, KCSAT, PA-QA) as an ``evaluate`` metric."""
+
+import datasets
+import evaluate
+
+from koala.scoring.choices import choice_accuracy
+
+_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness}
+}
+"""
+
+_DESCRIPTION = """\
+Accuracy = correct / total of multiple-choice answers, from generated text or from per-label
+log-probabilities. Generated text is read in the published order: "(L)" in choice order, then a
+standalone label, then (this project) the text of one choice, then a bare letter. An answer no
+rule reads is counted wrong and reported as `unparsed` (the published code silently picked the
+first choice; `fallback="first"` reproduces that for parity). With log-probabilities the
+prediction is the argmax over the labels (logit-based scoring).
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`, or `list` of `list` of `float`): generated answers, or
+        log-probabilities of the labels in label order (logit-based).
+    references (`list` of `str`): gold answers as `(C) 2001년`, `C`, `3`, or a choice's text.
+    choices (`list`, optional): per item, the labelled choice string (`"(A) 예 (B) 아니요"`)
+        or the list of choice texts. Lets answers given as a choice's text be recognised.
+    labels (optional): `"letters"`, `"numbers"`, one list of labels, or one list per item.
+        Default: read from `choices`, else inferred from the gold answer (A-E or 1-5).
+    fallback (`str`, default `"none"`): `"first"` maps unparsed answers to the first choice
+        and turns choice-text matching off, as the published code did.
+    match_text (`bool`, optional): force choice-text matching on or off.
+    return_items (`bool`, default `False`): also return per-item labels and methods.
+Returns:
+    accuracy (`float` in [0, 1]), correct, total, unparsed, fallback_used (`int`).
+Examples:
+    >>> acc = evaluate.load("metrics/choice_accuracy")
+    >>> acc.compute(predictions=["정답은 (C)입니다", "2000년"], references=["(C) 2001년", "B"],
+    ...             choices=["(A) 1999년 (B) 2000년 (C) 2001년 (D) 2002년"] * 2)["accuracy"]
+    1.0
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class ChoiceAccuracy(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("string"),
+                        "references": datasets.Value("string"),
+                    }
+                ),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Sequence(datasets.Value("float64")),
+                        "references": datasets.Value("string"),
+                    }
+                ),
+            ],
+        )
+
+    def _compute(
+        self,
+        predictions: list,
+        references: list[str],
+        choices: list | None = None,
+        labels: object = None,
+        fallback: str = "none",
+        match_text: bool | None = None,
+        return_items: bool = False,
+    ) -> dict:
+        return choice_accuracy(
+            predictions, references, choices, labels, fallback, match_text, return_items
+        )

@@ -1,0 +1,64 @@
+"""Korean character error rate (KoALa-Bench ASR) as an ``evaluate`` metric."""
+
+import datasets
+import evaluate
+
+from koala.scoring.cer import corpus_cer
+
+_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness},
+  note  = {Benchmark and published evaluation code by SCAI Lab}
+}
+"""
+
+_DESCRIPTION = """\
+Corpus-level character error rate over normalised Korean text, as KoALa-Bench scores ASR:
+"normalise both sides by keeping only Hangul syllables and jamo, digits and whitespace (Latin
+letters are deleted), then delete all whitespace; plain Levenshtein over characters; the
+reported figure is corpus-level: sum of edits / sum of reference lengths (can exceed 1)."
+Unlike the canonical `cer` metric, spaces are not characters and the result is a dict with
+substitutions, deletions, insertions and hits.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): transcripts produced by the model.
+    references (`list` of `str`): reference transcripts.
+    normalization (`str`, default `"koala"`): a preset of `koala.normalize.PRESETS`
+        (`koala`, `koala_nfkc`, `koala_latin`, `koala_spaced`, `kspon`, `nfc`, `none`).
+    return_per_utterance (`bool`, default `False`): also return `per_utterance_cer`.
+Returns:
+    cer (`float`): sum of edits / sum of normalised reference characters (>= 0, may exceed 1).
+    substitutions, deletions, insertions, hits, reference_length, hypothesis_length,
+    num_utterances, empty_references (`int`), normalization (`str`),
+    per_utterance_cer (`list` of `float`, on request).
+Examples:
+    >>> cer = evaluate.load("metrics/korean_cer")
+    >>> cer.compute(predictions=["안녕하세요."], references=["안녕 하세요"])["cer"]
+    0.0
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class KoreanCER(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+            reference_urls=["https://github.com/scai-research/KoALa-Bench"],
+        )
+
+    def _compute(
+        self,
+        predictions: list[str],
+        references: list[str],
+        normalization: str = "koala",
+        return_per_utterance: bool = False,
+    ) -> dict:
+        return corpus_cer(predictions, references, normalization, return_per_utterance).as_dict()

@@ -1,0 +1,81 @@
+"""Speech Context Faithfulness (KoALa-Bench SCA-QA) as an ``evaluate`` metric."""
+
+import datasets
+import evaluate
+
+from koala.scoring.scf import speech_context_faithfulness
+
+_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness}
+}
+"""
+
+_DESCRIPTION = """\
+Speech Context Faithfulness (SCF): "among the items the model answers correctly from text
+alone, the share whose answer follows the counterfactual speech (prediction == new_answer)".
+Also returns the parametric proportion (text-correct items whose speech answer equals the text
+answer), each condition's accuracy and, with answers to the original speech, the 2x2 table of
+counterfactual-correct x original-correct over the text-correct items.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): answers given the counterfactual speech.
+    references (`list` of `str`): the counterfactual answers (`new_answer`).
+    text_predictions (`list` of `str`): answers to the question alone (no speech).
+    text_references (`list` of `str`): the world-knowledge answers (`answer`).
+    original_predictions (`list` of `str`, optional): answers given the original speech.
+    choices, labels, fallback: as in `choice_accuracy` (answers may be raw generations).
+Returns:
+    scf, parametric_proportion, other_proportion (`float` in [0, 1], NaN when no item is
+    text-correct), num_text_correct, total, text_accuracy, counterfactual_accuracy,
+    original_accuracy, unparsed (per condition), case_table (2x2 counts).
+Examples:
+    >>> scf = evaluate.load("metrics/scf")
+    >>> scf.compute(predictions=["3", "1"], references=["3", "4"],
+    ...             text_predictions=["1", "2"], text_references=["1", "2"],
+    ...             labels="numbers")["scf"]
+    0.5
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class SpeechContextFaithfulness(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+        )
+
+    def _compute(
+        self,
+        predictions: list[str],
+        references: list[str],
+        text_predictions: list[str] | None = None,
+        text_references: list[str] | None = None,
+        original_predictions: list[str] | None = None,
+        choices: list | None = None,
+        labels: object = None,
+        fallback: str = "none",
+    ) -> dict:
+        if text_predictions is None or text_references is None:
+            raise ValueError(
+                "scf needs text_predictions= (answers without speech) and text_references= "
+                "(world-knowledge answers) besides predictions/references"
+            )
+        return speech_context_faithfulness(
+            predictions,
+            references,
+            text_predictions,
+            text_references,
+            original_predictions,
+            choices=choices,
+            labels=labels,
+            fallback=fallback,
+        )

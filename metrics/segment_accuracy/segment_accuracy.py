@@ -1,0 +1,63 @@
+"""Accuracy by evidence position (KoALa-Bench PA-QA) as an ``evaluate`` metric."""
+
+import datasets
+import evaluate
+
+from koala.scoring.segments import segment_accuracy
+
+_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness}
+}
+"""
+
+_DESCRIPTION = """\
+PA-QA accuracy overall and by the segment of the long speech that holds the evidence: front
+[0, .25), front-middle [.25, .5), middle-late [.5, .75), late [.75, 1]; "an item with evidence
+in several segments counts once in each". `spread` = best minus worst segment accuracy.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): generated answers or labels.
+    references (`list` of `str`): gold answers (`(D)`, `D`, or a choice's text).
+    positions (`list` of `list` of `float`): evidence positions in [0, 1] per item; or
+    segments (`list` of `list` of `str`): segment names per item (`middle-front` is accepted).
+    choices, labels, fallback: as in `choice_accuracy`.
+Returns:
+    accuracy (`float`), correct, total, unparsed, no_evidence (`int`),
+    segment_accuracy / segment_count / segment_correct (`dict` by segment), spread (`float`).
+Examples:
+    >>> seg = evaluate.load("metrics/segment_accuracy")
+    >>> seg.compute(predictions=["A", "B"], references=["A", "C"],
+    ...             positions=[[0.1], [0.9]])["segment_accuracy"]["front"]
+    1.0
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class SegmentAccuracy(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+        )
+
+    def _compute(
+        self,
+        predictions: list[str],
+        references: list[str],
+        positions: list | None = None,
+        segments: list | None = None,
+        choices: list | None = None,
+        labels: object = None,
+        fallback: str = "none",
+    ) -> dict:
+        return segment_accuracy(
+            predictions, references, positions, segments, choices, labels, fallback
+        )
