@@ -1,0 +1,184 @@
+"""A small client for OpenAI-compatible chat-completions servers (vLLM, SGLang, hosted APIs).
+
+Used by the ``openai`` model adapter and by the LLM judge. What it adds over a bare POST:
+
+* a concurrency limit (an ``asyncio.Semaphore``), so many requests can be in flight against a
+  cluster of replicas behind one URL;
+* a per-request timeout, and retries with exponential backoff and jitter on 429, 5xx,
+  time-outs and connection errors (``Retry-After`` is honoured when the server sends it);
+  other 4xx are not retried;
+* an API key read from an environment variable at call time, sent only in the
+  ``Authorization`` header and never stored on the object, logged or written anywhere;
+* a parsed result: the text, the top log-probabilities of the first generated tokens when the
+  server returns them, and how many attempts it took.
+
+Malformed responses (invalid JSON, no ``choices``) raise :class:`ChatError` after the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["ChatError", "ChatResult", "OpenAIClient"]
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class ChatError(RuntimeError):
+    """A request that failed for good; ``status`` is the last HTTP status (None if none)."""
+
+    def __init__(self, message: str, status: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+@dataclass
+class ChatResult:
+    """The first choice of a chat completion."""
+
+    text: str
+    # One dict per generated token (first tokens first): token string -> log-probability, from
+    # the server's ``top_logprobs``. Empty when the server gave none.
+    top_logprobs: list[dict[str, float]] = field(default_factory=list)
+    finish_reason: str | None = None
+    attempts: int = 1
+    latency_s: float = 0.0
+
+
+def _parse(body: Any) -> ChatResult:
+    try:
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        text = message.get("content")
+        if text is None:
+            text = choice.get("text", "")
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}")
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ChatError(f"malformed chat completion ({exc}): {str(body)[:200]}") from None
+    tops: list[dict[str, float]] = []
+    lp = choice.get("logprobs") or {}
+    for tok in (lp.get("content") or []) if isinstance(lp, dict) else []:
+        entries = tok.get("top_logprobs") or [tok]
+        tops.append(
+            {
+                str(e.get("token")): float(e.get("logprob"))
+                for e in entries
+                if e.get("logprob") is not None
+            }
+        )
+    return ChatResult(text=text, top_logprobs=tops, finish_reason=choice.get("finish_reason"))
+
+
+class OpenAIClient:
+    """POST ``{base_url}/chat/completions`` with retries, time-outs and a concurrency limit."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sem: asyncio.Semaphore | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def __aenter__(self) -> OpenAIClient:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=None)
+        self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, trust_env=False)
+        self._sem = asyncio.Semaphore(self.concurrency)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = None
+        self._sem = None
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), self.max_backoff)
+            except ValueError:
+                pass
+        base = min(self.backoff * (2**attempt), self.max_backoff)
+        return base * (0.5 + random.random() / 2)
+
+    async def achat(self, messages: Sequence[dict[str, Any]], **params: Any) -> ChatResult:
+        """One chat completion; ``params`` go into the request body (temperature, max_tokens,
+        logprobs, top_logprobs, ...). Must run inside ``async with client``."""
+        if self._client is None or self._sem is None:
+            raise RuntimeError("use 'async with OpenAIClient(...) as client' before achat()")
+        body = {"model": self.model, "messages": list(messages), **params}
+        url = f"{self.base_url}/chat/completions"
+        status: int | None = None
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            retry_after = None
+            async with self._sem:
+                t0 = time.perf_counter()
+                try:
+                    resp = await self._client.post(url, json=body, headers=self._headers())
+                    status = resp.status_code
+                    if status == 200:
+                        try:
+                            result = _parse(resp.json())
+                        except ValueError as exc:  # invalid JSON
+                            raise ChatError(f"invalid JSON from server: {exc}", status) from None
+                        result.attempts = attempt + 1
+                        result.latency_s = time.perf_counter() - t0
+                        return result
+                    last = f"HTTP {status}: {resp.text[:200]}"
+                    if status not in RETRY_STATUS:
+                        raise ChatError(last, status, attempt + 1)
+                    retry_after = resp.headers.get("retry-after")
+                except ChatError as exc:
+                    if exc.status is not None and exc.status != 200:
+                        raise
+                    last = str(exc)  # malformed 200: retry, the server may recover
+                except httpx.TimeoutException:
+                    status, last = None, f"timed out after {self.timeout}s"
+                except httpx.TransportError as exc:
+                    status, last = None, f"connection error: {exc}"
+            if attempt < self.max_retries:
+                delay = self._delay(attempt, retry_after)
+                log.debug("retry %d after %.2fs: %s", attempt + 1, delay, last)
+                await asyncio.sleep(delay)
+        raise ChatError(
+            f"{url}: failed after {self.max_retries + 1} attempts; last: {last}",
+            status,
+            self.max_retries + 1,
+        )

@@ -1,0 +1,104 @@
+"""The OpenAI-compatible client against a scripted server on 127.0.0.1 (real HTTP)."""
+
+import asyncio
+import time
+
+import pytest
+from openai_server import Reply, ScriptedServer, completion
+
+from koala.openai_client import ChatError, OpenAIClient
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _one(url, **kw):
+    async with OpenAIClient(url, "m", **kw) as c:
+        return await c.achat([{"role": "user", "content": "hi"}], temperature=0)
+
+
+def test_text_logprobs_and_request_body(monkeypatch):
+    monkeypatch.setenv("KOALA_TEST_KEY", "sk-secret")
+    with ScriptedServer(lambda b, n: Reply(body=completion("(B)", [{"A": -2.0, "B": -0.1}]))) as s:
+        r = run(_one(s.url, api_key_env="KOALA_TEST_KEY"))
+        assert r.text == "(B)"
+        assert r.top_logprobs == [{"A": -2.0, "B": -0.1}]
+        assert r.attempts == 1
+        assert s.requests[0]["model"] == "m" and s.requests[0]["temperature"] == 0
+        assert s.headers[0]["Authorization"] == "Bearer sk-secret"
+    assert "sk-secret" not in repr(OpenAIClient(s.url, "m", api_key_env="KOALA_TEST_KEY"))
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_retries_then_succeeds(status):
+    def script(body, n):
+        return (
+            Reply(status=status, body={"error": "busy"}) if n < 2 else Reply(body=completion("ok"))
+        )
+
+    with ScriptedServer(script) as s:
+        r = run(_one(s.url, backoff=0.01))
+        assert r.text == "ok" and r.attempts == 3 and len(s.requests) == 3
+
+
+def test_client_error_is_not_retried():
+    with ScriptedServer(lambda b, n: Reply(status=400, body={"error": "bad"})) as s:
+        with pytest.raises(ChatError) as e:
+            run(_one(s.url, backoff=0.01))
+        assert e.value.status == 400 and len(s.requests) == 1
+
+
+def test_timeout_then_gives_up():
+    with ScriptedServer(lambda b, n: Reply(body=completion("late"), delay=1.0)) as s:
+        t0 = time.perf_counter()
+        with pytest.raises(ChatError, match="timed out"):
+            run(_one(s.url, timeout=0.2, max_retries=1, backoff=0.01))
+        assert len(s.requests) == 2
+        assert time.perf_counter() - t0 < 0.9 * 2 + 0.5
+
+
+def test_malformed_json_is_retried_and_reported():
+    with ScriptedServer(lambda b, n: Reply(body=b"{not json")) as s:
+        with pytest.raises(ChatError, match="invalid JSON"):
+            run(_one(s.url, max_retries=2, backoff=0.01))
+        assert len(s.requests) == 3
+
+
+def test_retry_after_header_is_honoured():
+    def script(body, n):
+        if n == 0:
+            return Reply(status=429, headers={"Retry-After": "0.3"})
+        return Reply(body=completion("ok"))
+
+    with ScriptedServer(script) as s:
+        t0 = time.perf_counter()
+        assert run(_one(s.url, backoff=0.0)).text == "ok"
+        assert time.perf_counter() - t0 >= 0.3
+
+
+def test_concurrency_limit_bounds_requests_in_flight():
+    import threading
+
+    live = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def script(body, n):
+        with lock:
+            live["now"] += 1
+            live["max"] = max(live["max"], live["now"])
+        time.sleep(0.05)
+        with lock:
+            live["now"] -= 1
+        return Reply(body=completion(str(n)))
+
+    async def many():
+        async with OpenAIClient(s.url, "m", concurrency=3) as c:
+            return await asyncio.gather(
+                *(c.achat([{"role": "user", "content": str(i)}]) for i in range(12))
+            )
+
+    with ScriptedServer(script) as s:
+        out = run(many())
+    assert len(out) == 12
+    assert live["max"] == 3
