@@ -5,8 +5,8 @@ Generation-based extraction follows the published KoALa-Bench order, over the it
 
 1. the first label, in choice order, written as ``(L)`` (or ``(l)``) anywhere in the answer;
 2. else the first label, in choice order, standing alone as a word (``\\bL\\b``, any case);
-3. (this project) else the text of exactly one choice, e.g. ``"2001년"`` for ``(C) 2001년``; when
-   several choices occur, the longest wins (``경주보문관광단지`` over ``보문관광단지``);
+3. (this project) else the text of exactly one choice, e.g. ``"1592년"`` for ``(C) 1592년``; when
+   several choices occur, the longest wins (``서울숲공원`` over ``서울숲``);
 4. else the first label, in choice order, found anywhere in the upper-cased answer (a "bare
    letter").
 
@@ -47,7 +47,7 @@ NUMBER_LABELS: tuple[str, ...] = tuple("123456789")
 DEFAULT_NUM_CHOICES = 5
 FALLBACKS = ("none", "first")
 
-# "(A) 1999년 (B) 2000년", "(A) 아니요\n(B) 예", "(1)사막화의 정의 (2)...": a label in brackets.
+# "(A) 1392년 (B) 1443년", "(A) 아니요\n(B) 예", "(1)도서관 (2)...": a label in brackets.
 _LABELLED = re.compile(r"\(\s*([A-Za-z]|[1-9])\s*\)")
 _GOLD_PREFIX = re.compile(r"^\(\s*([A-Za-z]|[1-9])\s*\)")
 _SPACE = re.compile(r"\s+")
@@ -151,7 +151,7 @@ def _infer_labels(gold: str) -> tuple[str, ...]:
 
 
 def parse_gold(answer: str, choice: Choice) -> str:
-    """The gold label of ``answer``: ``"(C) 2001년"``, ``"(C)"``, ``"C"``, ``"3"``, or the exact
+    """The gold label of ``answer``: ``"(C) 1592년"``, ``"(C)"``, ``"C"``, ``"3"``, or the exact
     text of one choice. Raises ``ValueError`` when it names no choice."""
     a = answer.strip()
     m = _GOLD_PREFIX.match(a)

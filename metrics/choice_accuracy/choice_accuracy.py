@@ -25,7 +25,7 @@ _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `str`, or `list` of `list` of `float`): generated answers, or
         log-probabilities of the labels in label order (logit-based).
-    references (`list` of `str`): gold answers as `(C) 2001년`, `C`, `3`, or a choice's text.
+    references (`list` of `str`): gold answers as `(C) 1592년`, `C`, `3`, or a choice's text.
     choices (`list`, optional): per item, the labelled choice string (`"(A) 예 (B) 아니요"`)
         or the list of choice texts. Lets answers given as a choice's text be recognised.
     labels (optional): `"letters"`, `"numbers"`, one list of labels, or one list per item.
@@ -38,8 +38,8 @@ Returns:
     accuracy (`float` in [0, 1]), correct, total, unparsed, fallback_used (`int`).
 Examples:
     >>> acc = evaluate.load("metrics/choice_accuracy")
-    >>> acc.compute(predictions=["정답은 (C)입니다", "2000년"], references=["(C) 2001년", "B"],
-    ...             choices=["(A) 1999년 (B) 2000년 (C) 2001년 (D) 2002년"] * 2)["accuracy"]
+    >>> acc.compute(predictions=["정답은 (C)입니다", "1443년"], references=["(C) 1592년", "B"],
+    ...             choices=["(A) 1392년 (B) 1443년 (C) 1592년 (D) 1910년"] * 2)["accuracy"]
     1.0
 """
 
