@@ -95,6 +95,14 @@ def test_empty_reference_rule():
     assert res.stats.empty_references == 2
 
 
+def test_decomposed_jamo_count_until_nfkc():
+    import unicodedata
+
+    ref, hyp = "한국어", unicodedata.normalize("NFD", "한국어")  # 3 syllables vs 8 jamo
+    assert corpus_cer([hyp], [ref]).stats.edits == 8
+    assert corpus_cer([hyp], [ref], normalization="koala_nfkc").cer == 0.0
+
+
 def test_stats_are_additive():
     a = corpus_cer(["가나"], ["가다"]).stats
     b = corpus_cer(["라마바"], ["라마"]).stats

@@ -1,7 +1,5 @@
 """Normalisation steps and presets, checked on hand-worked Korean cases."""
 
-import re
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,13 +13,24 @@ from koala.normalize import (
     StripKsponAnnotations,
     UnicodeNormalize,
     get_normalizer,
+    normalize_batch,
 )
 
 
 def published_rule(text: str) -> str:
-    """The published rule written independently: keep 가-힣, ㄱ-ㅣ, 0-9 and \\s, then drop \\s."""
-    kept = re.sub(r"[^가-힣ㄱ-ㅣ0-9\s]", "", text)
-    return re.sub(r"\s", "", kept)
+    """The published rule, written independently from its description: keep the syllable block
+    U+AC00-U+D7AF, jamo U+1100-U+11FF and U+3130-U+318F, ASCII digits and whitespace, then
+    delete all whitespace."""
+    kept = "".join(
+        c
+        for c in text
+        if 0xAC00 <= ord(c) <= 0xD7AF
+        or 0x1100 <= ord(c) <= 0x11FF
+        or 0x3130 <= ord(c) <= 0x318F
+        or c in "0123456789"
+        or c.isspace()
+    )
+    return "".join(c for c in kept if not c.isspace())
 
 
 @pytest.mark.parametrize(
@@ -34,6 +43,7 @@ def published_rule(text: str) -> str:
         ("漢字 한자", "한자"),  # Hanja is deleted
         ("  \t\n", ""),
         ("１２３", ""),  # full-width digits are not ASCII digits: deleted by the published rule
+        ("ㆍ아래아", "ㆍ아래아"),  # the whole compatibility-jamo block is kept
         ("(웃음) 진짜?", "웃음진짜"),
     ],
 )
@@ -41,10 +51,19 @@ def test_koala_preset_hand_worked(text, expected):
     assert get_normalizer("koala")(text) == expected
 
 
-@given(st.text(alphabet=st.sampled_from("가나닭힣ㄱㅎㅏㅣ019aZ.,!? \t\n漢１"), max_size=40))
+ALPHABET = "가나닭힣\ud7a4ㄱㅎㅏㅣㆎ\u1100\u11ff019aZ.,!?漢１ \t\n\u3000\xa0\u2028\x00\x1f"
+
+
+@given(st.text(alphabet=st.sampled_from(ALPHABET), max_size=40))
 def test_koala_preset_equals_keep_then_remove_whitespace(text):
     two_step = Compose([KeepCharacters(), RemoveWhitespace()])
     assert PRESETS["koala"](text) == two_step(text) == published_rule(text)
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(ALPHABET), max_size=15), max_size=6))
+def test_batch_equals_one_by_one_for_every_preset(texts):
+    for name, step in PRESETS.items():
+        assert normalize_batch(step, texts) == [step(t) for t in texts], name
 
 
 def test_latin_preset_keeps_lowercased_letters():
@@ -62,8 +81,9 @@ def test_nfkc_preset_keeps_fullwidth_digits():
 def test_nfc_composes_conjoining_jamo_into_syllables():
     decomposed = "\u1112\u1161\u11ab"  # ᄒ ᅡ ᆫ
     assert UnicodeNormalize("NFC")(decomposed) == "한"
-    # without NFC the published rule deletes conjoining jamo: the syllable is lost
-    assert get_normalizer("koala")(decomposed) == ""
+    # the published rule keeps conjoining jamo as they are: three characters, not one
+    assert get_normalizer("koala")(decomposed) == decomposed
+    assert get_normalizer("koala_nfkc")(decomposed) == "한"
 
 
 @pytest.mark.parametrize("form", ["NFD", "NFKD", "nfc"])

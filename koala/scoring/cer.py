@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
-from koala.normalize import Step, get_normalizer
+from koala.normalize import Step, get_normalizer, normalize_batch
 from koala.scoring._validate import check_pairs
 
 __all__ = ["CERResult", "CERStats", "cer_stats", "corpus_cer"]
@@ -89,30 +89,37 @@ class CERResult:
         return out
 
 
-def cer_stats(reference: str, hypothesis: str) -> CERStats:
-    """Edit counts of one already-normalised pair (Levenshtein via rapidfuzz's C++ core)."""
+def _sdi(reference: str, hypothesis: str) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of one normalised pair, via rapidfuzz (C++).
+
+    Only the substitutions need the alignment: with ``E`` edits, ``D + I = E - S`` and
+    ``I - D = len(hypothesis) - len(reference)``.
+    """
     n, m = len(reference), len(hypothesis)
     if n == 0:
-        return CERStats(insertions=m, hypothesis_length=m, utterances=1, empty_references=1)
-    distance = Levenshtein.distance(reference, hypothesis)
-    if distance == 0:
-        return CERStats(hits=n, reference_length=n, hypothesis_length=m, utterances=1)
-    s = d = i = 0
-    for tag, _, _ in Levenshtein.editops(reference, hypothesis):
-        if tag == "replace":
-            s += 1
-        elif tag == "delete":
-            d += 1
-        else:
-            i += 1
+        return 0, 0, m
+    edits = Levenshtein.distance(reference, hypothesis)
+    if edits == abs(m - n):  # identical, or pure insertions/deletions
+        s = 0
+    else:
+        s = [op[0] for op in Levenshtein.editops(reference, hypothesis).as_list()].count("replace")
+    rest = edits - s
+    return s, (rest - (m - n)) // 2, (rest + (m - n)) // 2
+
+
+def cer_stats(reference: str, hypothesis: str) -> CERStats:
+    """Edit counts of one already-normalised pair."""
+    s, d, i = _sdi(reference, hypothesis)
+    n = len(reference)
     return CERStats(
         substitutions=s,
         deletions=d,
         insertions=i,
         hits=n - s - d,
         reference_length=n,
-        hypothesis_length=m,
+        hypothesis_length=len(hypothesis),
         utterances=1,
+        empty_references=int(n == 0),
     )
 
 
@@ -129,19 +136,30 @@ def corpus_cer(
     """
     check_pairs(predictions, references)
     norm = get_normalizer(normalization)
+    refs = normalize_batch(norm, references)
+    hyps = normalize_batch(norm, predictions)
     per_utt: list[float] | None = [] if return_per_utterance else None
-    s = d = i = h = n_ref = n_hyp = empty = 0
-    for ref_raw, hyp_raw in zip(references, predictions, strict=True):
-        st = cer_stats(norm(ref_raw), norm(hyp_raw))
-        s += st.substitutions
-        d += st.deletions
-        i += st.insertions
-        h += st.hits
-        n_ref += st.reference_length
-        n_hyp += st.hypothesis_length
-        empty += st.empty_references
+    s = d = i = n_ref = empty = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        ps, pd, pi = _sdi(ref, hyp)
+        s += ps
+        d += pd
+        i += pi
+        n = len(ref)
+        n_ref += n
+        if n == 0:
+            empty += 1
         if per_utt is not None:
-            per_utt.append(st.cer)
-    total = CERStats(s, d, i, h, n_ref, n_hyp, len(references), empty)
+            per_utt.append((ps + pd + pi) / n if n else float(ps + pd + pi > 0))
+    total = CERStats(
+        substitutions=s,
+        deletions=d,
+        insertions=i,
+        hits=n_ref - s - d,
+        reference_length=n_ref,
+        hypothesis_length=sum(map(len, hyps)),
+        utterances=len(refs),
+        empty_references=empty,
+    )
     name = normalization if isinstance(normalization, str) else repr(normalization)
     return CERResult(stats=total, normalization=name, per_utterance=per_utt)

@@ -3,6 +3,7 @@
 import datasets
 import evaluate
 
+from koala import metric_base
 from koala.scoring.choices import choice_accuracy
 
 _CITATION = """\
@@ -45,7 +46,7 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class ChoiceAccuracy(evaluate.Metric):
+class ChoiceAccuracy(metric_base.KoalaMetric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

@@ -3,6 +3,7 @@
 import datasets
 import evaluate
 
+from koala import metric_base
 from koala.scoring.scf import speech_context_faithfulness
 
 _CITATION = """\
@@ -42,7 +43,7 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class SpeechContextFaithfulness(evaluate.Metric):
+class SpeechContextFaithfulness(metric_base.KoalaMetric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

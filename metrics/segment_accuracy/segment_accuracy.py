@@ -3,6 +3,7 @@
 import datasets
 import evaluate
 
+from koala import metric_base
 from koala.scoring.segments import segment_accuracy
 
 _CITATION = """\
@@ -37,7 +38,7 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class SegmentAccuracy(evaluate.Metric):
+class SegmentAccuracy(metric_base.KoalaMetric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

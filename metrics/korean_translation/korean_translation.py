@@ -1,0 +1,79 @@
+"""Korean speech-translation metrics (KoALa-Bench ST): BLEU, METEOR, BERTScore."""
+
+import datasets
+import evaluate
+
+from koala.scoring.translation import translation_scores
+
+_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness},
+  note  = {Benchmark and published evaluation code by SCAI Lab}
+}
+"""
+
+_DESCRIPTION = """\
+English-to-Korean speech translation scored as KoALa-Bench publishes it: "BLEU with sacreBLEU
+over characters (normalised as for CER, spaces removed), METEOR (NLTK) over characters,
+BERTScore with xlm-roberta-large, lang="ko"". BLEU keeps its sufficient statistics and a
+sacreBLEU signature extended with the normalisation, so two runs can be compared; an optional
+seeded bootstrap gives a confidence interval. METEOR runs without WordNet (nothing is
+downloaded). Each part can be switched off (`metrics=["bleu"]`); without BERTScore torch is not
+imported.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): Korean translations produced by the model.
+    references (`list` of `str`): reference Korean translations (one per prediction).
+    metrics (`list` of `str`, default `["bleu", "meteor", "bertscore"]`): parts to compute.
+    tokenize (`str`, default `"char-nospace"`): BLEU/METEOR tokens. `"char-nospace"` is the
+        published protocol (`koala` normalisation, spaces removed, characters); `"char"` keeps
+        word spacing as `▁` tokens (`koala_spaced`); `"ko-mecab"` uses mecab-ko morphemes.
+    normalization (`str`, default follows `tokenize`): a `koala.normalize` preset for BLEU/METEOR.
+    n_bootstrap (`int`, default 0), seed (`int`, default 12345), confidence (`float`, 0.95):
+        percentile bootstrap interval of BLEU over resampled sentences.
+    model_type (`str`, default `"xlm-roberta-large"`), model_path (`str`, a local model
+        directory), num_layers (`int`, default bert-score's layer for `model_type`), lang
+        (`str`, `"ko"`), batch_size (`int`, 32), device (`str`), bertscore_normalization
+        (default none: raw text): BERTScore settings.
+    return_per_sentence (`bool`, default `False`): also return per-sentence scores.
+Returns:
+    bleu (`float`, 0-100), bleu_counts, bleu_totals (`list` of `int`, 1- to 4-grams),
+    bleu_sys_len, bleu_ref_len (`int`), bleu_precisions (`list` of `float`), bleu_bp (`float`),
+    bleu_signature (`str`), and with a bootstrap bleu_ci_low, bleu_ci_high,
+    bleu_bootstrap_mean, bleu_confidence;
+    meteor (`float`, 0-1), meteor_signature (`str`);
+    bertscore_precision, bertscore_recall, bertscore_f1 (`float`, sentence means),
+    bertscore_model (`str`), bertscore_num_layers (`int`), bertscore_hash (`str`);
+    num_sentences (`int`).
+Examples:
+    >>> st = evaluate.load("metrics/korean_translation")
+    >>> r = st.compute(predictions=["고양이 잔다!"], references=["고양이가 잔다."],
+    ...                metrics=["bleu", "meteor"])
+    >>> round(r["bleu"], 2), round(r["meteor"], 4)
+    (40.94, 0.8203)
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class KoreanTranslation(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+            reference_urls=[
+                "https://github.com/scai-research/KoALa-Bench",
+                "https://github.com/mjpost/sacrebleu",
+                "https://www.nltk.org/api/nltk.translate.meteor_score.html",
+                "https://github.com/Tiiiger/bert_score",
+            ],
+        )
+
+    def _compute(self, predictions: list[str], references: list[str], **options) -> dict:
+        return translation_scores(predictions, references, **options)
