@@ -3,6 +3,7 @@
 import datasets
 import evaluate
 
+from koala import metric_base
 from koala.scoring.translation import translation_scores
 
 _CITATION = """\
@@ -58,7 +59,7 @@ Examples:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class KoreanTranslation(evaluate.Metric):
+class KoreanTranslation(metric_base.KoalaMetric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

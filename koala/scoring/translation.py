@@ -1,0 +1,631 @@
+"""Speech-translation metrics (English speech -> Korean text): BLEU, METEOR, BERTScore.
+
+The published KoALa-Bench protocol for ST:
+
+    "BLEU with sacreBLEU over characters (normalised as for CER, spaces removed), METEOR (NLTK)
+    over characters, BERTScore with ``xlm-roberta-large``, ``lang="ko"``."
+
+and "normalised as for CER" is the ``koala`` preset of :mod:`koala.normalize`: "keeping only
+Hangul syllables and jamo, digits and whitespace (Latin letters are deleted), then delete all
+whitespace" (the character classes are defined there, in one place).
+
+How each part reproduces it:
+
+* **BLEU** (``tokenize="char-nospace"``, the default). Both sides go through the ``koala``
+  preset, all whitespace is deleted, and sacreBLEU's own ``tokenize="char"`` splits the result
+  into characters. Because the normalised text holds no whitespace and no punctuation, this is
+  exactly "sacreBLEU over characters": sacreBLEU's default ``13a`` tokenizer over the
+  characters joined by spaces gives the same n-grams and the same number (the tests check
+  both). Scores are sacreBLEU's: 0-100, 4-gram, ``exp`` smoothing, brevity penalty. The
+  result keeps the additive sufficient statistics (matching and total n-gram counts, system
+  and reference lengths) apart from the score, so shards merge exactly (:meth:`BLEUStats.__add__`)
+  and a bootstrap interval resamples sentences exactly; and sacreBLEU's signature, extended
+  with ``norm:<preset>|spaces:<removed|kept>``, records every option that changes the number.
+* ``tokenize="char"`` keeps word spacing: ``koala_spaced`` normalisation (whitespace collapsed,
+  not deleted) and every space becomes the token ``▁`` (U+2581) before sacreBLEU's ``char``
+  tokenizer runs, so n-grams across a word boundary must match the spacing too. (sacreBLEU's
+  ``char`` tokenizer alone would drop spaces, giving the default's number again.)
+* ``tokenize="ko-mecab"``: ``koala_spaced`` normalisation, then sacreBLEU's mecab-ko morpheme
+  tokenizer (the ``sacrebleu[ko]`` extra). Not the published number.
+* **METEOR**: :func:`nltk.translate.meteor_score.meteor_score` per sentence over the same
+  tokens as BLEU (characters by default), averaged over sentences (NLTK's METEOR is
+  sentence-level; the published figure is taken to be the mean). WordNet is replaced by a
+  stand-in without synsets: the synonym stage cannot apply to Hangul characters, and on
+  ``koala``-normalised text (Hangul, jamo, digits) a WordNet lookup could only ever return the
+  token itself, so the number is unchanged and nothing is ever downloaded. Range 0-1.
+* **BERTScore**: :func:`bert_score.score` with ``model_type="xlm-roberta-large"``,
+  ``lang="ko"`` and bert-score's own layer for that model (17), no idf, no baseline rescaling,
+  on the raw text (the published description names no normalisation for it). Precision,
+  recall and F1 are sentence means in [-1, 1], in practice 0.8-1 for this model; the
+  leaderboard shows F1 x 100.
+
+BLEU and METEOR never import torch; BERTScore imports it (through bert-score) only when asked.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sacrebleu.metrics import BLEU
+
+from koala.normalize import Step, get_normalizer, normalize_batch
+from koala.scoring._validate import check_pairs
+
+__all__ = [
+    "DEFAULT_BERTSCORE_MODEL",
+    "METRICS",
+    "TOKENIZE",
+    "BERTScoreModelUnavailable",
+    "BERTScoreResult",
+    "BLEUResult",
+    "BLEUStats",
+    "METEORResult",
+    "corpus_bertscore",
+    "corpus_bleu",
+    "corpus_meteor",
+    "translation_scores",
+]
+
+METRICS: tuple[str, ...] = ("bleu", "meteor", "bertscore")
+# tokenize -> (default normalisation preset, whether spaces survive, sacreBLEU tokenizer)
+TOKENIZE: dict[str, tuple[str, bool, str]] = {
+    "char-nospace": ("koala", False, "char"),
+    "char": ("koala_spaced", True, "char"),
+    "ko-mecab": ("koala_spaced", True, "ko-mecab"),
+}
+SPACE_TOKEN = "\u2581"  # "▁": a visible token for a word boundary under tokenize="char"
+DEFAULT_BERTSCORE_MODEL = "xlm-roberta-large"
+DEFAULT_SEED = 12345  # sacreBLEU's default bootstrap seed
+_WS = re.compile(r"\s+")
+
+
+# ----------------------------------------------------------------------------------------------
+# shared text preparation
+
+
+def _norm_name(normalization: str | Step | None) -> str:
+    if normalization is None:
+        return "none"
+    if isinstance(normalization, str):
+        return normalization
+    return getattr(normalization, "__name__", None) or "custom"
+
+
+def _check_tokenize(tokenize: str) -> None:
+    if tokenize not in TOKENIZE:
+        raise ValueError(f"tokenize={tokenize!r}: choose one of {sorted(TOKENIZE)}")
+
+
+def _resolve_normalization(tokenize: str, normalization: str | Step | None) -> tuple[Step, str]:
+    """``normalization`` left at the sentinel ``"default"`` follows ``tokenize``."""
+    if normalization == "default":
+        normalization = TOKENIZE[tokenize][0]
+    return get_normalizer(normalization), _norm_name(normalization)
+
+
+def _prepare(texts: Iterable[str], tokenize: str, norm: Step) -> list[str]:
+    """Normalise and lay out spaces for ``tokenize`` (before sacreBLEU's own tokenizer)."""
+    keep_spaces = TOKENIZE[tokenize][1]
+    out = []
+    for text in normalize_batch(norm, list(texts)):
+        if not keep_spaces:
+            text = _WS.sub("", text)
+        else:
+            text = _WS.sub(" ", text).strip()
+            if tokenize == "char":
+                text = text.replace(" ", SPACE_TOKEN)
+        out.append(text)
+    return out
+
+
+def _spaces_field(tokenize: str) -> str:
+    if not TOKENIZE[tokenize][1]:
+        return "removed"
+    return f"kept-as-U+{ord(SPACE_TOKEN):04X}" if tokenize == "char" else "kept"
+
+
+# ----------------------------------------------------------------------------------------------
+# BLEU
+
+
+@dataclass(frozen=True)
+class BLEUStats:
+    """sacreBLEU's additive sufficient statistics: per n-gram order the matching (``counts``)
+    and hypothesis (``totals``) n-grams, and the hypothesis/reference lengths in tokens."""
+
+    counts: tuple[int, ...] = (0, 0, 0, 0)
+    totals: tuple[int, ...] = (0, 0, 0, 0)
+    sys_len: int = 0
+    ref_len: int = 0
+
+    def __add__(self, other: BLEUStats) -> BLEUStats:
+        if not isinstance(other, BLEUStats):
+            return NotImplemented
+        return BLEUStats(
+            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            tuple(a + b for a, b in zip(self.totals, other.totals, strict=True)),
+            self.sys_len + other.sys_len,
+            self.ref_len + other.ref_len,
+        )
+
+    @property
+    def score(self) -> float:
+        """Corpus BLEU of these statistics (sacreBLEU defaults: 4-gram, ``exp`` smoothing)."""
+        return _bleu_from_stats(self.counts, self.totals, self.sys_len, self.ref_len)
+
+
+def _bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int, ref_len: int):
+    return BLEU.compute_bleu(
+        [int(c) for c in counts],
+        [int(t) for t in totals],
+        int(sys_len),
+        int(ref_len),
+        smooth_method="exp",
+    ).score
+
+
+@dataclass(frozen=True)
+class BLEUResult:
+    """Corpus BLEU (0-100) with its statistics, signature and optional bootstrap interval."""
+
+    score: float
+    stats: BLEUStats
+    precisions: tuple[float, ...]
+    bp: float
+    signature: str
+    tokenize: str
+    normalization: str
+    num_sentences: int
+    n_bootstrap: int = 0
+    seed: int | None = None
+    confidence: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    bootstrap_mean: float | None = None
+    per_sentence: list[float] | None = field(default=None)
+
+    def as_dict(self, prefix: str = "bleu") -> dict[str, Any]:
+        s = self.stats
+        out: dict[str, Any] = {
+            prefix: self.score,
+            f"{prefix}_counts": list(s.counts),
+            f"{prefix}_totals": list(s.totals),
+            f"{prefix}_sys_len": s.sys_len,
+            f"{prefix}_ref_len": s.ref_len,
+            f"{prefix}_precisions": list(self.precisions),
+            f"{prefix}_bp": self.bp,
+            f"{prefix}_signature": self.signature,
+        }
+        if self.n_bootstrap:
+            out.update(
+                {
+                    f"{prefix}_ci_low": self.ci_low,
+                    f"{prefix}_ci_high": self.ci_high,
+                    f"{prefix}_bootstrap_mean": self.bootstrap_mean,
+                    f"{prefix}_confidence": self.confidence,
+                }
+            )
+        if self.per_sentence is not None:
+            out[f"{prefix}_per_sentence"] = self.per_sentence
+        return out
+
+
+def _sentence_stats(bleu: BLEU, hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+    """One row per sentence: counts (4), totals (4), sys_len, ref_len; the rows sum to the
+    corpus statistics."""
+    rows = []
+    for h, r in zip(hyps, refs, strict=True):
+        s = bleu.corpus_score([h], [[r]])
+        rows.append([*s.counts, *s.totals, s.sys_len, s.ref_len])
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), 10)
+
+
+def corpus_bleu(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    tokenize: str = "char-nospace",
+    normalization: str | Step | None = "default",
+    n_bootstrap: int = 0,
+    seed: int = DEFAULT_SEED,
+    confidence: float = 0.95,
+    return_per_sentence: bool = False,
+) -> BLEUResult:
+    """Corpus BLEU of ``predictions`` against ``references`` (one reference per sentence).
+
+    ``tokenize``: ``"char-nospace"`` (default, the published protocol), ``"char"`` (spacing
+    kept as ``▁`` tokens) or ``"ko-mecab"``. ``normalization``: a preset of
+    :data:`koala.normalize.PRESETS`, a callable or ``None``; ``"default"`` is ``koala`` for
+    ``char-nospace`` and ``koala_spaced`` otherwise.
+
+    ``n_bootstrap > 0`` adds a percentile bootstrap interval at ``confidence``: sentences are
+    resampled with replacement (numpy ``default_rng(seed)``) and BLEU is recomputed from the
+    summed per-sentence statistics, which is exact because BLEU's statistics are additive.
+    ``return_per_sentence`` adds each sentence's own BLEU (sacreBLEU ``sentence_score``).
+    """
+    check_pairs(predictions, references)
+    _check_tokenize(tokenize)
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    norm, norm_name = _resolve_normalization(tokenize, normalization)
+    hyps = _prepare(predictions, tokenize, norm)
+    refs = _prepare(references, tokenize, norm)
+
+    bleu = BLEU(tokenize=TOKENIZE[tokenize][2])
+    score = bleu.corpus_score(hyps, [refs])
+    sig = bleu.get_signature()
+    ci_low = ci_high = bs_mean = None
+    per_sentence = None
+    if return_per_sentence:  # sacreBLEU's sentence BLEU (effective order, exp smoothing)
+        sent = BLEU(tokenize=TOKENIZE[tokenize][2], effective_order=True)
+        per_sentence = [sent.sentence_score(h, [r]).score for h, r in zip(hyps, refs, strict=True)]
+    if n_bootstrap:
+        rows = _sentence_stats(bleu, hyps, refs)
+        sig.update("bs", n_bootstrap)
+        sig.update("seed", seed)
+        rng = np.random.default_rng(seed)
+        n = len(rows)
+        samples = np.empty(n_bootstrap)
+        for b in range(n_bootstrap):
+            weights = np.bincount(rng.integers(0, n, n), minlength=n)
+            c = weights @ rows
+            samples[b] = _bleu_from_stats(c[0:4], c[4:8], c[8], c[9])
+        tail = (1.0 - confidence) / 2.0 * 100.0
+        ci_low, ci_high = (float(x) for x in np.percentile(samples, [tail, 100.0 - tail]))
+        bs_mean = float(samples.mean())
+    signature = f"{sig.format()}|norm:{norm_name}|spaces:{_spaces_field(tokenize)}"
+    return BLEUResult(
+        score=float(score.score),
+        stats=BLEUStats(tuple(score.counts), tuple(score.totals), score.sys_len, score.ref_len),
+        precisions=tuple(float(p) for p in score.precisions),
+        bp=float(score.bp),
+        signature=signature,
+        tokenize=tokenize,
+        normalization=norm_name,
+        num_sentences=len(hyps),
+        n_bootstrap=n_bootstrap,
+        seed=seed if n_bootstrap else None,
+        confidence=confidence if n_bootstrap else None,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        bootstrap_mean=bs_mean,
+        per_sentence=per_sentence,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# METEOR
+
+
+class _NoWordNet:
+    """Stands in for ``nltk.corpus.wordnet`` in METEOR: no word has a synset, so the synonym
+    stage matches nothing and the WordNet corpus is never loaded or downloaded."""
+
+    def synsets(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def __repr__(self) -> str:
+        return "NoWordNet()"
+
+
+@dataclass(frozen=True)
+class METEORResult:
+    """Mean sentence METEOR (0-1) and the settings that produced it."""
+
+    score: float
+    signature: str
+    num_sentences: int
+    per_sentence: list[float] | None = field(default=None)
+
+    def as_dict(self, prefix: str = "meteor") -> dict[str, Any]:
+        out: dict[str, Any] = {prefix: self.score, f"{prefix}_signature": self.signature}
+        if self.per_sentence is not None:
+            out[f"{prefix}_per_sentence"] = self.per_sentence
+        return out
+
+
+def _tokenizer(tokenize: str) -> Callable[[str], str]:
+    return BLEU(tokenize=TOKENIZE[tokenize][2]).tokenizer
+
+
+def corpus_meteor(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    tokenize: str = "char-nospace",
+    normalization: str | Step | None = "default",
+    alpha: float = 0.9,
+    beta: float = 3.0,
+    gamma: float = 0.5,
+    return_per_sentence: bool = False,
+) -> METEORResult:
+    """Mean over sentences of NLTK's METEOR on the tokens BLEU uses (characters by default).
+
+    NLTK's defaults otherwise: lower-casing, Porter stemmer (a no-op on Hangul and digits),
+    ``alpha=0.9, beta=3, gamma=0.5``; an empty side scores 0. WordNet is replaced by a stand-in
+    with no synsets, so nothing is ever downloaded (see the module docstring).
+    """
+    from nltk.stem.porter import PorterStemmer
+    from nltk.translate.meteor_score import meteor_score
+
+    check_pairs(predictions, references)
+    _check_tokenize(tokenize)
+    norm, norm_name = _resolve_normalization(tokenize, normalization)
+    tok = _tokenizer(tokenize)
+    hyps = [tok(t).split() for t in _prepare(predictions, tokenize, norm)]
+    refs = [tok(t).split() for t in _prepare(references, tokenize, norm)]
+    stemmer, wordnet = PorterStemmer(), _NoWordNet()
+    scores = [
+        float(
+            meteor_score(
+                [r], h, stemmer=stemmer, wordnet=wordnet, alpha=alpha, beta=beta, gamma=gamma
+            )
+        )
+        for h, r in zip(hyps, refs, strict=True)
+    ]
+    signature = (
+        f"meteor|nltk:{importlib.metadata.version('nltk')}|tok:{tokenize}|norm:{norm_name}"
+        f"|spaces:{_spaces_field(tokenize)}|stem:porter|wordnet:none"
+        f"|alpha:{alpha}|beta:{beta}|gamma:{gamma}|avg:sentence-mean"
+    )
+    return METEORResult(
+        score=math.fsum(scores) / len(scores),
+        signature=signature,
+        num_sentences=len(scores),
+        per_sentence=scores if return_per_sentence else None,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# BERTScore
+
+
+class BERTScoreModelUnavailable(RuntimeError):
+    """The BERTScore model cannot be loaded (absent offline, or not a model directory)."""
+
+
+def _hub_offline() -> bool:
+    truthy = {"1", "true", "yes", "on"}
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in truthy:
+            return True
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _how_to_provide(model: str) -> str:
+    return (
+        f"Provide it in one of these ways: (1) download it once with network access, e.g. "
+        f"`hf download {model}` (or `huggingface-cli download {model}`), into the cache that "
+        f"HF_HOME / HF_HUB_CACHE point to; (2) pass model_path=<a local directory holding its "
+        f"config.json, tokenizer and weights> (num_layers defaults to bert-score's layer for "
+        f"model_type={model!r}); (3) pass model_type=<local model directory> with num_layers; "
+        f"or (4) unset HF_HUB_OFFLINE to let it download. Or switch BERTScore off with "
+        f"metrics=['bleu', 'meteor']."
+    )
+
+
+def _locate_bertscore_model(
+    model_type: str | None, model_path: str | os.PathLike[str] | None
+) -> tuple[str, str]:
+    """(what to load, name to report). Fails before torch is imported when the model cannot
+    be there: ``model_path`` without ``config.json``, or offline and not in the Hub cache."""
+    name = model_type or DEFAULT_BERTSCORE_MODEL
+    load = os.fspath(model_path) if model_path is not None else name
+    if model_path is not None or os.path.isdir(load):
+        if not os.path.isfile(os.path.join(load, "config.json")):
+            raise BERTScoreModelUnavailable(
+                f"BERTScore model directory {load!r} has no config.json. " + _how_to_provide(name)
+            )
+        return load, name
+    if _hub_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(load, "config.json"), str):
+            raise BERTScoreModelUnavailable(
+                f"BERTScore model {load!r} is not in the local Hugging Face cache and "
+                f"HF_HUB_OFFLINE=1 forbids downloading it. " + _how_to_provide(name)
+            )
+    return load, name
+
+
+def _bertscore_layer(name: str, num_layers: int | None) -> int:
+    """``num_layers``, else bert-score's layer for ``name`` (xlm-roberta-large -> 17)."""
+    if num_layers is not None:
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        return int(num_layers)
+    from bert_score.utils import model2layers
+
+    if name not in model2layers:
+        raise ValueError(
+            f"num_layers is required for BERTScore model {name!r}: bert-score knows the layer "
+            f"only for the models it lists (e.g. xlm-roberta-large -> 17)"
+        )
+    return int(model2layers[name])
+
+
+@dataclass(frozen=True)
+class BERTScoreResult:
+    """Sentence-mean BERTScore precision, recall and F1, with the model and layer used."""
+
+    precision: float
+    recall: float
+    f1: float
+    model: str
+    num_layers: int
+    hash: str
+    normalization: str
+    num_sentences: int
+    per_sentence_f1: list[float] | None = field(default=None)
+
+    def as_dict(self, prefix: str = "bertscore") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            f"{prefix}_precision": self.precision,
+            f"{prefix}_recall": self.recall,
+            f"{prefix}_f1": self.f1,
+            f"{prefix}_model": self.model,
+            f"{prefix}_num_layers": self.num_layers,
+            f"{prefix}_hash": self.hash,
+            f"{prefix}_normalization": self.normalization,
+        }
+        if self.per_sentence_f1 is not None:
+            out[f"{prefix}_per_sentence_f1"] = self.per_sentence_f1
+        return out
+
+
+def corpus_bertscore(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    model_type: str | None = DEFAULT_BERTSCORE_MODEL,
+    model_path: str | os.PathLike[str] | None = None,
+    num_layers: int | None = None,
+    lang: str = "ko",
+    normalization: str | Step | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+    return_per_sentence: bool = False,
+) -> BERTScoreResult:
+    """BERTScore (bert-score) of ``predictions`` against ``references``.
+
+    Default as published: ``model_type="xlm-roberta-large"``, ``lang="ko"``, bert-score's layer
+    for the model (17), no idf, no rescaling, raw text (``normalization=None``).
+    ``model_path`` loads the model from a local directory; ``num_layers`` defaults to
+    bert-score's layer for ``model_type`` and is required for models bert-score does not list.
+    With ``HF_HUB_OFFLINE=1`` and the model not cached, :class:`BERTScoreModelUnavailable` is
+    raised at once (no Hub call) saying how to provide it.
+    """
+    check_pairs(predictions, references)
+    load, name = _locate_bertscore_model(model_type, model_path)
+    layers = _bertscore_layer(name, num_layers)
+    norm = get_normalizer(normalization)
+    cands = normalize_batch(norm, list(predictions))
+    refs = normalize_batch(norm, list(references))
+
+    import bert_score
+
+    try:
+        (p, r, f), hash_code = bert_score.score(
+            cands,
+            refs,
+            model_type=load,
+            num_layers=layers,
+            lang=lang,
+            batch_size=batch_size,
+            device=device,
+            idf=False,
+            rescale_with_baseline=False,
+            return_hash=True,
+        )
+    except OSError as exc:  # transformers: files missing (offline, gated, wrong directory)
+        raise BERTScoreModelUnavailable(
+            f"BERTScore model {load!r} could not be loaded ({exc}). " + _how_to_provide(name)
+        ) from exc
+    f_list = [float(x) for x in f.tolist()]
+    return BERTScoreResult(
+        precision=float(p.mean()),
+        recall=float(r.mean()),
+        f1=float(f.mean()),
+        model=name if model_path is None else f"{name} ({load})",
+        num_layers=layers,
+        hash=str(hash_code),
+        normalization=_norm_name(normalization),
+        num_sentences=len(f_list),
+        per_sentence_f1=f_list if return_per_sentence else None,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# all together
+
+
+def translation_scores(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    metrics: Sequence[str] = METRICS,
+    *,
+    tokenize: str = "char-nospace",
+    normalization: str | Step | None = "default",
+    n_bootstrap: int = 0,
+    seed: int = DEFAULT_SEED,
+    confidence: float = 0.95,
+    meteor_alpha: float = 0.9,
+    meteor_beta: float = 3.0,
+    meteor_gamma: float = 0.5,
+    model_type: str | None = DEFAULT_BERTSCORE_MODEL,
+    model_path: str | os.PathLike[str] | None = None,
+    num_layers: int | None = None,
+    lang: str = "ko",
+    bertscore_normalization: str | Step | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+    return_per_sentence: bool = False,
+) -> dict[str, Any]:
+    """BLEU, METEOR and BERTScore as one flat dict (the ``korean_translation`` metric).
+
+    ``metrics`` selects the parts (any of ``"bleu"``, ``"meteor"``, ``"bertscore"``); without
+    ``"bertscore"`` torch is never imported. Keys: ``bleu`` (0-100) with ``bleu_counts``,
+    ``bleu_totals``, ``bleu_sys_len``, ``bleu_ref_len``, ``bleu_precisions``, ``bleu_bp``,
+    ``bleu_signature`` (and ``bleu_ci_low``/``bleu_ci_high``/``bleu_bootstrap_mean``/
+    ``bleu_confidence`` when ``n_bootstrap > 0``); ``meteor`` (0-1) with ``meteor_signature``;
+    ``bertscore_precision``/``_recall``/``_f1`` with ``bertscore_model``, ``_num_layers``,
+    ``_hash``, ``_normalization``; ``num_sentences``; per-sentence lists on request.
+    """
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    chosen = list(dict.fromkeys(metrics))
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown or not chosen:
+        raise ValueError(f"metrics={list(metrics)!r}: choose one or more of {list(METRICS)}")
+    check_pairs(predictions, references)
+    out: dict[str, Any] = {"num_sentences": len(predictions)}
+    if "bleu" in chosen:
+        out.update(
+            corpus_bleu(
+                predictions,
+                references,
+                tokenize=tokenize,
+                normalization=normalization,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
+                confidence=confidence,
+                return_per_sentence=return_per_sentence,
+            ).as_dict()
+        )
+    if "meteor" in chosen:
+        out.update(
+            corpus_meteor(
+                predictions,
+                references,
+                tokenize=tokenize,
+                normalization=normalization,
+                alpha=meteor_alpha,
+                beta=meteor_beta,
+                gamma=meteor_gamma,
+                return_per_sentence=return_per_sentence,
+            ).as_dict()
+        )
+    if "bertscore" in chosen:
+        out.update(
+            corpus_bertscore(
+                predictions,
+                references,
+                model_type=model_type,
+                model_path=model_path,
+                num_layers=num_layers,
+                lang=lang,
+                normalization=bertscore_normalization,
+                batch_size=batch_size,
+                device=device,
+                return_per_sentence=return_per_sentence,
+            ).as_dict()
+        )
+    return out
