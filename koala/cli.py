@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("koala.demo", "run the whole path on the embedded mini benchmark"),
+    "mini": ("koala.mini", "build the embedded mini benchmark source tree (espeak-ng)"),
 }
 
 
