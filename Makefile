@@ -39,12 +39,14 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	bash scripts/legacy_datasets3.sh
 
 demo: $(STAMP)
 	$(BIN)/koala-bench demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cer.py
+	$(BIN)/python benchmarks/bench_export.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-legacy .pytest_cache build *.egg-info

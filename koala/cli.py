@@ -16,6 +16,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("koala.demo", "run the whole path on the embedded mini benchmark"),
     "mini": ("koala.mini", "build the embedded mini benchmark source tree (espeak-ng)"),
+    "export": (
+        "koala.export",
+        "write the benchmark as Parquet shards + a dataset card (load_dataset, no remote code)",
+    ),
 }
 
 
