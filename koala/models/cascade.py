@@ -1,0 +1,243 @@
+"""``cascade``: Vosk transcript, then the MCTest sliding-window answerer over Korean tokens.
+
+A transparent, offline baseline. The speech is transcribed by :mod:`koala.models.vosk_ko`;
+multiple-choice questions are then answered by the lexical baseline of MCTest (Richardson,
+Burges and Renshaw, "MCTest: A Challenge Dataset for the Open-Domain Machine Comprehension of
+Text", EMNLP 2013), Algorithm 1 (sliding window, SW) and, with ``distance=true`` (default),
+Algorithm 2 (SW+D):
+
+    "C(w) := sum_i I(P_i = w);  IC(w) := log(1 + 1/C(w))
+     for i = 1 to 4: S = A_i ∪ Q
+         sw_i = max_{j=1..|P|} sum_{w=1..|S|} IC(P_{j+w}) if P_{j+w} ∈ S, else 0"
+
+    "S_Q = Q ∩ PW \\ U;  S_Ai = ((A_i ∩ PW) \\ Q) \\ U
+     d_i = 1 if |S_Q| = 0 or |S_Ai| = 0,
+           else 1/(|P| - 1) · min_{q ∈ S_Q, a ∈ S_Ai} d_P(q, a)"
+    and the answer is argmax_i (sw_i - d_i).
+
+P is the transcript, Q the question (absent when the question is itself spoken), A_i the
+choices; the window is |S| tokens wide; U (stop words) is empty here. Ties go to the earlier
+choice.
+
+Tokens (Korean needs more than whitespace; no morphological analyser is required):
+
+* ``tokens=bigram`` (default): overlapping character bigrams of the text with whitespace
+  removed (Hangul, digits and lower-cased Latin letters kept). The recogniser's word
+  segmentation is unreliable ("좋 죠 씀 니다"), character n-grams do not depend on it.
+* ``tokens=word``: whitespace tokens with one trailing particle or copula ending stripped
+  (longest match of :data:`PARTICLES`, keeping a stem of at least one character), so
+  "학교에서" and "학교는" both become "학교".
+
+What it cannot do it does not fake: it abstains (raises :class:`~koala.models.Abstain`) from
+speech translation and instruction following (``tasks`` leaves them out), from a multiple-
+choice item whose speech gave no transcript (e.g. the silent clip of SCA-QA's text-only
+condition) and from one where the scores do not tell the choices apart (all equal, e.g. no
+token of any choice occurs in the transcript).
+
+The model sees only what a speech LLM sees: the audio and the prompt. The question and the
+choices are read back from the prompt: the labelled lines ``(A) ...`` (one per line, or all on
+one line) just before the answer cue, and an optional ``질문: ...`` line above them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from koala.models import Abstain, Audio, ModelBase
+from koala.models.vosk_ko import VoskKorean
+from koala.scoring.choices import parse_choices
+
+__all__ = [
+    "PARTICLES",
+    "Cascade",
+    "McItem",
+    "parse_mc_prompt",
+    "sliding_window_scores",
+    "tokenize",
+]
+
+# Case particles, auxiliary particles and copula endings, longest first when matching.
+PARTICLES: tuple[str, ...] = tuple(
+    sorted(
+        {
+            "은", "는", "이", "가", "을", "를", "의", "에", "에서", "에게", "께서", "한테",
+            "로", "으로", "와", "과", "도", "만", "까지", "부터", "보다", "처럼", "이나", "나",
+            "이다", "입니다", "이에요", "예요", "였다", "이었다", "에는", "에서는", "으로는",
+            "로는", "와는", "과는", "이라는", "라는",
+        },
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+
+_KEEP = re.compile(r"[^0-9a-z\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\s]+")
+_LABEL_LINE = re.compile(r"^\s*\(\s*([A-Za-z]|[1-9])\s*\)\s*(.*?)\s*$")
+_CUE_LINE = re.compile(r"^\s*(답|정답|answer)\s*[:：]?\s*$", re.IGNORECASE)
+_QUESTION = re.compile(r"^\s*(질문|문제|question)\s*[:：]\s*(.*)$", re.IGNORECASE)
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).lower()
+    return _KEEP.sub(" ", text)
+
+
+def _strip_particle(word: str) -> str:
+    for p in PARTICLES:
+        if len(word) > len(p) and word.endswith(p):
+            return word[: -len(p)]
+    return word
+
+
+def tokenize(text: str, mode: str = "bigram") -> list[str]:
+    """Tokens of ``text`` for the sliding window (see the module docstring)."""
+    cleaned = _clean(text)
+    if mode == "word":
+        return [_strip_particle(w) for w in cleaned.split()]
+    if mode == "bigram":
+        s = "".join(cleaned.split())
+        if len(s) < 2:
+            return [s] if s else []
+        return [s[i : i + 2] for i in range(len(s) - 1)]
+    raise ValueError(f"cascade: tokens={mode!r}; use 'bigram' or 'word'")
+
+
+@dataclass(frozen=True)
+class McItem:
+    """A multiple-choice item read back from a prompt."""
+
+    question: str
+    labels: tuple[str, ...]
+    choices: tuple[str, ...]
+
+
+def parse_mc_prompt(prompt: str) -> McItem | None:
+    """The question and labelled choices at the end of ``prompt``; ``None`` when the prompt
+    has no labelled choices there (a free-generation prompt)."""
+    lines = prompt.rstrip().split("\n")
+    i = len(lines) - 1
+    while i >= 0 and (not lines[i].strip() or _CUE_LINE.match(lines[i])):
+        i -= 1
+    found: list[tuple[str, str]] = []
+    while i >= 0:
+        m = _LABEL_LINE.match(lines[i])
+        if not m:
+            break
+        found.append((m.group(1).upper(), m.group(2)))
+        i -= 1
+    found.reverse()
+    if len(found) == 1 and i < len(lines) - 1:  # all choices on one line?
+        try:
+            parsed = parse_choices(lines[i + 1])
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.texts is not None and len(parsed.labels) > 1:
+            found = list(zip(parsed.labels, parsed.texts, strict=True))
+    if len(found) < 2:
+        return None
+    question = ""
+    while i >= 0 and not lines[i].strip():
+        i -= 1
+    if i >= 0:
+        q = _QUESTION.match(lines[i])
+        if q:
+            question = q.group(2).strip()
+    labels, texts = zip(*found, strict=True)
+    return McItem(question, tuple(labels), tuple(texts))
+
+
+def sliding_window_scores(
+    passage: Sequence[str],
+    question: Sequence[str],
+    answers: Sequence[Sequence[str]],
+    distance: bool = True,
+) -> list[float]:
+    """MCTest SW (and SW+D with ``distance``) scores of each answer; see the module docstring."""
+    n = len(passage)
+    counts = Counter(passage)
+    ic = {w: math.log(1.0 + 1.0 / c) for w, c in counts.items()}
+    positions: dict[str, list[int]] = {}
+    for k, w in enumerate(passage):
+        positions.setdefault(w, []).append(k)
+    q_set = set(question)
+    scores = []
+    for ans in answers:
+        s = set(ans) | q_set
+        width = len(s)
+        best = 0.0
+        if width and n:
+            vals = [ic[w] if w in s else 0.0 for w in passage]
+            window = sum(vals[:width])
+            best = window
+            for j in range(width, n):  # slide: add vals[j], drop vals[j - width]
+                window += vals[j] - vals[j - width]
+                best = max(best, window)
+        score = best
+        if distance:
+            pw = set(passage)
+            s_q = q_set & pw
+            s_a = (set(ans) & pw) - q_set
+            if not s_q or not s_a or n < 2:
+                d = 1.0
+            else:
+                d = min(
+                    abs(i - j) for q in s_q for a in s_a for i in positions[q] for j in positions[a]
+                ) / (n - 1)
+            score -= d
+        scores.append(score)
+    return scores
+
+
+class Cascade(ModelBase):
+    """Vosk ASR + MCTest sliding window; see the module docstring.
+
+    Options (``cascade?KEY=VALUE``): ``tokens`` (``bigram``/``word``), ``distance`` (true),
+    and the :class:`~koala.models.vosk_ko.VoskKorean` options ``model_path``,
+    ``pad_seconds``, ``numbers``, ``threads``.
+    """
+
+    tasks = frozenset({"asr", "sqa", "pa_qa", "sca_qa"})
+
+    def __init__(
+        self,
+        tokens: str = "bigram",
+        distance: bool = True,
+        asr: VoskKorean | None = None,
+        **asr_options: object,
+    ) -> None:
+        tokenize("", tokens)  # validate early
+        self.tokens = tokens
+        self.distance = bool(distance)
+        self.asr = asr if asr is not None else VoskKorean(**asr_options)  # type: ignore[arg-type]
+        self.max_concurrency = self.asr.max_concurrency
+        extra = [f"tokens={tokens}"] if tokens != "bigram" else []
+        extra += [] if self.distance else ["distance=false"]
+        self.name = "cascade" + (f"({','.join(extra)})" if extra else "")
+
+    def open(self, concurrency: int = 1) -> None:
+        self.asr.open(concurrency)
+
+    def choose(self, transcript: str, item: McItem) -> tuple[str, list[float]]:
+        """The chosen label and the score of every choice."""
+        passage = tokenize(transcript, self.tokens)
+        if not passage:
+            raise Abstain("no speech recognised: there is no passage to read the answer from")
+        q = tokenize(item.question, self.tokens)
+        answers = [tokenize(c, self.tokens) for c in item.choices]
+        scores = sliding_window_scores(passage, q, answers, self.distance)
+        if max(scores) == min(scores):
+            raise Abstain("the transcript does not tell the choices apart (all scores equal)")
+        best = max(range(len(scores)), key=lambda k: (scores[k], -k))
+        return item.labels[best], scores
+
+    def generate(self, audio: Audio | None, prompt: str) -> str:
+        transcript = self.asr.transcribe(audio)
+        item = parse_mc_prompt(prompt)
+        if item is None:  # a transcription prompt
+            return transcript
+        label, _ = self.choose(transcript, item)
+        return f"({label})"

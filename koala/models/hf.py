@@ -1,0 +1,233 @@
+"""``transformers``: a local Hugging Face audio language model (processor + model).
+
+Loads ``AutoProcessor`` and the first auto class that knows the checkpoint among
+``AutoModelForMultimodalLM`` (transformers 5; Qwen2-Audio and kin), ``AutoModelForSeq2SeqLM``
+and ``AutoModelForCausalLM`` (``auto_class=...`` picks one). ``PATH_OR_HUB_ID`` is a local
+directory or a Hub id (downloaded by transformers as usual; offline, only the local cache).
+
+The input text:
+
+* ``template=chat`` (default): the processor's chat template over one user turn whose content
+  is the audio (when there is one) and the prompt, with the generation prompt added;
+* ``template=raw``: the audio markers (``audio_bos_token + audio_token + audio_eos_token``
+  when the processor defines them, else ``audio_token``) followed by the prompt, no template:
+  the "LM harness" form.
+
+Generation is greedy (``max_new_tokens``, default 256). Label log-probabilities follow the
+published logit-based rule: "input = audio + prompt + "\\n답: "; the scores are the next-token
+log-probabilities of each choice label (first single-token form among ``L``, ``(L)``,
+`` (L)``, `` L``)". The runner's multiple-choice prompts already end with the cue
+``"\\n답: "``; :meth:`HFAudioLM.choice_logprobs` appends it only when the prompt does not end
+with it. The next token is the one after the input text (for ``chat``: after the assistant
+header, the first token the model would write). With :meth:`HFAudioLM.answer` the log-
+probabilities come from the raw logits of the first generation step (the same forward pass).
+A label with no single-token form is missing from the result (it counts as ``-inf``).
+
+Batches (``batch_size``) are left-padded. Options: ``device`` (cpu), ``dtype`` (float32;
+``auto``, ``bfloat16``, ``float16``), ``max_new_tokens``, ``template``, ``batch_size``,
+``system`` (a system message), ``auto_class``, ``trust_remote_code`` (false).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from koala.models import Answer, Audio, ModelBase, Request, resampled
+from koala.models.openai import label_forms
+
+__all__ = ["ANSWER_CUE", "HFAudioLM", "label_token_ids"]
+
+ANSWER_CUE = "\n답: "
+_AUTO_CLASSES = ("AutoModelForMultimodalLM", "AutoModelForSeq2SeqLM", "AutoModelForCausalLM")
+
+
+def label_token_ids(tokenizer: Any, labels: Sequence[str]) -> dict[str, int]:
+    """For each label, the id of its first single-token form among ``L``, ``(L)``, ``" (L)"``,
+    ``" L"``; labels with no single-token form are left out."""
+    out: dict[str, int] = {}
+    for label in labels:
+        for form in label_forms(label):
+            ids = tokenizer.encode(form, add_special_tokens=False)
+            if len(ids) == 1:
+                out[label] = int(ids[0])
+                break
+    return out
+
+
+def with_cue(prompt: str) -> str:
+    """``prompt`` ending with the answer cue ``"\\n답: "`` (added when absent)."""
+    return prompt if prompt.rstrip().endswith("답:") else prompt + ANSWER_CUE
+
+
+class HFAudioLM(ModelBase):
+    """A transformers audio LM; see the module docstring."""
+
+    supports_logprobs = True
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        dtype: str = "float32",
+        max_new_tokens: int = 256,
+        template: str = "chat",
+        batch_size: int = 1,
+        system: str | None = None,
+        auto_class: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        if template not in ("chat", "raw"):
+            raise ValueError(f"transformers: template={template!r}; use 'chat' or 'raw'")
+        self.path = str(model)
+        self.name = f"transformers:{model}"
+        self.device = device
+        self.dtype = dtype
+        self.max_new_tokens = int(max_new_tokens)
+        self.template = template
+        self.batch_size = max(1, int(batch_size))
+        self.system = system
+        self.auto_class = auto_class
+        self.trust_remote_code = bool(trust_remote_code)
+        self.max_concurrency = 1  # one forward pass at a time; batch with batch_size
+        self.processor: Any = None
+        self.model: Any = None
+        self._lock = threading.Lock()
+        self._label_ids: dict[tuple[str, ...], dict[str, int]] = {}
+
+    # ------------------------------------------------------------------ loading
+    def open(self, concurrency: int = 1) -> None:
+        self.load()
+
+    def load(self) -> None:
+        with self._lock:
+            if self.model is not None:
+                return
+            import torch
+            import transformers
+
+            self.processor = transformers.AutoProcessor.from_pretrained(
+                self.path, trust_remote_code=self.trust_remote_code
+            )
+            tok = self.tokenizer
+            tok.padding_side = "left"
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
+            names = (self.auto_class,) if self.auto_class else _AUTO_CLASSES
+            errors = []
+            for cls_name in names:
+                cls = getattr(transformers, cls_name, None)
+                if cls is None:
+                    continue
+                try:
+                    self.model = cls.from_pretrained(
+                        self.path, dtype=dtype, trust_remote_code=self.trust_remote_code
+                    )
+                    break
+                except ValueError as exc:  # the class does not know this config
+                    errors.append(f"{cls_name}: {exc}")
+            if self.model is None:
+                raise ValueError(
+                    f"transformers:{self.path}: no auto class loads it ({'; '.join(errors)}); "
+                    "pass auto_class=..."
+                )
+            self.model.to(self.device).eval()
+
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    # ------------------------------------------------------------------ inputs
+    def _text(self, audio: Audio | None, prompt: str) -> str:
+        proc = self.processor
+        if self.template == "raw" or getattr(proc, "chat_template", None) is None:
+            if audio is None:
+                return prompt
+            token = getattr(proc, "audio_token", "")
+            bos = getattr(proc, "audio_bos_token", "") or ""
+            eos = getattr(proc, "audio_eos_token", "") or ""
+            return f"{bos}{token}{eos}{prompt}"
+        content: list[dict[str, Any]] = []
+        if audio is not None:
+            content.append({"type": "audio", "audio_url": "clip.wav"})
+        content.append({"type": "text", "text": prompt})
+        messages: list[dict[str, Any]] = []
+        if self.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": self.system}]})
+        messages.append({"role": "user", "content": content})
+        return proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _inputs(self, requests: Sequence[Request], cue: bool) -> Any:
+        texts = [self._text(r.audio, with_cue(r.prompt) if cue else r.prompt) for r in requests]
+        sr = getattr(getattr(self.processor, "feature_extractor", None), "sampling_rate", 16000)
+        audios = [resampled(r.audio, sr) for r in requests if r.audio is not None]
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if audios:
+            kwargs["audio"] = audios
+            kwargs["sampling_rate"] = sr
+        return self.processor(**kwargs).to(self.device)
+
+    def _label_logprobs(self, logits: Any, labels: Sequence[str]) -> dict[str, float]:
+        import torch
+
+        key = tuple(labels)
+        if key not in self._label_ids:
+            self._label_ids[key] = label_token_ids(self.tokenizer, labels)
+        ids = self._label_ids[key]
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        return {label: float(lp[i]) for label, i in ids.items()}
+
+    # ------------------------------------------------------------------ protocol
+    def answer_batch(self, requests: Sequence[Request]) -> list[Answer | BaseException]:
+        """Greedy generation for each request; for requests with labels, label log-
+        probabilities from the first step's raw logits."""
+        import torch
+
+        self.load()
+        if not requests:
+            return []
+        try:
+            inputs = self._inputs(requests, cue=False)
+            with torch.no_grad():
+                out = self.model.generate(
+                    **inputs,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    return_dict_in_generate=True,
+                    output_logits=True,
+                )
+        except Exception as exc:  # a bad batch: fall back to one by one to isolate it
+            if len(requests) == 1:
+                return [exc]
+            return [a for r in requests for a in self.answer_batch([r])]
+        n_in = inputs["input_ids"].shape[1]
+        texts = self.tokenizer.batch_decode(out.sequences[:, n_in:], skip_special_tokens=True)
+        answers: list[Answer | BaseException] = []
+        for k, r in enumerate(requests):
+            lp = self._label_logprobs(out.logits[0][k], r.labels) if r.labels else None
+            answers.append(Answer(texts[k].strip(), lp))
+        return answers
+
+    def answer(self, request: Request) -> Answer:
+        result = self.answer_batch([request])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def generate(self, audio: Audio | None, prompt: str) -> str:
+        return self.answer(Request(audio, prompt)).text
+
+    def choice_logprobs(
+        self, audio: Audio | None, prompt: str, labels: Sequence[str]
+    ) -> dict[str, float]:
+        """Next-token log-probabilities of ``labels`` after the input built from ``prompt``
+        (with the cue ``"\\n답: "`` appended when missing)."""
+        import torch
+
+        self.load()
+        inputs = self._inputs([Request(audio, prompt, tuple(labels))], cue=True)
+        with torch.no_grad():
+            logits = self.model(**inputs).logits
+        return self._label_logprobs(logits[0, -1], labels)

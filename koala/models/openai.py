@@ -1,0 +1,207 @@
+"""``openai``: any OpenAI-compatible chat-completions server with audio input.
+
+vLLM, SGLang and hosted APIs accept the same request: one user message whose content is an
+``input_audio`` part (the clip as base64 16-bit 16 kHz WAV) followed by a ``text`` part (the
+prompt)::
+
+    {"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "<base64 WAV>", "format": "wav"}},
+        {"type": "text", "text": "<prompt>"}]}
+
+A text-only request (audio ``None``) sends the text part alone. Requests go through
+:class:`koala.openai_client.OpenAIClient`: a concurrency limit (the runner's
+``--concurrency``; this is how many vLLM replicas behind one URL are kept busy), a timeout per
+request, retries with exponential backoff on 429, 5xx, time-outs, connection errors and
+malformed answers. The API key is read at call time from the environment variable
+``key_env`` (default ``OPENAI_API_KEY``) and is never stored, logged or written.
+
+Logit-based choice scoring: for multiple-choice requests the adapter asks for
+``logprobs=true`` and ``top_logprobs`` (default 20, the OpenAI maximum; ``top_logprobs=0``
+turns it off) and reads the label scores from the first generated token: for each label ``L``
+the first of the forms ``L``, ``(L)``, `` (L)``, `` L`` present among the top tokens (the
+published rule's label forms). When none is present and the first token is an opening bracket,
+the second token is read the same way (tokenisers that split ``(`` from ``A``). Labels not in
+the top-k are missing (they count as ``-inf``); when no label is present the answer has no
+log-probabilities and the item cannot be scored logit-based.
+
+Connections: ``--concurrency N`` requests are kept in flight over ``ceil(N / pool_size)``
+clients of at most ``pool_size`` (8) connections each, a request going to the client with the
+fewest in flight. httpcore's connection pool scans every connection for every queued request
+at each request and response, so one pool of 32 costs several times the CPU of four pools of 8
+(measured with ``benchmarks/bench_runner.py``).
+
+Options (``openai:MODEL@URL?KEY=VALUE``): ``key_env``, ``timeout`` (60 s), ``retries`` (4),
+``backoff`` (0.5 s), ``max_tokens`` (512), ``temperature`` (0), ``top_logprobs`` (20),
+``system`` (a system prompt, none by default), ``pool_size`` (8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
+from koala.openai_client import OpenAIClient
+
+__all__ = ["OpenAIChatModel", "label_forms", "label_logprobs"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_OPENERS = {"(", " (", "（"}
+
+
+def label_forms(label: str) -> tuple[str, str, str, str]:
+    """The token forms of a label, in the published order of preference."""
+    return (label, f"({label})", f" ({label})", f" {label}")
+
+
+def label_logprobs(
+    top_logprobs: Sequence[dict[str, float]], labels: Sequence[str]
+) -> dict[str, float] | None:
+    """Per-label log-probabilities from per-position top-k dicts (see the module docstring)."""
+    for pos, tops in enumerate(top_logprobs[:2]):
+        found: dict[str, float] = {}
+        for label in labels:
+            for form in label_forms(label):
+                if form in tops:
+                    found[label] = tops[form]
+                    break
+        if found:
+            return found
+        if pos == 0:
+            top = max(tops, key=lambda k: tops[k]) if tops else None
+            if top not in _OPENERS:
+                return None
+    return None
+
+
+class OpenAIChatModel(ModelBase):
+    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    supports_logprobs = True
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        top_logprobs: int = 20,
+        system: str | None = None,
+        pool_size: int = 8,
+    ) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.key_env = key_env
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_tokens = int(max_tokens)
+        self.temperature = float(temperature)
+        self.top_logprobs = int(top_logprobs)
+        self.supports_logprobs = self.top_logprobs > 0
+        self.system = system
+        self.pool_size = max(1, int(pool_size))
+        self.name = f"openai:{model}"
+        self._clients: list[OpenAIClient] = []
+        self._inflight: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _new_client(self, concurrency: int) -> OpenAIClient:
+        return OpenAIClient(
+            self.base_url,
+            self.model,
+            api_key_env=self.key_env,
+            concurrency=max(1, concurrency),
+            timeout=self.timeout,
+            max_retries=self.retries,
+            backoff=self.backoff,
+        )
+
+    def messages(self, audio: Audio | None, prompt: str) -> list[dict[str, Any]]:
+        """The chat messages of one request."""
+        content: list[dict[str, Any]] = []
+        if audio is not None:
+            data = base64.b64encode(wav_bytes(audio)).decode("ascii")
+            content.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
+        content.append({"type": "text", "text": prompt})
+        out: list[dict[str, Any]] = []
+        if self.system:
+            out.append({"role": "system", "content": self.system})
+        out.append({"role": "user", "content": content})
+        return out
+
+    def params(self, request: Request) -> dict[str, Any]:
+        p: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if request.labels and self.top_logprobs > 0:
+            p["logprobs"] = True
+            p["top_logprobs"] = self.top_logprobs
+        return p
+
+    async def aopen(self, concurrency: int = 8) -> None:
+        """Open connections for ``concurrency`` requests in flight, split over
+        ``ceil(concurrency / pool_size)`` clients (see ``pool_size``)."""
+        n = max(1, -(-concurrency // self.pool_size))
+        per = -(-concurrency // n)
+        self._clients = [self._new_client(per) for _ in range(n)]
+        self._inflight = [0] * n
+        for c in self._clients:
+            await c.__aenter__()
+
+    async def aclose(self) -> None:
+        for c in self._clients:
+            await c.__aexit__(None, None, None)
+        self._clients = []
+
+    async def _ask(self, client: OpenAIClient, request: Request) -> Answer:
+        result = await client.achat(
+            self.messages(request.audio, request.prompt), **self.params(request)
+        )
+        lp = None
+        if request.labels and result.top_logprobs:
+            lp = label_logprobs(result.top_logprobs, request.labels)
+        meta = {
+            "attempts": result.attempts,
+            "latency_s": round(result.latency_s, 4),
+            "finish_reason": result.finish_reason,
+        }
+        return Answer(result.text, lp, meta)
+
+    async def aanswer(self, request: Request) -> Answer:
+        """One request inside :meth:`aopen`/:meth:`aclose` (the runner's path), on the client
+        with the fewest requests in flight."""
+        if not self._clients:
+            raise RuntimeError("call 'await model.aopen(concurrency)' before aanswer()")
+        k = min(range(len(self._clients)), key=self._inflight.__getitem__)
+        self._inflight[k] += 1
+        try:
+            return await self._ask(self._clients[k], request)
+        finally:
+            self._inflight[k] -= 1
+
+    async def _once(self, request: Request) -> Answer:
+        async with self._new_client(1) as client:
+            return await self._ask(client, request)
+
+    def answer(self, request: Request) -> Answer:
+        """Synchronous single request (opens a short-lived client)."""
+        return asyncio.run(self._once(request))
+
+    def generate(self, audio: Audio | None, prompt: str) -> str:
+        return self.answer(Request(audio, prompt)).text
+
+    def choice_logprobs(
+        self, audio: Audio | None, prompt: str, labels: Sequence[str]
+    ) -> dict[str, float]:
+        lp = self.answer(Request(audio, prompt, tuple(labels))).logprobs
+        return lp or {}

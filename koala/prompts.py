@@ -1,0 +1,226 @@
+"""Prompts per task: this project's own (``prompts_default.yaml``) or a file in the published
+``prompts.yaml`` format.
+
+The format, shared with the published evaluation code: a mapping from a task name to a list of
+variants, each a mapping with a ``name`` and the fields the task uses::
+
+    asr:                       # also: st (published: translation)
+      - name: v1
+        prompt: "..."          # the whole text prompt
+    sqa:                       # also: pa_qa (lsqa), a config such as sqa_kcsat (ksat)
+      - name: v1
+        prompt_prefix: "..."   # before the question and the choices
+        answer_suffix: "\\n답: " # after them: the answer cue
+    sif:                       # published: instruct
+      - name: v1
+        prompt_prefix: "..."
+    sca_qa:                    # published: kdisentqa
+      - name: v1
+        prompt_text_only: "..."   # the text-only condition
+        prompt_speech: "..."      # the two speech conditions
+        answer_suffix: "\\n답: "
+
+A key may also be a config name without ``_noisy`` (``sqa_kcsat``); it takes precedence over
+its task. The published authors "keep the best of the four per model": the runner evaluates
+every variant and the report gives the best and all of them.
+
+A multiple-choice prompt is ``prefix + ["질문: " + question + "\\n"] + "(L) choice" lines +
+answer_suffix``; the question line is left out when the question is empty (it is spoken).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "CONDITIONS",
+    "DEFAULT_PROMPTS",
+    "MC_TASKS",
+    "TASKS",
+    "PromptSet",
+    "PromptVariant",
+    "build_prompt",
+    "format_choices",
+    "load_prompts",
+    "task_of",
+]
+
+TASKS: tuple[str, ...] = ("asr", "st", "sqa", "sif", "sca_qa", "pa_qa")
+MC_TASKS = frozenset({"sqa", "sca_qa", "pa_qa"})
+# condition of every task but SCA-QA, and the three SCA-QA conditions
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    "sca_qa": ("text", "counterfactual", "original"),
+    **{t: ("speech",) for t in TASKS if t != "sca_qa"},
+}
+ALIASES = {
+    "translation": "st",
+    "instruct": "sif",
+    "lsqa": "pa_qa",
+    "kdisentqa": "sca_qa",
+    "ksat": "sqa_kcsat",
+    "kcsat": "sqa_kcsat",
+}
+DEFAULT_PROMPTS = Path(__file__).with_name("prompts_default.yaml")
+DEFAULT_SUFFIX = "\n답: "
+FIELDS = ("prompt", "prompt_prefix", "answer_suffix", "prompt_text_only", "prompt_speech")
+
+
+def task_of(config: str) -> str:
+    """The task of a config name: ``asr_zeroth_noisy`` -> ``asr``, ``sca_qa_kpop`` ->
+    ``sca_qa``, ``pa_qa`` -> ``pa_qa``, ``sqa`` -> ``sqa``."""
+    base = config.lower().removesuffix("_noisy")
+    for task in ("sca_qa", "pa_qa", "asr", "st", "sqa", "sif"):
+        if base == task or base.startswith(task + "_"):
+            return task
+    raise ValueError(
+        f"config {config!r}: cannot tell its task; config names start with one of {list(TASKS)}"
+    )
+
+
+@dataclass(frozen=True)
+class PromptVariant:
+    """One prompt variant of a task (fields as in the published format)."""
+
+    name: str
+    prompt: str | None = None
+    prompt_prefix: str | None = None
+    answer_suffix: str | None = None
+    prompt_text_only: str | None = None
+    prompt_speech: str | None = None
+
+    @property
+    def instruction(self) -> str:
+        """The text of a non-multiple-choice prompt (``prompt``, else ``prompt_prefix``)."""
+        return self.prompt if self.prompt is not None else (self.prompt_prefix or "")
+
+    def prefix(self, condition: str = "speech") -> str:
+        if condition == "text" and self.prompt_text_only is not None:
+            return self.prompt_text_only
+        if condition in ("counterfactual", "original") and self.prompt_speech is not None:
+            return self.prompt_speech
+        if self.prompt_prefix is not None:
+            return self.prompt_prefix
+        return self.prompt or ""
+
+    @property
+    def suffix(self) -> str:
+        return DEFAULT_SUFFIX if self.answer_suffix is None else self.answer_suffix
+
+
+class PromptSet:
+    """Variants per task or config, read from one file."""
+
+    def __init__(self, entries: Mapping[str, Sequence[PromptVariant]], source: str) -> None:
+        self.entries = {k: tuple(v) for k, v in entries.items()}
+        self.source = source
+
+    def variants(self, config: str) -> tuple[PromptVariant, ...]:
+        """The variants for ``config``: its own entry (``sqa_kcsat``), else its task's."""
+        base = config.lower().removesuffix("_noisy")
+        if base in self.entries:
+            return self.entries[base]
+        task = task_of(config)
+        if task not in self.entries:
+            raise ValueError(
+                f"{self.source}: no prompts for task {task!r} (config {config!r}); the file has "
+                f"{sorted(self.entries)}"
+            )
+        return self.entries[task]
+
+    def as_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            k: [{f: v for f, v in asdict(p).items() if v is not None} for p in vs]
+            for k, vs in self.entries.items()
+        }
+
+    @property
+    def sha256(self) -> str:
+        blob = json.dumps(self.as_dict(), ensure_ascii=False, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _parse_variant(source: str, key: str, index: int, raw: Any) -> PromptVariant:
+    where = f"{source}: {key}[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: expected a mapping with 'name' and prompt fields, got {raw!r}")
+    unknown = sorted(set(raw) - {"name", *FIELDS})
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; expected name and {list(FIELDS)}")
+    name = raw.get("name")
+    if not isinstance(name, str | int) or not str(name).strip():
+        raise ValueError(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+    values: dict[str, str | None] = {}
+    for f in FIELDS:
+        v = raw.get(f)
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"{where} ({name}): field {f!r} must be a string, got {v!r}")
+        values[f] = v
+    return PromptVariant(str(name), **values)
+
+
+def _check_fields(source: str, key: str, v: PromptVariant) -> None:
+    try:
+        task = task_of(key)
+    except ValueError:
+        raise ValueError(
+            f"{source}: unknown task or config {key!r}; expected one of {list(TASKS)}, a config "
+            f"name, or a published name {sorted(ALIASES)}"
+        ) from None
+    where = f"{source}: {key} variant {v.name!r}"
+    if task in ("asr", "st") and v.prompt is None and v.prompt_prefix is None:
+        raise ValueError(f"{where}: needs a 'prompt'")
+    if task == "sca_qa" and v.prompt_prefix is None and v.prompt is None:
+        missing = [f for f in ("prompt_text_only", "prompt_speech") if getattr(v, f) is None]
+        if missing:
+            raise ValueError(f"{where}: needs {missing} (or one prompt_prefix for all conditions)")
+
+
+def load_prompts(path: str | Path | None = None) -> PromptSet:
+    """Read a prompt file (default: this project's ``prompts_default.yaml``)."""
+    p = Path(path) if path is not None else DEFAULT_PROMPTS
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--prompts: file not found: {p}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping) or not data:
+        raise ValueError(f"{p}: expected a mapping from task names to lists of prompt variants")
+    entries: dict[str, list[PromptVariant]] = {}
+    for raw_key, raw_list in data.items():
+        key = ALIASES.get(str(raw_key).lower(), str(raw_key).lower())
+        if not isinstance(raw_list, list) or not raw_list:
+            raise ValueError(f"{p}: {raw_key}: expected a non-empty list of variants")
+        variants = [_parse_variant(str(p), str(raw_key), i, r) for i, r in enumerate(raw_list)]
+        names = [v.name for v in variants]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"{p}: {raw_key}: variant name(s) {dup} used more than once")
+        for v in variants:
+            _check_fields(str(p), key, v)
+        entries[key] = variants
+    return PromptSet(entries, str(p))
+
+
+def format_choices(question: str | None, choices: Sequence[str], labels: Sequence[str]) -> str:
+    """``질문: ...`` (when there is a question) and one ``(L) text`` line per choice."""
+    if len(choices) != len(labels):
+        raise ValueError(f"{len(choices)} choices {list(choices)} but labels {list(labels)}")
+    lines = [f"질문: {question.strip()}"] if question and question.strip() else []
+    lines += [f"({lab}) {str(c).strip()}" for lab, c in zip(labels, choices, strict=True)]
+    return "\n".join(lines)
+
+
+def build_prompt(task: str, variant: PromptVariant, row: Mapping[str, Any], condition: str) -> str:
+    """The text prompt of one row (see the module docstring for multiple choice)."""
+    if task in MC_TASKS:
+        body = format_choices(row.get("question"), row["choices"], row["choice_labels"])
+        return variant.prefix(condition) + body + variant.suffix
+    return variant.instruction

@@ -1,0 +1,635 @@
+"""``koala-bench report RUN_DIR [RUN_DIR ...]``: tables and plots over one or more runs.
+
+Writes into ``--out`` (default: the run directory when there is one, else ``koala_report``):
+
+* ``results.json``: every score of every model (all prompt variants and modes), the tables
+  and the data behind each plot;
+* ``results.md``: one table per task, models side by side, each cell the best prompt variant
+  (as the published authors report), then the request counts (failed, abstained, unparsed:
+  nothing is hidden) and every variant's figure;
+* ``pa_qa_segments.png``: PA-QA accuracy by evidence segment (front, front-middle,
+  middle-late, late) per model, clean solid, noisy dashed;
+* ``clean_vs_noisy.png``: per task, the main metric of each set, clean against noisy, per model;
+* ``scf.png``: per model and SCA-QA set, the text-correct items split into those that follow
+  the counterfactual speech (SCF), those that keep the model's own answer (parametric
+  proportion) and the rest.
+
+Runs whose ``scores.json`` is missing or older than their predictions are scored first. The
+figures use the generation-based scores of each model's best variant (the variant chosen per
+config by the main metric). Each ``plot_*`` function returns the numbers it drew.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from koala.runner import PREDICTIONS
+from koala.score import MAIN_METRIC, SCORES, ST_METRICS, judge_options, score_run
+
+__all__ = [
+    "SEGMENTS",
+    "TASK_ORDER",
+    "add_arguments",
+    "clean_noisy_data",
+    "collect",
+    "figure_clean_noisy",
+    "figure_pa_qa_segments",
+    "figure_scf",
+    "main",
+    "pa_qa_segment_data",
+    "plot_clean_noisy",
+    "plot_pa_qa_segments",
+    "plot_scf",
+    "run",
+    "scf_data",
+    "write_report",
+]
+
+SEGMENTS = ("front", "front-middle", "middle-late", "late")
+TASK_ORDER = ("asr", "st", "sqa", "sif", "sca_qa", "pa_qa")
+TASK_TITLES = {
+    "asr": "ASR: CER (%) ↓",
+    "st": "Speech translation: BLEU / METEOR / BERTScore-F1 ↑",
+    "sqa": "SQA: accuracy (%) ↑, generation / logit",
+    "sif": "Speech instruction following: LLM-judge score (0-100) ↑",
+    "sca_qa": "SCA-QA: accuracy (%) per condition, SCF and parametric proportion (%)",
+    "pa_qa": "PA-QA: accuracy (%) by evidence segment ↑",
+}
+# what each task's main metric looks like in the plots
+PLOT_METRIC = {
+    "asr": ("cer", 100.0, "CER (%)"),
+    "st": ("bleu", 1.0, "BLEU"),
+    "sqa": ("accuracy", 100.0, "accuracy (%)"),
+    "sif": ("score", 1.0, "judge score"),
+    "sca_qa": ("scf", 100.0, "SCF (%)"),
+    "pa_qa": ("accuracy", 100.0, "accuracy (%)"),
+}
+
+
+# ------------------------------------------------------------------------ loading
+
+
+def _load_scores(
+    run_dir: Path, rescore: bool, st_metrics: Sequence[str], judge: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    scores, preds = run_dir / SCORES, run_dir / PREDICTIONS
+    stale = (
+        not scores.exists()
+        or (preds.exists() and preds.stat().st_mtime > scores.stat().st_mtime)
+        or rescore
+    )
+    if stale:
+        return score_run(run_dir, st_metrics, judge)
+    return json.loads(scores.read_text(encoding="utf-8"))
+
+
+def collect(
+    run_dirs: Sequence[str | Path],
+    rescore: bool = False,
+    st_metrics: Sequence[str] = ST_METRICS,
+    judge: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``{model: {config: config scores}}`` over the runs (a model name that occurs in two
+    runs gets the run directory's name appended)."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in run_dirs:
+        path = Path(d)
+        scores = _load_scores(path, rescore, st_metrics, judge)
+        for model, m in scores["models"].items():
+            name = model if model not in out else f"{model} [{path.name}]"
+            out[name] = m["configs"]
+    return out
+
+
+def _best_metrics(c: Mapping[str, Any], mode: str = "gen") -> Mapping[str, Any] | None:
+    b = c.get("best", {}).get(mode)
+    if not b:
+        return None
+    return c["variants"][b["variant"]][mode]
+
+
+def _num(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+# ------------------------------------------------------------------------ plot data
+
+
+def pa_qa_segment_data(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[float]]:
+    """``{"model (config)": [accuracy in % per segment]}`` for every PA-QA config."""
+    data: dict[str, list[float]] = {}
+    for model, configs in results.items():
+        for config, c in sorted(configs.items()):
+            if c.get("task") != "pa_qa":
+                continue
+            m = _best_metrics(c)
+            if not m or "segment_accuracy" not in m:
+                continue
+            data[f"{model} ({config})"] = [
+                100.0 * _num(m["segment_accuracy"].get(s)) for s in SEGMENTS
+            ]
+    return data
+
+
+def clean_noisy_data(
+    results: Mapping[str, Mapping[str, Any]],
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """``{task: {set: {model: {"clean": v, "noisy": v}}}}`` (main metric of the best
+    generation variant, scaled as in :data:`PLOT_METRIC`) for sets with both variants."""
+    data: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for model, configs in results.items():
+        by_set: dict[str, dict[str, float]] = {}
+        task_of_set: dict[str, str] = {}
+        for c in configs.values():
+            task = c.get("task")
+            m = _best_metrics(c)
+            if task not in PLOT_METRIC or not m:
+                continue
+            metric, scale, _ = PLOT_METRIC[task]
+            by_set.setdefault(c["set"], {})[c["noise"]] = scale * _num(m.get(metric))
+            task_of_set[c["set"]] = task
+        for s, vals in by_set.items():
+            if "clean" in vals and "noisy" in vals:
+                data.setdefault(task_of_set[s], {}).setdefault(s, {})[model] = {
+                    "clean": vals["clean"],
+                    "noisy": vals["noisy"],
+                }
+    return data
+
+
+def scf_data(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{"model | config": {"scf", "parametric", "other" (fractions), "n"}}`` per SCA-QA
+    config (best generation variant by SCF)."""
+    data: dict[str, dict[str, float]] = {}
+    for model, configs in results.items():
+        for config, c in sorted(configs.items()):
+            if c.get("task") != "sca_qa":
+                continue
+            m = _best_metrics(c)
+            if not m or "scf" not in m:
+                continue
+            data[f"{model} | {config}"] = {
+                "scf": _num(m["scf"]),
+                "parametric": _num(m["parametric_proportion"]),
+                "other": _num(m["other_proportion"]),
+                "n": float(m.get("num_text_correct", 0)),
+            }
+    return data
+
+
+# ------------------------------------------------------------------------ figures
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_pa_qa_segments(data: Mapping[str, Sequence[float]]) -> Any:
+    """One line per model and PA-QA config over the four segments."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = list(range(len(SEGMENTS)))
+    for label, ys in data.items():
+        style = "--" if "_noisy" in label else "-"
+        ax.plot(x, list(ys), style, marker="o", label=label)
+    ax.set_xticks(x, SEGMENTS)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("position of the evidence in the passage")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("PA-QA accuracy by evidence segment")
+    ax.grid(alpha=0.3)
+    if data:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no PA-QA scores", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def figure_clean_noisy(data: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> Any:
+    """One panel per task; per set, a clean and a noisy (hatched) bar per model. Bars carry
+    ``gid = "task|set|model|noise"``."""
+    plt = _plt()
+    tasks = [t for t in TASK_ORDER if t in data] or ["none"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(max(6, 4.5 * len(tasks)), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        if task == "none":
+            ax.text(
+                0.5,
+                0.5,
+                "no set with both clean and noisy scores",
+                ha="center",
+                transform=ax.transAxes,
+            )
+            ax.set_axis_off()
+            continue
+        sets = sorted(data[task])
+        models = sorted({m for s in sets for m in data[task][s]})
+        width = 0.8 / max(1, 2 * len(models))
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for k, model in enumerate(models):
+            for j, noise in enumerate(("clean", "noisy")):
+                off = (2 * k + j) * width - 0.4 + width / 2
+                for i, s in enumerate(sets):
+                    if model not in data[task][s]:
+                        continue
+                    container = ax.bar(
+                        i + off,
+                        data[task][s][model][noise],
+                        width,
+                        color=colors[k % len(colors)],
+                        hatch="//" if noise == "noisy" else None,
+                        edgecolor="black",
+                        linewidth=0.5,
+                        label=f"{model} ({noise})" if i == 0 else None,
+                    )
+                    container[0].set_gid(f"{task}|{s}|{model}|{noise}")
+                    ax.bar_label(container, fmt="%.1f", fontsize=6)
+        ax.set_xticks(range(len(sets)), sets, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel(PLOT_METRIC[task][2])
+        ax.set_title(f"{task}: clean vs noisy")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_scf(data: Mapping[str, Mapping[str, float]]) -> Any:
+    """Stacked horizontal bars: SCF, parametric proportion and the rest, per model and set.
+    Bars carry ``gid = "label|part"``."""
+    plt = _plt()
+    labels = list(data)
+    fig, ax = plt.subplots(figsize=(8, max(2.8, 0.45 * len(labels) + 1.6)))
+    parts = (
+        ("scf", "follows the speech (SCF)", "#2c7fb8"),
+        ("parametric", "keeps its own answer (parametric)", "#f03b20"),
+        ("other", "neither", "#bdbdbd"),
+    )
+    for i, label in enumerate(labels):
+        left = 0.0
+        for key, name, color in parts:
+            v = data[label][key]
+            v = 0.0 if math.isnan(v) else 100.0 * v
+            (bar,) = ax.barh(i, v, left=left, color=color, label=name if i == 0 else None)
+            bar.set_gid(f"{label}|{key}")
+            if v >= 8:
+                ax.text(left + v / 2, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+            left += v
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the items answered correctly from text alone")
+    ax.set_title("SCA-QA: speech context faithfulness")
+    if labels:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
+    else:
+        ax.text(0.5, 0.5, "no SCA-QA scores", ha="center", transform=ax.transAxes)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    _plt().close(fig)
+
+
+def plot_pa_qa_segments(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict:
+    data = pa_qa_segment_data(results)
+    _save(figure_pa_qa_segments(data), Path(path))
+    return data
+
+
+def plot_clean_noisy(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict:
+    data = clean_noisy_data(results)
+    _save(figure_clean_noisy(data), Path(path))
+    return data
+
+
+def plot_scf(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict:
+    data = scf_data(results)
+    _save(figure_scf(data), Path(path))
+    return data
+
+
+# ------------------------------------------------------------------------ tables
+
+
+def _pct(x: Any) -> str:
+    v = _num(x)
+    return "—" if math.isnan(v) else f"{100 * v:.1f}"
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    v = _num(x)
+    return "—" if math.isnan(v) else f"{v:.{digits}f}"
+
+
+def _shown(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
+    """The variant a table row shows: the best generation variant, else (no defined main
+    metric, e.g. SCF with no text-correct item) the first variant, marked with ``*``."""
+    best = c.get("best", {}).get("gen")
+    if best:
+        return best["variant"], c["variants"][best["variant"]]["gen"]
+    for name, modes in sorted(c.get("variants", {}).items()):
+        if "gen" in modes:
+            return f"{name}*", modes["gen"]
+    return "", None
+
+
+def _note(c: Mapping[str, Any]) -> str:
+    notes = [v.get("gen", {}).get("note") for v in c.get("variants", {}).values()]
+    note = next((n for n in notes if n), "not scored")
+    return f"n/a ({note.removeprefix('not scored: ')})"
+
+
+def _cell(task: str, c: Mapping[str, Any] | None) -> str:
+    if c is None:
+        return ""
+    g = _best_metrics(c, "gen")
+    if g is None:
+        return _note(c)
+    if task == "asr":
+        return _fmt(100 * _num(g["cer"]))
+    if task == "st":
+        return " / ".join(
+            _fmt(g.get(k)) if k in g else "—" for k in ("bleu", "meteor", "bertscore_f1")
+        )
+    if task == "sif":
+        return _fmt(g.get("score"), 1)
+    lg = _best_metrics(c, "logit")
+    return f"{_pct(g['accuracy'])} / {_pct(lg['accuracy']) if lg else '—'}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return out
+
+
+def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    models = list(results)
+    configs_by_task: dict[str, list[str]] = {}
+    for configs in results.values():
+        for config, c in configs.items():
+            configs_by_task.setdefault(c["task"], [])
+            if config not in configs_by_task[c["task"]]:
+                configs_by_task[c["task"]].append(config)
+    tables: dict[str, dict[str, Any]] = {}
+    for task in TASK_ORDER:
+        configs = sorted(configs_by_task.get(task, []))
+        if not configs:
+            continue
+        if task == "sca_qa":
+            header = [
+                "set",
+                "model",
+                "variant",
+                "text",
+                "counterfactual",
+                "original",
+                "SCF",
+                "parametric",
+                "text-correct",
+            ]
+            rows = []
+            for config in configs:
+                for model in models:
+                    c = results[model].get(config)
+                    if c is None:
+                        continue
+                    variant, g = _shown(c)
+                    if g is None or "text_accuracy" not in g:
+                        rows.append([config, model, variant, _note(c), *[""] * 5])
+                        continue
+                    rows.append(
+                        [
+                            config,
+                            model,
+                            variant,
+                            _pct(g["text_accuracy"]),
+                            _pct(g["counterfactual_accuracy"]),
+                            _pct(g.get("original_accuracy")),
+                            _pct(g["scf"]),
+                            _pct(g["parametric_proportion"]),
+                            f"{g['num_text_correct']}/{g['total']}",
+                        ]
+                    )
+        elif task == "pa_qa":
+            header = ["set", "model", "variant", "overall", *SEGMENTS, "logit overall"]
+            rows = []
+            for config in configs:
+                for model in models:
+                    c = results[model].get(config)
+                    if c is None:
+                        continue
+                    variant, g = _shown(c)
+                    if g is None or "segment_accuracy" not in g:
+                        rows.append([config, model, variant, _note(c), *[""] * 5])
+                        continue
+                    lg = _best_metrics(c, "logit")
+                    rows.append(
+                        [
+                            config,
+                            model,
+                            variant,
+                            _pct(g["accuracy"]),
+                            *[_pct(g["segment_accuracy"][s]) for s in SEGMENTS],
+                            _pct(lg["accuracy"]) if lg else "—",
+                        ]
+                    )
+        else:
+            header = ["set", "noise", *models]
+            rows = [
+                [
+                    config.removesuffix("_noisy"),
+                    "noisy" if config.endswith("_noisy") else "clean",
+                    *[_cell(task, results[m].get(config)) for m in models],
+                ]
+                for config in configs
+            ]
+        tables[task] = {"title": TASK_TITLES[task], "header": header, "rows": rows}
+    return tables
+
+
+def _counts_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for model, configs in results.items():
+        for config, c in sorted(configs.items()):
+            cnt = c["counts"]
+            g = _best_metrics(c, "gen") or {}
+            unparsed = g.get("unparsed")
+            if isinstance(unparsed, Mapping):
+                unparsed = sum(unparsed.values())
+            rows.append(
+                [
+                    model,
+                    config,
+                    str(c["rows"]),
+                    str(cnt["records"]),
+                    str(cnt["ok"]),
+                    str(cnt["failed"]),
+                    str(cnt["abstained"]),
+                    "—" if unparsed is None else str(unparsed),
+                ]
+            )
+    return rows
+
+
+def _variant_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for model, configs in results.items():
+        for config, c in sorted(configs.items()):
+            metric = MAIN_METRIC[c["task"]][0]
+            for variant, modes in c["variants"].items():
+                for mode, m in modes.items():
+                    v = m.get(metric)
+                    shown = m.get("note", "not scored") if v is None else _fmt(v, 4)
+                    best = c["best"].get(mode, {}).get("variant") == variant
+                    rows.append(
+                        [model, config, variant, mode, metric, shown, "best" if best else ""]
+                    )
+    return rows
+
+
+def write_report(
+    results: Mapping[str, Mapping[str, Any]], out: str | Path, runs: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Write ``results.json``, ``results.md`` and the three plots into ``out``."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {
+        "pa_qa_segments": plot_pa_qa_segments(results, out_dir / "pa_qa_segments.png"),
+        "clean_vs_noisy": plot_clean_noisy(results, out_dir / "clean_vs_noisy.png"),
+        "scf": plot_scf(results, out_dir / "scf.png"),
+    }
+    tables = _tables(results)
+    md = ["# KoALa-Bench results", ""]
+    md.append(f"Models: {', '.join(results) or 'none'}. Runs: {', '.join(map(str, runs))}.")
+    md.append(
+        "Each cell is the best of the prompt variants (all are listed at the end). "
+        "Failed and abstained requests count as wrong answers (SIF: they are not judged) and "
+        "are listed under *Requests*. In the SCA-QA and PA-QA tables, a variant marked * is "
+        "shown because no variant has a defined main metric."
+    )
+    md.append("")
+    for task in TASK_ORDER:
+        if task not in tables:
+            continue
+        t = tables[task]
+        md += [f"## {t['title']}", "", *_table(t["header"], t["rows"]), ""]
+    md += [
+        "## Plots",
+        "",
+        "![PA-QA by segment](pa_qa_segments.png)",
+        "",
+        "![clean vs noisy](clean_vs_noisy.png)",
+        "",
+        "![SCF](scf.png)",
+        "",
+    ]
+    md += [
+        "## Requests",
+        "",
+        *_table(
+            [
+                "model",
+                "config",
+                "rows",
+                "records",
+                "ok",
+                "failed",
+                "abstained",
+                "unparsed (best gen)",
+            ],
+            _counts_rows(results),
+        ),
+        "",
+    ]
+    md += [
+        "## Every prompt variant",
+        "",
+        *_table(
+            ["model", "config", "variant", "mode", "metric", "value", ""], _variant_rows(results)
+        ),
+        "",
+    ]
+    (out_dir / "results.md").write_text("\n".join(md), encoding="utf-8")
+    payload = {
+        "runs": [str(r) for r in runs],
+        "models": list(results),
+        "results": results,
+        "tables": tables,
+        "plots": {name: {"path": f"{name}.png", "data": data} for name, data in plots.items()},
+    }
+    tmp = out_dir / ".results.json.tmp"
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out_dir / "results.json")
+    return payload
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", nargs="+", help="run directories (one per model)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: the run directory if one, else koala_report)",
+    )
+    parser.add_argument("--rescore", action="store_true", help="score again even if up to date")
+    parser.add_argument("--st-metrics", default=",".join(ST_METRICS))
+    parser.add_argument("--judge-url", default=None)
+    parser.add_argument("--judge-model", default="gpt-4o-mini")
+    parser.add_argument("--judge-key-env", default="OPENAI_API_KEY")
+    parser.add_argument("--judge-concurrency", type=int, default=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``koala-bench report``."""
+    metrics = [m.strip() for m in args.st_metrics.split(",") if m.strip()]
+    try:
+        results = collect(args.run_dirs, args.rescore, metrics, judge_options(args))
+    except FileNotFoundError as exc:
+        print(f"koala-bench report: {exc}", file=sys.stderr)
+        return 1
+    out = args.out or (args.run_dirs[0] if len(args.run_dirs) == 1 else "koala_report")
+    write_report(results, out, args.run_dirs)
+    text = (Path(out) / "results.md").read_text(encoding="utf-8")
+    print(text.split("## Plots")[0].rstrip())
+    pngs = ", ".join(
+        str(Path(out) / p) for p in ("pa_qa_segments.png", "clean_vs_noisy.png", "scf.png")
+    )
+    print(f"\nwrote {Path(out) / 'results.md'}, {Path(out) / 'results.json'} and plots {pngs}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m koala.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
