@@ -16,6 +16,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("koala.demo", "run the whole path on the embedded mini benchmark"),
     "mini": ("koala.mini", "build the embedded mini benchmark source tree (espeak-ng)"),
+    "run": ("koala.runner", "run a model over configs into a resumable run directory"),
+    "score": ("koala.score", "score a run directory with the evaluate modules"),
+    "report": ("koala.report", "write results.json, results.md and plots for run directories"),
     "export": (
         "koala.export",
         "write the benchmark as Parquet shards + a dataset card (load_dataset, no remote code)",
