@@ -38,8 +38,8 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
 	bash scripts/legacy_datasets3.sh
+	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/koala-bench demo
