@@ -175,11 +175,13 @@ class Lowercase:
 
 
 # (spelling)/(pronunciation): KsponSpeech's dual transcription, e.g. "(3G)/(쓰리 쥐)".
-_KSPON_DUAL = re.compile(r"\(([^()/]*)\)\s*/\s*\(([^()/]*)\)")
-# Noise and event tags: b/ breath, l/ laughter, o/ other speaker, n/ noise, u/ unintelligible.
-_KSPON_TAG = re.compile(r"(?<![^\s])[bloun]/(?=\s|$)")
-# Remaining markers: "word/" fillers keep the word, "+" repetition and "*" unclear are dropped.
-_KSPON_MARK = re.compile(r"[/+*]")
+_KSPON_DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
+# Noise and event tags at the start of a token: b/ breath, l/ laughter, o/ other speaker,
+# n/ noise, u/ unintelligible.
+_KSPON_TAG = re.compile(r"(?<![^\s(])[bloun]/")
+# Remaining marks: "word/" fillers keep the word; "+" repetition, "*" unclear and stray
+# brackets are dropped.
+_KSPON_MARK = re.compile(r"[/+*()]")
 
 
 @dataclass(frozen=True)

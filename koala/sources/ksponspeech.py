@@ -19,20 +19,16 @@ removes the tags.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from koala.normalize import StripKsponAnnotations
 from koala.sources import SourceError
 
 __all__ = ["TRANSCRIPT_FORMS", "KsponLine", "clean_transcript", "read_trn"]
 
 TRANSCRIPT_FORMS = ("phonetic", "spelling")
-_DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
-_TAG = re.compile(r"(?<![^\s(])[blnou]/")
-_SYMBOLS = re.compile(r"[+*/()]")
-_SPACE = re.compile(r"\s+")
 
 
 def clean_transcript(text: str, form: str = "phonetic") -> str:
@@ -43,11 +39,7 @@ def clean_transcript(text: str, form: str = "phonetic") -> str:
     """
     if form not in TRANSCRIPT_FORMS:
         raise ValueError(f"form={form!r}: choose one of {TRANSCRIPT_FORMS}")
-    group = 2 if form == "phonetic" else 1
-    out = _DUAL.sub(lambda m: m.group(group), text)
-    out = _TAG.sub(" ", out)
-    out = _SYMBOLS.sub("", out)
-    return _SPACE.sub(" ", out).strip()
+    return StripKsponAnnotations(keep="pronunciation" if form == "phonetic" else "spelling")(text)
 
 
 @dataclass(frozen=True)
