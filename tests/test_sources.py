@@ -286,10 +286,10 @@ def test_choices_plain_and_newline_separated() -> None:
 
 def test_label_inside_a_choice_text_is_read_in_sequence() -> None:
     ch, fixes = parse_choice_field(
-        "(A) (A)에 따라 (B) 둘 (C) 셋 (D) ‘ㅜ(w)’계", "letters", None, "c"
+        "(A) (A)에 따라 (B) 둘 (C) 셋 (D) ‘ㅟ(w)’ 소리", "letters", None, "c"
     )
     assert ch.labels == ("A", "B", "C", "D")
-    assert ch.texts == ("(A)에 따라", "둘", "셋", "‘ㅜ(w)’계")
+    assert ch.texts == ("(A)에 따라", "둘", "셋", "‘ㅟ(w)’ 소리")
     assert fixes == ["choices_label_in_text"]
 
 

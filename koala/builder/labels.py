@@ -4,7 +4,7 @@ The parsing itself is :func:`koala.scoring.choices.parse_choices` / ``parse_gold
 adds the repairs the published files need, each reported by name so it can be counted:
 
 * ``choices_label_in_text``: a choice's text contains something that reads as a label
-  (CLIcK ``(A) (A)에 명시된 ...`` or ``‘ㅜ(w)’계``); the labels are then read in sequence
+  (CLIcK: a choice that refers to ``(A)``, or contains ``(w)``); the labels are then read in sequence
   (``(A)``, then the next ``(B)`` after it, ...), so a label-like string inside a text stays text.
 * ``choices_misnumbered``: the labels are numbered wrongly (K-SAT ``(1) (2) (4) (4) (5)``) but
   there are exactly as many as the set has choices; they are relabelled by position.
