@@ -26,7 +26,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -379,8 +379,31 @@ def _cell(task: str, c: Mapping[str, Any] | None) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    pad = len(header)
+    out += ["| " + " | ".join(str(x) for x in [*r, *[""] * (pad - len(r))]) + " |" for r in rows]
     return out
+
+
+def _model_rows(
+    results: Mapping[str, Mapping[str, Any]],
+    configs: Sequence[str],
+    needed: str,
+    cells: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]],
+) -> list[list[str]]:
+    """One row per (config, model): set, model, shown variant, then ``cells(c, metrics)``, or
+    the reason it is not scored when the shown metrics lack ``needed``."""
+    rows = []
+    for config in configs:
+        for model, configs_of_model in results.items():
+            c = configs_of_model.get(config)
+            if c is None:
+                continue
+            variant, g = _shown(c)
+            if g is None or needed not in g:
+                rows.append([config, model, variant, _note(c)])
+                continue
+            rows.append([config, model, variant, *cells(c, g)])
+    return rows
 
 
 def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -408,52 +431,31 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
                 "parametric",
                 "text-correct",
             ]
-            rows = []
-            for config in configs:
-                for model in models:
-                    c = results[model].get(config)
-                    if c is None:
-                        continue
-                    variant, g = _shown(c)
-                    if g is None or "text_accuracy" not in g:
-                        rows.append([config, model, variant, _note(c), *[""] * 5])
-                        continue
-                    rows.append(
-                        [
-                            config,
-                            model,
-                            variant,
-                            _pct(g["text_accuracy"]),
-                            _pct(g["counterfactual_accuracy"]),
-                            _pct(g.get("original_accuracy")),
-                            _pct(g["scf"]),
-                            _pct(g["parametric_proportion"]),
-                            f"{g['num_text_correct']}/{g['total']}",
-                        ]
-                    )
+            rows = _model_rows(
+                results,
+                configs,
+                "text_accuracy",
+                lambda c, g: [
+                    _pct(g["text_accuracy"]),
+                    _pct(g["counterfactual_accuracy"]),
+                    _pct(g.get("original_accuracy")),
+                    _pct(g["scf"]),
+                    _pct(g["parametric_proportion"]),
+                    f"{g['num_text_correct']}/{g['total']}",
+                ],
+            )
         elif task == "pa_qa":
             header = ["set", "model", "variant", "overall", *SEGMENTS, "logit overall"]
-            rows = []
-            for config in configs:
-                for model in models:
-                    c = results[model].get(config)
-                    if c is None:
-                        continue
-                    variant, g = _shown(c)
-                    if g is None or "segment_accuracy" not in g:
-                        rows.append([config, model, variant, _note(c), *[""] * 5])
-                        continue
-                    lg = _best_metrics(c, "logit")
-                    rows.append(
-                        [
-                            config,
-                            model,
-                            variant,
-                            _pct(g["accuracy"]),
-                            *[_pct(g["segment_accuracy"][s]) for s in SEGMENTS],
-                            _pct(lg["accuracy"]) if lg else "—",
-                        ]
-                    )
+
+            def pa_cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
+                lg = _best_metrics(c, "logit")
+                return [
+                    _pct(g["accuracy"]),
+                    *[_pct(g["segment_accuracy"][s]) for s in SEGMENTS],
+                    _pct(lg["accuracy"]) if lg else "—",
+                ]
+
+            rows = _model_rows(results, configs, "segment_accuracy", pa_cells)
         else:
             header = ["set", "noise", *models]
             rows = [
