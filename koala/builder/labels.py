@@ -4,8 +4,9 @@ The parsing itself is :func:`koala.scoring.choices.parse_choices` / ``parse_gold
 adds the repairs the published files need, each reported by name so it can be counted:
 
 * ``choices_label_in_text``: a choice's text contains something that reads as a label
-  (CLIcK: a choice that refers to ``(A)``, or contains ``(w)``); the labels are then read in sequence
-  (``(A)``, then the next ``(B)`` after it, ...), so a label-like string inside a text stays text.
+  (CLIcK: a choice that refers to ``(A)``, or contains ``(w)``); the labels are then read in
+  sequence (``(A)``, then the next ``(B)`` after it, ...), so a label-like string inside a
+  text stays text.
 * ``choices_misnumbered``: the labels are numbered wrongly (K-SAT ``(1) (2) (4) (4) (5)``) but
   there are exactly as many as the set has choices; they are relabelled by position.
 * ``choices_slash_n``: choices separated by a literal ``/n`` (K-SAT) instead of a newline.
