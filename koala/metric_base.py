@@ -16,7 +16,16 @@ from typing import Any
 import evaluate
 from datasets.utils.py_utils import temp_seed
 
-__all__ = ["KoalaMetric"]
+__all__ = ["KOALA_CITATION", "KoalaMetric"]
+
+# The benchmark's citation, shared by every module's ``MetricInfo``.
+KOALA_CITATION = """\
+@misc{koalabench,
+  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
+           and Faithfulness},
+  note  = {Benchmark and published evaluation code by SCAI Lab}
+}
+"""
 
 
 class KoalaMetric(evaluate.Metric):

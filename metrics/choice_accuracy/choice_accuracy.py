@@ -6,12 +6,7 @@ import evaluate
 from koala import metric_base
 from koala.scoring.choices import choice_accuracy
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness}
-}
-"""
+_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Accuracy = correct / total of multiple-choice answers, from generated text or from per-label

@@ -6,13 +6,7 @@ import evaluate
 from koala import metric_base
 from koala.scoring.cer import corpus_cer
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness},
-  note  = {Benchmark and published evaluation code by SCAI Lab}
-}
-"""
+_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Corpus-level character error rate over normalised Korean text, as KoALa-Bench scores ASR:

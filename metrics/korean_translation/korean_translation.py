@@ -6,13 +6,7 @@ import evaluate
 from koala import metric_base
 from koala.scoring.translation import translation_scores
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness},
-  note  = {Benchmark and published evaluation code by SCAI Lab}
-}
-"""
+_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 English-to-Korean speech translation scored as KoALa-Bench publishes it: "BLEU with sacreBLEU

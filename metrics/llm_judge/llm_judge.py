@@ -3,14 +3,12 @@
 import datasets
 import evaluate
 
+from koala import metric_base
 from koala.scoring.judge import judge_scores
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness},
-  note  = {Benchmark and published evaluation code by SCAI Lab}
-}
+_CITATION = (
+    metric_base.KOALA_CITATION
+    + """\
 @inproceedings{zheng2023judging,
   title     = {Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena},
   author    = {Zheng, Lianmin and others},
@@ -18,6 +16,7 @@ _CITATION = """\
   year      = {2023}
 }
 """
+)
 
 _DESCRIPTION = """\
 Speech instruction following scored as KoALa-Bench publishes it: an LLM judge (the authors

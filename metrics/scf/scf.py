@@ -6,12 +6,7 @@ import evaluate
 from koala import metric_base
 from koala.scoring.scf import speech_context_faithfulness
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness}
-}
-"""
+_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Speech Context Faithfulness (SCF): "among the items the model answers correctly from text

@@ -6,12 +6,7 @@ import evaluate
 from koala import metric_base
 from koala.scoring.segments import segment_accuracy
 
-_CITATION = """\
-@misc{koalabench,
-  title = {KoALa-Bench: Evaluating Large Audio Language Models on Korean Speech Understanding
-           and Faithfulness}
-}
-"""
+_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 PA-QA accuracy overall and by the segment of the long speech that holds the evidence: front
