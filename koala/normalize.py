@@ -1,8 +1,9 @@
 """Korean text normalisation as composable steps with named presets.
 
 Every step is a small callable ``str -> str``; :class:`Compose` chains them, and
-:data:`PRESETS` names the chains people use. The preset ``"koala"`` is the published
-KoALa-Bench rule for CER and for character BLEU/METEOR:
+:data:`PRESETS` names the chains people use. The preset ``"koala_published"`` is the
+published KoALa-Bench rule for CER, exactly, and ``"koala"`` (the default) is the same rule
+after NFC, which is the identity on normal text but composes NFD-decomposed syllables:
 
     "normalise both sides by keeping only Hangul syllables and jamo, digits and whitespace
     (Latin letters are deleted), then delete all whitespace"
@@ -247,17 +248,24 @@ def _identity(text: str) -> str:
 
 
 PRESETS: dict[str, Step] = {
-    # The published rule, exactly. "Keep whitespace, then delete all whitespace" is the same
-    # as not keeping whitespace, so it runs as one regex pass (tests check the equivalence).
-    "koala": KeepCharacters(whitespace=False),
+    # The published rule after NFC (the koala protocol's CER rule): NFC is the identity on
+    # normal text and composes decomposed syllables (NFD "한" is three jamo, NFC makes it one).
+    "koala": Compose([UnicodeNormalize("NFC"), KeepCharacters(whitespace=False)]),
+    # The published rule, exactly (no NFC). "Keep whitespace, then delete all whitespace" is the
+    # same as not keeping whitespace, so it runs as one regex pass (tests check the equivalence).
+    "koala_published": KeepCharacters(whitespace=False),
     # The published rule after NFKC (full-width digits survive) - not the paper's number.
     "koala_nfkc": Compose([UnicodeNormalize("NFKC"), KeepCharacters(), RemoveWhitespace()]),
-    # Keep Latin letters (lower-cased) for code-switched speech: "AI 반도체" keeps "ai".
-    "koala_latin": Compose([Lowercase(), KeepCharacters(latin=True), RemoveWhitespace()]),
+    # Keep Latin letters, case kept ("TED" is not "ted"), for code-switched speech.
+    "koala_latin": Compose(
+        [UnicodeNormalize("NFC"), KeepCharacters(latin=True), RemoveWhitespace()]
+    ),
     # Keep word spacing (collapsed) so spacing errors count: a spacing-aware CER.
-    "koala_spaced": Compose([KeepCharacters(), CollapseWhitespace()]),
-    # KsponSpeech transcripts: strip annotations, then the published rule.
-    "kspon": Compose([StripKsponAnnotations(), KeepCharacters(), RemoveWhitespace()]),
+    "koala_spaced": Compose([UnicodeNormalize("NFC"), KeepCharacters(), CollapseWhitespace()]),
+    # KsponSpeech transcripts: NFC, strip annotations, then the published rule.
+    "kspon": Compose(
+        [UnicodeNormalize("NFC"), StripKsponAnnotations(), KeepCharacters(), RemoveWhitespace()]
+    ),
     # NFC and whitespace collapse only: for metrics that must see punctuation.
     "nfc": Compose([UnicodeNormalize("NFC"), CollapseWhitespace()]),
     # No change at all.

@@ -95,11 +95,15 @@ def test_empty_reference_rule():
     assert res.stats.empty_references == 2
 
 
-def test_decomposed_jamo_count_until_nfkc():
+def test_decomposed_jamo_count_under_the_published_rule_only():
     import unicodedata
 
     ref, hyp = "한국어", unicodedata.normalize("NFD", "한국어")  # 3 syllables vs 8 jamo
-    assert corpus_cer([hyp], [ref]).stats.edits == 8
+    # published: no character in common, 3 substitutions + 5 insertions over 3
+    published = corpus_cer([hyp], [ref], protocol="published")
+    assert published.stats.edits == 8 and published.cer == pytest.approx(8 / 3)
+    assert published.normalization == "koala_published"
+    assert corpus_cer([hyp], [ref]).cer == 0.0  # koala: NFC first
     assert corpus_cer([hyp], [ref], normalization="koala_nfkc").cer == 0.0
 
 

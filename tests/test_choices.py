@@ -55,9 +55,11 @@ def test_parse_gold(gold, choices, expected):
     assert parse_gold(gold, parse_choices(choices)) == expected
 
 
-def test_gold_outside_the_choices_is_an_error_naming_the_row():
+def test_gold_outside_the_choices_is_left_out_or_with_strict_an_error_naming_the_row():
+    out = choice_accuracy(["A", "A"], ["A", "E"], choices=[CLICK, CLICK])
+    assert (out["total"], out["correct"], out["invalid"], out["invalid_items"]) == (1, 1, 1, [1])
     with pytest.raises(ValueError, match=r"references\[1\].*'E'"):
-        choice_accuracy(["A", "A"], ["A", "E"], choices=[CLICK, CLICK])
+        choice_accuracy(["A", "A"], ["A", "E"], choices=[CLICK, CLICK], strict=True)
 
 
 @pytest.mark.parametrize(

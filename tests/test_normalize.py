@@ -49,15 +49,16 @@ def published_rule(text: str) -> str:
 )
 def test_koala_preset_hand_worked(text, expected):
     assert get_normalizer("koala")(text) == expected
+    assert get_normalizer("koala_published")(text) == expected  # NFC changes none of these
 
 
 ALPHABET = "가나닭힣\ud7a4ㄱㅎㅏㅣㆎ\u1100\u11ff019aZ.,!?漢１ \t\n\u3000\xa0\u2028\x00\x1f"
 
 
 @given(st.text(alphabet=st.sampled_from(ALPHABET), max_size=40))
-def test_koala_preset_equals_keep_then_remove_whitespace(text):
+def test_published_preset_equals_keep_then_remove_whitespace(text):
     two_step = Compose([KeepCharacters(), RemoveWhitespace()])
-    assert PRESETS["koala"](text) == two_step(text) == published_rule(text)
+    assert PRESETS["koala_published"](text) == two_step(text) == published_rule(text)
 
 
 @given(st.lists(st.text(alphabet=st.sampled_from(ALPHABET), max_size=15), max_size=6))
@@ -66,8 +67,9 @@ def test_batch_equals_one_by_one_for_every_preset(texts):
         assert normalize_batch(step, texts) == [step(t) for t in texts], name
 
 
-def test_latin_preset_keeps_lowercased_letters():
-    assert get_normalizer("koala_latin")("AI 반도체, GPU!") == "ai반도체gpu"
+def test_latin_preset_keeps_letters_with_their_case():
+    assert get_normalizer("koala_latin")("AI 반도체, GPU!") == "AI반도체GPU"
+    assert get_normalizer("koala_latin")("TED") != get_normalizer("koala_latin")("ted")
 
 
 def test_spaced_preset_collapses_instead_of_deleting():
@@ -82,7 +84,10 @@ def test_nfc_composes_conjoining_jamo_into_syllables():
     decomposed = "\u1112\u1161\u11ab"  # ᄒ ᅡ ᆫ
     assert UnicodeNormalize("NFC")(decomposed) == "한"
     # the published rule keeps conjoining jamo as they are: three characters, not one
-    assert get_normalizer("koala")(decomposed) == decomposed
+    assert get_normalizer("koala_published")(decomposed) == decomposed
+    # the koala preset (and the other default presets) run NFC first
+    for name in ("koala", "koala_latin", "koala_spaced", "kspon"):
+        assert get_normalizer(name)(decomposed) == "한", name
     assert get_normalizer("koala_nfkc")(decomposed) == "한"
 
 

@@ -53,9 +53,11 @@ def test_scf_from_raw_generations_with_choice_text():
 
 
 def test_scf_no_text_correct_is_nan_with_a_note():
-    out = speech_context_faithfulness(["1"], ["1"], ["2"], ["1"], labels="numbers")
+    # (the counterfactual gold differs from the original: an equal one would be invalid)
+    out = speech_context_faithfulness(["1"], ["2"], ["2"], ["1"], labels="numbers")
     assert math.isnan(out["scf"]) and math.isnan(out["parametric_proportion"])
-    assert out["num_text_correct"] == 0 and "undefined" in out["note"]
+    assert out["num_text_correct"] == 0 and out["total"] == 1
+    assert "answered correctly" in out["note"] and "undefined" in out["note"]
 
 
 def test_scf_unparsed_speech_answer_is_neither():

@@ -1,14 +1,20 @@
 """Character error rate over normalised Korean text.
 
-The published KoALa-Bench rule: normalise both sides with the ``koala`` preset (keep Hangul
-syllables and jamo, digits and whitespace, then delete all whitespace), align by plain
-Levenshtein over characters, and report the corpus figure
+The published KoALa-Bench rule: "normalise both sides by keeping only Hangul syllables and
+jamo, digits and whitespace (Latin letters are deleted), then delete all whitespace; plain
+Levenshtein over characters; the reported figure is corpus-level"
 
     CER = sum of edits / sum of reference lengths      (can exceed 1)
 
 An empty normalised reference is scored as the published code does: its own CER is 0 if the
 hypothesis is empty too, else 1; in the corpus figure it adds the hypothesis length to the edits
 (all insertions) and nothing to the reference length.
+
+The two protocols (:mod:`koala.scoring.protocol`) differ only in the default normalisation:
+``published`` uses the ``koala_published`` preset (that rule exactly), ``koala`` the ``koala``
+preset (NFC first, then that rule), so NFD-decomposed Hangul identical to the reference scores
+0 instead of counting every conjoining jamo as a character. An explicit ``normalization=``
+wins over the protocol.
 
 Counts are kept as additive sufficient statistics (:class:`CERStats`), so shards and corpora
 merge exactly (``a + b``) and the score is derived from them, never averaged.
@@ -23,8 +29,12 @@ from rapidfuzz.distance import Levenshtein
 
 from koala.normalize import Step, get_normalizer, normalize_batch
 from koala.scoring._validate import check_pairs
+from koala.scoring.protocol import check_protocol
 
-__all__ = ["CERResult", "CERStats", "cer_stats", "corpus_cer"]
+__all__ = ["PROTOCOL_NORMALIZATION", "CERResult", "CERStats", "cer_stats", "corpus_cer"]
+
+# the normalisation preset each protocol uses when ``normalization`` is left at "default"
+PROTOCOL_NORMALIZATION: dict[str, str] = {"koala": "koala", "published": "koala_published"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class CERResult:
     stats: CERStats
     normalization: str
     per_utterance: list[float] | None = field(default=None)
+    protocol: str = "koala"
 
     @property
     def cer(self) -> float:
@@ -83,6 +94,7 @@ class CERResult:
             "num_utterances": s.utterances,
             "empty_references": s.empty_references,
             "normalization": self.normalization,
+            "protocol": self.protocol,
         }
         if self.per_utterance is not None:
             out["per_utterance_cer"] = self.per_utterance
@@ -126,14 +138,20 @@ def cer_stats(reference: str, hypothesis: str) -> CERStats:
 def corpus_cer(
     predictions: Sequence[str],
     references: Sequence[str],
-    normalization: str | Step | None = "koala",
+    normalization: str | Step | None = "default",
     return_per_utterance: bool = False,
+    protocol: str = "koala",
 ) -> CERResult:
     """Corpus-level CER of ``predictions`` against ``references`` after ``normalization``.
 
-    ``normalization`` is a preset name from :data:`koala.normalize.PRESETS` (default ``"koala"``,
-    the published rule), a callable, or ``None`` for raw text.
+    ``normalization`` is a preset name from :data:`koala.normalize.PRESETS`, a callable,
+    ``None`` for raw text, or ``"default"``: the protocol's preset (``koala`` -> ``"koala"``,
+    the published rule after NFC; ``published`` -> ``"koala_published"``, the rule exactly).
     """
+    if normalization == "default":
+        normalization = PROTOCOL_NORMALIZATION[check_protocol(protocol)]
+    else:
+        check_protocol(protocol)
     check_pairs(predictions, references)
     norm = get_normalizer(normalization)
     refs = normalize_batch(norm, references)
@@ -162,4 +180,4 @@ def corpus_cer(
         empty_references=empty,
     )
     name = normalization if isinstance(normalization, str) else repr(normalization)
-    return CERResult(stats=total, normalization=name, per_utterance=per_utt)
+    return CERResult(stats=total, normalization=name, per_utterance=per_utt, protocol=protocol)

@@ -1,21 +1,40 @@
 """Multiple-choice answers: parse choices and gold answers, extract the model's choice, score.
 
-Generation-based extraction follows the published KoALa-Bench order, over the item's labels
-(letters ``A``... or numbers ``1``...``5`` for KCSAT and SCA-QA):
+Two protocols (:mod:`koala.scoring.protocol`) read generated answers over the item's labels
+(letters ``A``... or numbers ``1``...``5`` for KCSAT and SCA-QA).
 
-1. the first label, in choice order, written as ``(L)`` (or ``(l)``) anywhere in the answer;
-2. else the first label, in choice order, standing alone as a word (``\\bL\\b``, any case);
-3. (this project) else the text of exactly one choice, e.g. ``"1592년"`` for ``(C) 1592년``; when
-   several choices occur, the longest wins (``서울숲공원`` over ``서울숲``);
-4. else the first label, in choice order, found anywhere in the upper-cased answer (a "bare
-   letter").
+``protocol="published"`` reproduces the authors' code exactly (README, "Scoring facts"):
 
-The published code then silently picks the first choice. Here an answer nothing matches is
-*unparsed*: counted wrong and reported. ``fallback="first"`` restores the published behaviour
-(and, for exact parity, turns off step 3, which the published code does not have).
+    "first ``(L)`` found in choice order, then ``\\bL\\b`` (case-insensitive), then a bare
+    letter; when nothing matches the published code silently picks the first choice"
+
+and for K-SAT (numbers): "``(n)`` in choice order, then ``\\bn\\b``, then the first choice.
+There is **no** bare-number step: ``"답: 4번"`` and ``"5번"`` are read as 1. Labels come from the
+``(n)`` found in the choices string" (repeated labels collapse in order: ``(1)(2)(4)(4)(5)``
+gives the labels 1, 2, 4, 5). A gold answer that names no label stays in the denominator and
+is always wrong ("items whose gold has no readable label stay in the denominator"), counted
+as ``invalid_gold``.
+
+``protocol="koala"`` (default) keeps that order and departs where it is a defect:
+
+1. the prediction is NFC-normalised, and labels are searched in its NFKC fold, so full-width
+   ``（Ｃ）`` or ``Ｃ`` read as ``C``;
+2. the first label, in choice order, written as ``(L)`` (or ``(l)``) anywhere in the answer;
+3. else the first label, in choice order, standing alone as a word (``\\bL\\b``, any case);
+4. else the text of exactly one choice, e.g. ``"1592년"`` for ``(C) 1592년``; when several
+   choices occur, the longest wins (``서울숲공원`` over ``서울숲``);
+5. else the first label, in choice order, found anywhere in the upper-cased answer (a bare
+   letter, and a bare number too: ``"답: 4번"`` reads 4);
+6. else the answer is *unparsed*: counted wrong and reported. ``fallback="first"`` picks the
+   first choice instead (and turns step 4 off).
+
+An item whose reference is malformed (the gold names no choice, the choices repeat a label,
+labels and choices do not pair up) is left out of ``total`` and reported in ``invalid`` and
+``invalid_items``; ``strict=True`` raises ``ValueError`` instead.
 
 Logit-based scoring (the published "LM harness" mode) takes per-label log-probabilities of the
-next token after the prompt and ``"\\n답: "`` and predicts the argmax over the labels only.
+next token after the prompt and ``"\\n답: "`` and predicts the argmax over the labels only
+(the same in both protocols).
 """
 
 from __future__ import annotations
@@ -23,11 +42,13 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from koala.scoring._validate import check_same_length, check_sequence
+from koala.scoring.protocol import check_protocol
 
 __all__ = [
     "LETTER_LABELS",
@@ -40,6 +61,7 @@ __all__ = [
     "parse_choices",
     "parse_gold",
     "score_choice_items",
+    "summarize_items",
 ]
 
 LETTER_LABELS: tuple[str, ...] = tuple("ABCDEFGHIJ")
@@ -63,13 +85,15 @@ class Choice:
 
 @dataclass(frozen=True)
 class ItemScore:
-    """One scored item: predicted label (``None`` when unparsed), gold label, and how the
-    prediction was found (``paren``, ``word``, ``text``, ``bare``, ``logit``, ``fallback``,
-    ``unparsed``)."""
+    """One scored item: predicted label (``None`` when unparsed), gold label (``None`` when the
+    reference names none), and how the prediction was found (``paren``, ``word``, ``text``,
+    ``bare``, ``logit``, ``fallback``, ``unparsed``, or ``invalid`` for an item left out of the
+    score). ``invalid`` says what is wrong with the reference, if anything."""
 
     predicted: str | None
-    gold: str
+    gold: str | None
     method: str
+    invalid: str | None = None
 
     @property
     def correct(self) -> bool:
@@ -77,7 +101,12 @@ class ItemScore:
 
     @property
     def parsed(self) -> bool:
-        return self.method not in ("unparsed",)
+        return self.method not in ("unparsed", "invalid")
+
+    @property
+    def counted(self) -> bool:
+        """Whether the item is in the denominator (``False`` for a left-out invalid item)."""
+        return self.method != "invalid"
 
 
 def _scheme_labels(scheme: str, n: int) -> tuple[str, ...]:
@@ -169,6 +198,29 @@ def parse_gold(answer: str, choice: Choice) -> str:
     )
 
 
+def _published_choice(choices: Any, labels: Any) -> Choice | None:
+    """The published label parsing: the labels are the ``(n)``/``(L)`` found in a choices
+    string, repeats collapsed in order (``(1)(2)(4)(4)(5)`` -> 1, 2, 4, 5); choice texts are not
+    used. Other forms of ``choices`` are parsed as in the koala protocol."""
+    if isinstance(choices, str) and choices.strip():
+        found = tuple(dict.fromkeys(m.group(1).upper() for m in _LABELLED.finditer(choices)))
+        if not found:
+            raise ValueError(f"choices {choices!r} has no '(A)' or '(1)' labels")
+        return Choice(found)
+    return parse_choices(choices, labels)
+
+
+def _published_gold(answer: str, choice: Choice) -> str:
+    """The published gold label: the leading ``(L)`` of the answer, or the answer itself when it
+    is a label. No choice-text matching."""
+    a = answer.strip()
+    m = _GOLD_PREFIX.match(a)
+    label = m.group(1).upper() if m else a.upper()
+    if label not in choice.labels:
+        raise ValueError(f"{answer!r} names no label of {list(choice.labels)}")
+    return label
+
+
 @functools.lru_cache(maxsize=256)
 def _word_patterns(labels: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(rf"\b{re.escape(label)}\b", re.IGNORECASE) for label in labels)
@@ -194,29 +246,50 @@ def _match_text(text: str, choice: Choice) -> str | None:
     return best[1]
 
 
-def extract_choice(text: str, choice: Choice, match_text: bool = True) -> tuple[str | None, str]:
+def extract_choice(
+    text: str, choice: Choice, match_text: bool = True, protocol: str = "koala"
+) -> tuple[str | None, str]:
     """The label a generated ``text`` picks, and the step that found it (see module doc).
 
-    Returns ``(None, "unparsed")`` when no step matches.
+    ``koala``: returns ``(None, "unparsed")`` when no step matches. ``published``: the first
+    label with method ``"fallback"`` instead; no choice-text step and, for number labels, no
+    bare-number step (``match_text`` is ignored).
     """
-    t = text.strip()
+    if check_protocol(protocol) == "published":
+        return _extract_published(text, choice)
+    t = unicodedata.normalize("NFC", text).strip()
     if not t:
         return None, "unparsed"
+    folded = unicodedata.normalize("NFKC", t)  # for the label search only: "（Ｃ）" -> "(C)"
     for label in choice.labels:
-        if f"({label})" in t or f"({label.lower()})" in t:
+        if f"({label})" in folded or f"({label.lower()})" in folded:
             return label, "paren"
     for label, pattern in zip(choice.labels, _word_patterns(choice.labels), strict=True):
-        if pattern.search(t):
+        if pattern.search(folded):
             return label, "word"
     if match_text:
         label = _match_text(t, choice)
         if label is not None:
             return label, "text"
-    upper = t.upper()
+    upper = folded.upper()
     for label in choice.labels:
         if label in upper:
             return label, "bare"
     return None, "unparsed"
+
+
+def _extract_published(text: str, choice: Choice) -> tuple[str, str]:
+    for label in choice.labels:
+        if f"({label})" in text or f"({label.lower()})" in text:
+            return label, "paren"
+    for label, pattern in zip(choice.labels, _word_patterns(choice.labels), strict=True):
+        if pattern.search(text):
+            return label, "word"
+    upper = text.upper()
+    for label in choice.labels:
+        if not label.isdigit() and label in upper:  # no bare-number step (evaluate_ksat.py)
+            return label, "bare"
+    return choice.labels[0], "fallback"
 
 
 def argmax_label(scores: Mapping[str, float] | Sequence[float], labels: Sequence[str]) -> str:
@@ -252,6 +325,31 @@ def _per_item(value: Any, n: int, name: str) -> list[Any]:
     return list(value)
 
 
+def _item_labels(labels: Any, n: int) -> list[Any]:
+    per_item = (
+        isinstance(labels, Sequence)
+        and not isinstance(labels, str)
+        and len(labels) > 0
+        and not isinstance(labels[0], str)
+    )
+    rows = _per_item(labels, n, "labels") if per_item else [labels] * n
+    # an empty list of labels means "not given" (read them from the choices or the gold)
+    return [
+        None if isinstance(r, Sequence) and not isinstance(r, str) and len(r) == 0 else r
+        for r in rows
+    ]
+
+
+def _check_prediction(pred: Any, i: int, pname: str) -> None:
+    if pred is None:
+        raise ValueError(f"{pname}[{i}] is None; expected a string (use '' for no answer)")
+    if not isinstance(pred, str | Mapping | Sequence):
+        raise TypeError(
+            f"{pname}[{i}] must be a string or per-label log-probabilities, "
+            f"got {type(pred).__name__}"
+        )
+
+
 def score_choice_items(
     predictions: Sequence[Any],
     references: Sequence[str],
@@ -260,14 +358,23 @@ def score_choice_items(
     fallback: str = "none",
     match_text: bool | None = None,
     names: tuple[str, str] = ("predictions", "references"),
+    protocol: str = "koala",
+    strict: bool = False,
 ) -> list[ItemScore]:
     """Score each item. A prediction is a generated string, or per-label log-probabilities
     (a mapping label -> logprob, or a list in label order) for logit-based scoring.
 
     ``choices`` (optional, per item) is the labelled choice string or a list of choice texts;
     ``labels`` is ``"letters"``, ``"numbers"``, one list for all items, or one per item.
+
+    A malformed reference gives an item with ``invalid`` set: under ``koala`` its method is
+    ``"invalid"`` (left out of the score), under ``published`` it is read as usual and always
+    wrong. ``strict=True`` raises ``ValueError`` naming the row instead. Under ``published``
+    ``fallback`` and ``match_text`` are ignored (the published code falls back to the first
+    choice and has no choice-text step).
     """
     pname, rname = names
+    published = check_protocol(protocol) == "published"
     check_sequence(predictions, pname)
     check_sequence(references, rname)
     check_same_length((pname, predictions), (rname, references))
@@ -277,44 +384,76 @@ def score_choice_items(
         match_text = fallback != "first"
     n = len(predictions)
     choice_per_item = _per_item(choices, n, "choices")
-    per_item_labels = (
-        isinstance(labels, Sequence)
-        and not isinstance(labels, str)
-        and len(labels) > 0
-        and not isinstance(labels[0], str)
-    )
-    label_per_item = _per_item(labels, n, "labels") if per_item_labels else [labels] * n
+    label_per_item = _item_labels(labels, n)
     out = []
     for i, (pred, gold) in enumerate(zip(predictions, references, strict=True)):
         if gold is None or not isinstance(gold, str):
             raise TypeError(f"{rname}[{i}] must be a string label or answer, got {gold!r}")
+        _check_prediction(pred, i, pname)
+        choice: Choice | None = None
         try:
-            choice = parse_choices(choice_per_item[i], label_per_item[i])
+            if published:
+                choice = _published_choice(choice_per_item[i], label_per_item[i])
+            else:
+                choice = parse_choices(choice_per_item[i], label_per_item[i])
             if choice is None:
                 choice = Choice(_infer_labels(gold))
                 if isinstance(pred, Sequence) and not isinstance(pred, str) and pred:
                     choice = Choice(choice.labels[: len(pred)])  # scores in label order
-            gold_label = parse_gold(gold, choice)
-        except (ValueError, TypeError) as exc:
+            gold_label = (_published_gold if published else parse_gold)(gold, choice)
+        except TypeError as exc:
             raise ValueError(f"{rname}[{i}]: {exc}") from None
-        if pred is None:
-            raise ValueError(f"{pname}[{i}] is None; expected a string (use '' for no answer)")
-        if isinstance(pred, str):
-            label, method = extract_choice(pred, choice, match_text=match_text)
-        elif isinstance(pred, Mapping | Sequence):
-            try:
-                label, method = argmax_label(pred, choice.labels), "logit"
-            except ValueError as exc:
-                raise ValueError(f"{pname}[{i}]: {exc}") from None
-        else:
-            raise TypeError(
-                f"{pname}[{i}] must be a string or per-label log-probabilities, "
-                f"got {type(pred).__name__}"
-            )
+        except ValueError as exc:
+            if strict:
+                raise ValueError(f"{rname}[{i}]: {exc}") from None
+            if not published or choice is None:
+                # koala: left out; published without readable labels: counted, always wrong
+                method = "invalid" if not published else "fallback"
+                out.append(ItemScore(None, None, method, invalid=str(exc)))
+                continue
+            label, method = _read(pred, choice, i, pname, match_text, protocol)
+            out.append(ItemScore(label, None, method, invalid=str(exc)))
+            continue
+        label, method = _read(pred, choice, i, pname, match_text, protocol)
         if label is None and fallback == "first":
             label, method = choice.labels[0], "fallback"
         out.append(ItemScore(label, gold_label, method))
     return out
+
+
+def _read(
+    pred: Any, choice: Choice, i: int, pname: str, match_text: bool, protocol: str
+) -> tuple[str | None, str]:
+    if isinstance(pred, str):
+        return extract_choice(pred, choice, match_text=match_text, protocol=protocol)
+    try:
+        return argmax_label(pred, choice.labels), "logit"
+    except ValueError as exc:
+        raise ValueError(f"{pname}[{i}]: {exc}") from None
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else math.nan
+
+
+def summarize_items(items: Sequence[ItemScore], protocol: str = "koala") -> dict[str, Any]:
+    """The accounting shared by the choice scorers: ``accuracy`` = correct / total over the
+    counted items (NaN when none is), ``correct``, ``total``, ``unparsed``, ``fallback_used``,
+    ``invalid`` and ``invalid_items`` (left out, ``koala``), ``invalid_gold`` (in the
+    denominator and always wrong, ``published``) and ``protocol``."""
+    counted = [it for it in items if it.counted]
+    correct = sum(it.correct for it in counted)
+    return {
+        "accuracy": _ratio(correct, len(counted)),
+        "correct": correct,
+        "total": len(counted),
+        "unparsed": sum(it.method == "unparsed" for it in counted),
+        "fallback_used": sum(it.method == "fallback" for it in counted),
+        "invalid": len(items) - len(counted),
+        "invalid_items": [k for k, it in enumerate(items) if not it.counted],
+        "invalid_gold": sum(it.invalid is not None for it in counted),
+        "protocol": protocol,
+    }
 
 
 def choice_accuracy(
@@ -325,22 +464,28 @@ def choice_accuracy(
     fallback: str = "none",
     match_text: bool | None = None,
     return_items: bool = False,
+    protocol: str = "koala",
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Accuracy = correct / total over multiple-choice items (generation- or logit-based).
 
     Returns ``accuracy``, ``correct``, ``total``, ``unparsed`` (answers no rule could read,
-    counted wrong), ``fallback_used`` and, with ``return_items``, the per-item
-    ``predicted_labels``, ``gold_labels`` and ``methods``.
+    counted wrong), ``fallback_used``, ``invalid`` / ``invalid_items`` (malformed references
+    left out under ``koala``), ``invalid_gold`` (golds naming no label, kept in the denominator
+    and always wrong under ``published``), ``protocol`` and, with ``return_items``, the
+    per-item ``predicted_labels``, ``gold_labels`` and ``methods`` (one per input item).
     """
-    items = score_choice_items(predictions, references, choices, labels, fallback, match_text)
-    correct = sum(it.correct for it in items)
-    out: dict[str, Any] = {
-        "accuracy": correct / len(items),
-        "correct": correct,
-        "total": len(items),
-        "unparsed": sum(it.method == "unparsed" for it in items),
-        "fallback_used": sum(it.method == "fallback" for it in items),
-    }
+    items = score_choice_items(
+        predictions,
+        references,
+        choices,
+        labels,
+        fallback,
+        match_text,
+        protocol=protocol,
+        strict=strict,
+    )
+    out = summarize_items(items, protocol)
     if return_items:
         out["predicted_labels"] = [it.predicted for it in items]
         out["gold_labels"] = [it.gold for it in items]

@@ -6,6 +6,10 @@ The paper's segments of the relative position ``p`` of an evidence sentence in t
 
 "an item with evidence in several segments counts once in each". ``middle-front`` is accepted
 as an alias of ``front-middle`` (the published files use both spellings).
+
+A segment that holds no item has no accuracy: it is NaN under the ``koala`` protocol (with its
+``segment_count`` of 0), and 0.0 under ``published``, as the published output prints it.
+Answers are read with the protocol's multiple-choice rules (:mod:`koala.scoring.choices`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from koala.scoring._validate import check_probability, check_sequence
-from koala.scoring.choices import score_choice_items
+from koala.scoring.choices import score_choice_items, summarize_items
+from koala.scoring.protocol import check_protocol
 
 __all__ = ["SEGMENTS", "normalize_segment", "segment_accuracy", "segment_of"]
 
@@ -79,15 +84,21 @@ def segment_accuracy(
     choices: Sequence[Any] | None = None,
     labels: Any = None,
     fallback: str = "none",
+    protocol: str = "koala",
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Overall and per-segment accuracy of PA-QA answers.
 
     Give per item either ``positions`` (evidence positions in [0, 1]) or ``segments`` (labels).
-    Returns ``accuracy``, ``correct``, ``total``, ``unparsed``, per segment ``segment_accuracy``
-    (NaN for an empty segment), ``segment_count`` and ``segment_correct``, ``no_evidence``
-    (items in no segment, still in the overall figure) and ``spread`` = best minus worst
-    accuracy over the non-empty segments.
+    Returns the keys of :func:`koala.scoring.choices.choice_accuracy` (``accuracy``,
+    ``correct``, ``total``, ``unparsed``, ``fallback_used``, ``invalid``, ``invalid_items``,
+    ``invalid_gold``, ``protocol``), per segment ``segment_accuracy`` (an empty segment is NaN
+    under ``koala``, 0.0 under ``published``), ``segment_count`` and ``segment_correct``,
+    ``no_evidence`` (items in no segment, still in the overall figure) and ``spread`` = best
+    minus worst accuracy over the non-empty segments. Items left out as invalid (``koala``)
+    count in no segment.
     """
+    check_protocol(protocol)
     if (positions is None) == (segments is None):
         raise ValueError("pass exactly one of positions= or segments=")
     check_sequence(predictions, "predictions")
@@ -99,25 +110,26 @@ def segment_accuracy(
         raise ValueError(
             f"{given_name} has {len(given)} items but predictions has {len(predictions)}"  # type: ignore[arg-type]
         )
-    items = score_choice_items(predictions, references, choices, labels, fallback)
+    items = score_choice_items(
+        predictions, references, choices, labels, fallback, protocol=protocol, strict=strict
+    )
     count = dict.fromkeys(SEGMENTS, 0)
     correct = dict.fromkeys(SEGMENTS, 0)
     no_evidence = 0
     for i, item in enumerate(items):
         segs = _item_segments(i, positions, segments)
+        if not item.counted:
+            continue
         if not segs:
             no_evidence += 1
         for s in segs:
             count[s] += 1
             correct[s] += item.correct
-    acc = {s: (correct[s] / count[s] if count[s] else math.nan) for s in SEGMENTS}
+    empty = 0.0 if protocol == "published" else math.nan
+    acc = {s: (correct[s] / count[s] if count[s] else empty) for s in SEGMENTS}
     filled = [acc[s] for s in SEGMENTS if count[s]]
-    n_correct = sum(it.correct for it in items)
     return {
-        "accuracy": n_correct / len(items),
-        "correct": n_correct,
-        "total": len(items),
-        "unparsed": sum(it.method == "unparsed" for it in items),
+        **summarize_items(items, protocol),
         "segment_accuracy": acc,
         "segment_count": count,
         "segment_correct": correct,

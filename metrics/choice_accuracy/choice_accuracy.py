@@ -12,9 +12,11 @@ _DESCRIPTION = """\
 Accuracy = correct / total of multiple-choice answers, from generated text or from per-label
 log-probabilities. Generated text is read in the published order: "(L)" in choice order, then a
 standalone label, then (this project) the text of one choice, then a bare letter. An answer no
-rule reads is counted wrong and reported as `unparsed` (the published code silently picked the
-first choice; `fallback="first"` reproduces that for parity). With log-probabilities the
-prediction is the argmax over the labels (logit-based scoring).
+rule reads is counted wrong and reported as `unparsed`, and an item whose reference is
+malformed is left out and reported as `invalid`. `protocol="published"` reproduces the
+authors' scoring exactly instead (first choice when nothing matches, no bare-number step for
+K-SAT, repeated labels collapsed, golds naming no label kept and always wrong). With
+log-probabilities the prediction is the argmax over the labels (logit-based scoring).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -30,8 +32,14 @@ Args:
         and turns choice-text matching off, as the published code did.
     match_text (`bool`, optional): force choice-text matching on or off.
     return_items (`bool`, default `False`): also return per-item labels and methods.
+    protocol (`str`, default `"koala"`): `"koala"` or `"published"` (the authors' rules
+        exactly; `fallback` and `match_text` are then ignored).
+    strict (`bool`, default `False`): raise on a malformed reference instead of leaving the
+        item out.
 Returns:
-    accuracy (`float` in [0, 1]), correct, total, unparsed, fallback_used (`int`).
+    accuracy (`float` in [0, 1], NaN when no item is valid), correct, total, unparsed,
+    fallback_used, invalid, invalid_gold (`int`), invalid_items (`list` of `int`),
+    protocol (`str`).
 Examples:
     >>> acc = evaluate.load("metrics/choice_accuracy")
     >>> acc.compute(predictions=["정답은 (C)입니다", "1443년"], references=["(C) 1592년", "B"],
@@ -72,7 +80,17 @@ class ChoiceAccuracy(metric_base.KoalaMetric):
         fallback: str = "none",
         match_text: bool | None = None,
         return_items: bool = False,
+        protocol: str = "koala",
+        strict: bool = False,
     ) -> dict:
         return choice_accuracy(
-            predictions, references, choices, labels, fallback, match_text, return_items
+            predictions,
+            references,
+            choices,
+            labels,
+            fallback,
+            match_text,
+            return_items,
+            protocol=protocol,
+            strict=strict,
         )

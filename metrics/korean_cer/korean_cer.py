@@ -13,6 +13,8 @@ Corpus-level character error rate over normalised Korean text, as KoALa-Bench sc
 "normalise both sides by keeping only Hangul syllables and jamo, digits and whitespace (Latin
 letters are deleted), then delete all whitespace; plain Levenshtein over characters; the
 reported figure is corpus-level: sum of edits / sum of reference lengths (can exceed 1)."
+`protocol="published"` applies that rule exactly; the default `koala` protocol runs NFC
+first (the identity on normal text; NFD-decomposed syllables are composed).
 Unlike the canonical `cer` metric, spaces are not characters and the result is a dict with
 substitutions, deletions, insertions and hits.
 """
@@ -21,13 +23,16 @@ _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `str`): transcripts produced by the model.
     references (`list` of `str`): reference transcripts.
-    normalization (`str`, default `"koala"`): a preset of `koala.normalize.PRESETS`
-        (`koala`, `koala_nfkc`, `koala_latin`, `koala_spaced`, `kspon`, `nfc`, `none`).
+    normalization (`str`, default: the protocol's): a preset of `koala.normalize.PRESETS`
+        (`koala`, `koala_published`, `koala_nfkc`, `koala_latin`, `koala_spaced`, `kspon`,
+        `nfc`, `none`); it wins over `protocol`.
+    protocol (`str`, default `"koala"`): `"koala"` (preset `koala`) or `"published"`
+        (preset `koala_published`).
     return_per_utterance (`bool`, default `False`): also return `per_utterance_cer`.
 Returns:
     cer (`float`): sum of edits / sum of normalised reference characters (>= 0, may exceed 1).
     substitutions, deletions, insertions, hits, reference_length, hypothesis_length,
-    num_utterances, empty_references (`int`), normalization (`str`),
+    num_utterances, empty_references (`int`), normalization, protocol (`str`),
     per_utterance_cer (`list` of `float`, on request).
 Examples:
     >>> cer = evaluate.load("metrics/korean_cer")
@@ -53,7 +58,10 @@ class KoreanCER(metric_base.KoalaMetric):
         self,
         predictions: list[str],
         references: list[str],
-        normalization: str = "koala",
+        normalization: str | None = "default",
         return_per_utterance: bool = False,
+        protocol: str = "koala",
     ) -> dict:
-        return corpus_cer(predictions, references, normalization, return_per_utterance).as_dict()
+        return corpus_cer(
+            predictions, references, normalization, return_per_utterance, protocol=protocol
+        ).as_dict()

@@ -14,6 +14,9 @@ alone, the share whose answer follows the counterfactual speech (prediction == n
 Also returns the parametric proportion (text-correct items whose speech answer equals the text
 answer), each condition's accuracy and, with answers to the original speech, the 2x2 table of
 counterfactual-correct x original-correct over the text-correct items.
+`protocol="published"` reads answers as the published SCA-QA code does: letter by letter A-D,
+"(L)" or the letter anywhere in the upper-cased text, else A; golds are answer texts matched
+exactly against the choice texts, else A.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -24,10 +27,16 @@ Args:
     text_references (`list` of `str`): the world-knowledge answers (`answer`).
     original_predictions (`list` of `str`, optional): answers given the original speech.
     choices, labels, fallback: as in `choice_accuracy` (answers may be raw generations).
+        Under `protocol="published"`, `choices` is one list of choice texts per item and the
+        references are answer texts.
+    protocol (`str`, default `"koala"`): `"koala"` or `"published"`.
+    strict (`bool`, default `False`): raise on an invalid item (malformed reference, or a
+        counterfactual answer equal to the original) instead of leaving it out.
 Returns:
     scf, parametric_proportion, other_proportion (`float` in [0, 1], NaN when no item is
     text-correct), num_text_correct, total, text_accuracy, counterfactual_accuracy,
-    original_accuracy, unparsed (per condition), case_table (2x2 counts).
+    original_accuracy, unparsed and fallback_used (per condition), invalid, invalid_items,
+    protocol, case_table (2x2 counts).
 Examples:
     >>> scf = evaluate.load("metrics/scf")
     >>> scf.compute(predictions=["3", "1"], references=["3", "4"],
@@ -59,6 +68,8 @@ class SpeechContextFaithfulness(metric_base.KoalaMetric):
         choices: list | None = None,
         labels: object = None,
         fallback: str = "none",
+        protocol: str = "koala",
+        strict: bool = False,
     ) -> dict:
         if text_predictions is None or text_references is None:
             raise ValueError(
@@ -74,4 +85,6 @@ class SpeechContextFaithfulness(metric_base.KoalaMetric):
             choices=choices,
             labels=labels,
             fallback=fallback,
+            protocol=protocol,
+            strict=strict,
         )

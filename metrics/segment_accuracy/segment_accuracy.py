@@ -12,6 +12,7 @@ _DESCRIPTION = """\
 PA-QA accuracy overall and by the segment of the long speech that holds the evidence: front
 [0, .25), front-middle [.25, .5), middle-late [.5, .75), late [.75, 1]; "an item with evidence
 in several segments counts once in each". `spread` = best minus worst segment accuracy.
+An empty segment is NaN (koala protocol) or 0.0 (`protocol="published"`, as published).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -20,9 +21,10 @@ Args:
     references (`list` of `str`): gold answers (`(D)`, `D`, or a choice's text).
     positions (`list` of `list` of `float`): evidence positions in [0, 1] per item; or
     segments (`list` of `list` of `str`): segment names per item (`middle-front` is accepted).
-    choices, labels, fallback: as in `choice_accuracy`.
+    choices, labels, fallback, protocol, strict: as in `choice_accuracy`.
 Returns:
-    accuracy (`float`), correct, total, unparsed, no_evidence (`int`),
+    accuracy (`float`), correct, total, unparsed, fallback_used, invalid, invalid_gold,
+    no_evidence (`int`), invalid_items (`list`), protocol (`str`),
     segment_accuracy / segment_count / segment_correct (`dict` by segment), spread (`float`).
 Examples:
     >>> seg = evaluate.load("metrics/segment_accuracy")
@@ -53,7 +55,17 @@ class SegmentAccuracy(metric_base.KoalaMetric):
         choices: list | None = None,
         labels: object = None,
         fallback: str = "none",
+        protocol: str = "koala",
+        strict: bool = False,
     ) -> dict:
         return segment_accuracy(
-            predictions, references, positions, segments, choices, labels, fallback
+            predictions,
+            references,
+            positions,
+            segments,
+            choices,
+            labels,
+            fallback,
+            protocol=protocol,
+            strict=strict,
         )
