@@ -71,8 +71,8 @@ class KoalaBenchConfig(datasets.BuilderConfig):
             ``data_dir/ksponspeech``).
         common_voice_dir: the Common Voice language folder with ``test.tsv`` and ``clips/``
             (default ``data_dir/common_voice``).
-        etri_dir: where the ETRI talks are when not under ``data_dir/audio/`` (searched by
-            file name).
+        etri_dir: the ETRI corpus folder (default ``data_dir/audio/ETRI_translate_data1``);
+            a talk missing from its published path is searched for by file name there only.
         kspon_transcript: ``phonetic`` (default) or ``spelling`` side of KsponSpeech's dual
             transcripts.
     """

@@ -237,6 +237,8 @@ def write_sqa(root: Path, manifest: Manifest, clock: _Clock) -> None:
             choice_labels=labels,
             answer=label,
             answer_text=texts[labels.index(label)],
+            source_answer=gold,
+            source_choices=ch_ko,
         )
     write_jsonl(root / "SQA/click_clean.jsonl", clean_rows)
     write_jsonl(root / "SQA/click_other.jsonl", noisy_rows)
@@ -276,6 +278,8 @@ def write_sqa(root: Path, manifest: Manifest, clock: _Clock) -> None:
             choice_labels=["A", "B"],
             answer=label,
             answer_text=["아니요", "예"][ord(label) - 65],
+            source_answer=gold,
+            source_choices="(A) 아니요\n(B) 예",
         )
     write_jsonl(root / "SQA/kobest_boolq_clean.jsonl", clean_rows)
     write_jsonl(root / "SQA/kobest_boolq_other.jsonl", noisy_rows)
@@ -332,6 +336,8 @@ def write_sqa(root: Path, manifest: Manifest, clock: _Clock) -> None:
             choice_labels=list("12345"),
             answer=label,
             answer_text=five[int(label) - 1],
+            source_answer=gold,
+            source_choices=choices,
         )
     write_jsonl(root / "SQA/KCSAT_clean.jsonl", clean_rows)
     write_jsonl(root / "SQA/KCSAT_noise.jsonl", noisy_rows)
@@ -465,6 +471,8 @@ def write_sca(
                 counterfactual_keyword=new_answer,
                 domain=domain,
                 original_audio=d_orig,
+                source_answer=answer,
+                source_counterfactual_answer=new_answer,
             )
         write_jsonl(root / f"SCA-QA/{stem}_clean.jsonl", clean_rows)
         write_jsonl(root / f"SCA-QA/{stem}_other.jsonl", noisy_rows)
@@ -561,6 +569,8 @@ def write_pa_qa(
                 evidence_positions=pos,
                 evidence_segments=segs,
                 evidence_char_spans=[spans[w] for w in which],
+                source_answer=gold,
+                source_choices=choices,
             )
     write_jsonl(root / "PA-QA/mctest_clean.jsonl", clean_rows)
     write_jsonl(root / "PA-QA/mctest_other.jsonl", noisy_rows)

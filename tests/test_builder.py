@@ -277,18 +277,6 @@ def _rewrite(path: Path, line: int, change) -> None:
             ["click_clean.jsonl", "line 2", "field 'answer_ko'", "missing"],
         ),
         (
-            "sqa_kobest_boolq",
-            lambda t: _rewrite(
-                t / "SQA/kobest_boolq_clean.jsonl", 1, lambda r: r.update(answer_ko="(C) 몰라")
-            ),
-            [
-                "kobest_boolq_clean.jsonl",
-                "line 1",
-                "field 'answer_ko'",
-                "names none of the choices",
-            ],
-        ),
-        (
             "sqa_kcsat",
             lambda t: _rewrite(
                 t / "SQA/KCSAT_clean.jsonl", 1, lambda r: r.update(choices_ko="(1) 하나 (2) 둘")
@@ -347,3 +335,104 @@ def test_metadata_dir_apart_from_audio(tree: Path, tmp_path: Path) -> None:
     shutil.move(str(tree / "Instruct"), str(meta / "Instruct"))
     rows, _ = rows_of("sif_kudge", tree, metadata_dir=meta)
     assert [r["id"] for r in rows] == ["kudge-000001", "kudge-000002"]
+
+
+# ----------------------------------------------------------------------------- kept, counted
+
+
+def test_unreadable_golds_are_kept_with_an_empty_label_and_counted(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: a SourceError that stopped the build) the published code keeps such items in its
+    # denominator, so the row stays, with the gold as published in source_answer
+    _rewrite(tree / "SQA/kobest_boolq_clean.jsonl", 1, lambda r: r.update(answer_ko="(C) 몰라"))
+    rows, report = rows_of("sqa_kobest_boolq", tree)
+    assert [r["id"] for r in rows] == ["kobest_boolq-000000", "kobest_boolq-000001"]
+    assert (rows[0]["answer"], rows[0]["answer_text"]) == ("", "")
+    assert rows[0]["source_answer"] == "(C) 몰라"
+    assert rows[0]["source_choices"] == "(A) 아니요\n(B) 예"
+    assert (rows[1]["answer"], rows[1]["source_answer"]) == ("B", "(B) 예")
+    assert dict(report.fixes) == {("kobest_boolq", "answer_unreadable"): 1}
+    assert any(
+        r.levelname == "WARNING" and "answer_unreadable x1" in r.getMessage()
+        for r in caplog.records
+    )
+    _rewrite(tree / "PA-QA/mctest_clean.jsonl", 1, lambda r: r.update(answer_ko="(E)"))
+    rows, report = rows_of("pa_qa", tree)
+    assert [(r["answer"], r["source_answer"]) for r in rows] == [("", "(E)"), ("B", "(B)")]
+    assert report.fixes[("mctest", "answer_unreadable")] == 1
+
+
+def test_sca_qa_unreadable_answers_are_kept_with_empty_labels(tree: Path) -> None:
+    # kpop item 0: choices 갑 을 병 정, answer 을, new_answer 정 (correct_index 3)
+    _rewrite(tree / "SCA-QA/kpop_clean.jsonl", 1, lambda r: r.update(answer="무"))
+    # kpop item 1: choices 가나, 다라 전투, ...; answer "가나 전투" -> 1 by containment; the
+    # counterfactual made the same choice
+    _rewrite(
+        tree / "SCA-QA/kpop_clean.jsonl", 2, lambda r: r.update(new_answer="가나", correct_index=0)
+    )
+    rows, report = rows_of("sca_qa_kpop", tree)
+    got = [(r["answer"], r["counterfactual_answer"]) for r in rows]
+    assert got == [("", "4"), ("1", "")]
+    assert [(r["source_answer"], r["source_counterfactual_answer"]) for r in rows] == [
+        ("무", "정"),
+        ("가나 전투", "가나"),
+    ]
+    assert report.fixes[("kpop", "answer_unreadable")] == 1
+    assert report.fixes[("kpop", "counterfactual_is_answer")] == 1
+    # a counterfactual that names no choice (and disagrees with correct_index)
+    _rewrite(tree / "SCA-QA/k-sports_clean.jsonl", 1, lambda r: r.update(new_answer="무"))
+    rows, report = rows_of("sca_qa_k_sports", tree)
+    assert [(r["answer"], r["counterfactual_answer"]) for r in rows] == [("2", ""), ("1", "4")]
+    assert dict(report.fixes) == {
+        ("k_sports", "counterfactual_unreadable"): 1,
+        ("k_sports", "answer_by_containment"): 1,
+    }
+
+
+def test_sca_qa_choices_are_kept_exactly_as_published(tree: Path) -> None:
+    _rewrite(
+        tree / "SCA-QA/kpop_clean.jsonl", 1, lambda r: r.update(choices=[" 갑", "을", "을 ", "정"])
+    )
+    rows, report = rows_of("sca_qa_kpop", tree)
+    assert rows[0]["choices"] == [" 갑", "을", "을 ", "정"]  # neither stripped nor deduplicated
+    assert (rows[0]["answer"], rows[0]["counterfactual_answer"]) == ("2", "4")
+    assert report.fixes[("kpop", "duplicate_choice_text")] == 1
+
+
+def test_pa_qa_unpaired_swapped_row_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_all(tmp_path, use_speech=False, external=False)  # clean/noisy raw swapped
+    other = tmp_path / "PA-QA/mctest_other.jsonl"
+    lines = other.read_text("utf-8").splitlines(keepends=True)
+    other.write_text(lines[0] + lines[1], "utf-8")  # the noisy file lacks item 000002
+    rows, report = rows_of("pa_qa", tmp_path)
+    # item 0 is put right; item 2 keeps its published (noisy) path, with a warning
+    assert report.fixes[("mctest", "swapped_audio")] == 1
+    assert report.fixes[("mctest", "audio_condition_unpaired")] == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    (msg,) = [m for m in warnings if "check a swap" in m]
+    assert "mctest_clean.jsonl line 3" in msg and "'mctest-000002'" in msg
+    assert "mctest_other.jsonl" in msg and "000002_tts_noisy.wav" in msg
+    assert rows[1]["id"] == "mctest-000002"
+
+
+def test_etri_talks_are_searched_in_the_etri_folder_only(tree: Path) -> None:
+    wav = tree / "audio/ETRI_translate_data1/en-ko/data/tst-HE/wav/ted_22.wav"
+    elsewhere = tree / "audio/click/ted_22.wav"  # another set's file of the same name
+    shutil.copy(wav, elsewhere)
+    moved = tree / "audio/ETRI_translate_data1/moved/ted_22.wav"
+    moved.parent.mkdir()
+    shutil.move(str(wav), str(moved))
+    rows, _ = rows_of("st_tst_he", tree)  # found by name, in the ETRI folder
+    assert len(rows) == 3
+    moved.unlink()
+    with pytest.raises(SourceError, match="not found") as exc:
+        rows_of("st_tst_he", tree)  # before: resolved to audio/click/ted_22.wav
+    assert "ETRI_translate_data1" in str(exc.value)
+    talks = tree.parent / "etri_talks"
+    talks.mkdir()
+    shutil.copy(elsewhere, talks / "ted_22.wav")
+    rows, _ = rows_of("st_tst_he", tree, etri_dir=talks)  # an explicit folder is searched
+    assert len(rows) == 3

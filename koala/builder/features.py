@@ -3,6 +3,12 @@
 Every row has ``id`` (stable, unique within the config; the clean and noisy variants of an item
 share it), ``audio`` (16 kHz mono), ``subset``, ``noise`` (``clean``/``noisy``) and ``duration``
 (seconds of ``audio``), then the task's own typed columns (lists are lists, never strings).
+
+The multiple-choice tasks also keep the published fields the published scoring protocol
+reads, as strings exactly as the metadata gives them: ``source_answer`` (the gold, e.g.
+``"(5)사막화의 해결 방안"``) and ``source_choices`` (the labelled choices string) for SQA and
+PA-QA; ``source_answer`` and ``source_counterfactual_answer`` (the answer texts) for SCA-QA,
+whose ``choices`` list is the published list itself (neither stripped nor deduplicated).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ def _task_columns(task: str) -> dict[str, Any]:
             "choice_labels": _List(s()),
             "answer": s(),
             "answer_text": s(),
+            "source_answer": s(),
+            "source_choices": s(),
         }
     if task == "sif":
         return {"instruction": s(), "prompt": s(), "reference_answer": s()}
@@ -61,6 +69,8 @@ def _task_columns(task: str) -> dict[str, Any]:
             "counterfactual_keyword": s(),
             "domain": s(),
             "original_audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
+            "source_answer": s(),
+            "source_counterfactual_answer": s(),
         }
     if task == "pa_qa":
         return {
@@ -73,6 +83,8 @@ def _task_columns(task: str) -> dict[str, Any]:
             "evidence_positions": _List(f64()),
             "evidence_segments": _List(s()),
             "evidence_char_spans": _List(_List(datasets.Value("int32"))),
+            "source_answer": s(),
+            "source_choices": s(),
         }
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 

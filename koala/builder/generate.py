@@ -6,10 +6,12 @@ columns (:mod:`koala.builder.rows`), loads its audio (16 kHz mono; ETRI segments
 adds noise when the config asks for this project's recipe, and yields ``(id, row)`` with the
 audio as 16-bit PCM WAV bytes (self-contained when exported).
 
-Bad input (a missing or corrupt audio file, a row missing a field, a malformed label) raises a
+Bad input (a missing or corrupt audio file, a row missing a field, malformed choices) raises a
 :class:`koala.sources.SourceError` naming the config, the source file, the line or row id, the
 field and what was expected; with ``skip_bad`` the row is skipped, logged and counted instead.
-Repairs of known defects of the published files are counted in a :class:`BuildReport`.
+Repairs of known defects of the published files are counted in a :class:`BuildReport`; a gold
+answer no rule reads is such a repair, not an error: the row is kept with an empty label (see
+:mod:`koala.builder.rows`), as the published code keeps the item in its denominator.
 
 The noise recipe (:func:`koala.audio.add_noise`): ``white``, ``pink`` or ``babble`` noise mixed
 at ``snr_db`` dB SNR, its random generator seeded from ``(seed, row id)``, so the same row gets
@@ -42,7 +44,14 @@ from koala.sources.koala_meta import fix_swapped, partner_paths, read_set
 from koala.sources.ksponspeech import clean_transcript, read_trn
 from koala.sources.zeroth import read_zeroth
 
-__all__ = ["BABBLE_POOL", "FIX_DESCRIPTIONS", "BuildOptions", "BuildReport", "generate_rows"]
+__all__ = [
+    "BABBLE_POOL",
+    "FIX_DESCRIPTIONS",
+    "WARN_FIXES",
+    "BuildOptions",
+    "BuildReport",
+    "generate_rows",
+]
 
 logger = logging.getLogger("koala.builder")
 
@@ -53,11 +62,15 @@ DEFAULT_DIRS = {
     "zeroth": "zeroth",
     "ksponspeech": "ksponspeech",
     "common_voice": "common_voice",
-    "etri": ".",
+    # the ETRI corpus's own folder (the published raw paths are audio/ETRI_translate_data1/...):
+    # a talk missing from its path is looked up by name there only, never in another set
+    "etri": "audio/ETRI_translate_data1",
 }
 
 FIX_DESCRIPTIONS: dict[str, str] = {
     "swapped_audio": "clean and noisy audio paths swapped between the two files; put right per row",
+    "audio_condition_unpaired": "the audio path looks like the other noise condition and the "
+    "other condition's file lacks the row, so a swap cannot be checked; kept as published",
     "choices_label_in_text": "a label-like string inside a choice text; labels read in sequence",
     "choices_misnumbered": "choice labels numbered wrongly; relabelled by position",
     "choices_slash_n": "choices separated by a literal '/n'; removed",
@@ -71,10 +84,27 @@ FIX_DESCRIPTIONS: dict[str, str] = {
     "cannot tell them apart)",
     "duplicate_index": "an index used twice (one recording, two questions); id suffixed -2",
     "not_valid": "item not marked valid upstream; left out",
+    "answer_unreadable": "gold answer read by no rule (names no choice); row kept with an empty "
+    "answer label (the default scorer counts it invalid; the published protocol scores it from "
+    "source_answer, as the published code keeps it in the denominator)",
+    "counterfactual_unreadable": "counterfactual answer matches no choice; row kept with an "
+    "empty counterfactual_answer label",
+    "counterfactual_is_answer": "counterfactual answer equals the world-knowledge answer; row "
+    "kept with an empty counterfactual_answer label",
     "segment_alias_middle_front": "segment spelled 'middle-front'; normalised to front-middle",
     "segment_disagrees_with_position": "published segment label disagrees with "
     "segment_of(position) for some evidence (label kept)",
 }
+
+# repairs that leave a row unscorable by the default protocol or unchecked: logged at WARNING
+WARN_FIXES = frozenset(
+    {
+        "answer_unreadable",
+        "counterfactual_unreadable",
+        "counterfactual_is_answer",
+        "audio_condition_unpaired",
+    }
+)
 
 
 @dataclass
@@ -242,6 +272,21 @@ def _pending_koala(
             raw, swapped = fix_swapped(raw, partner.get(key), want_noisy)
             if swapped:
                 report.fix(sub.name, "swapped_audio")
+            elif partner and key not in partner and looks_noisy(raw) != want_noisy:
+                report.fix(sub.name, "audio_condition_unpaired")
+                logger.warning(
+                    "%s: %s line %d, id %r: the %s audio %r looks %s, and %s has no row %r to "
+                    "check a swap against; kept as published",
+                    spec.name,
+                    path,
+                    line,
+                    row_id,
+                    "noisy" if want_noisy else "clean",
+                    raw,
+                    "clean" if want_noisy else "noisy",
+                    opts.meta_dir / partner_file,
+                    key,
+                )
             elif not partner and not warned and looks_noisy(raw) != want_noisy:
                 warned = True
                 logger.warning(
@@ -537,8 +582,14 @@ def generate_rows(
         except SourceError as exc:
             raise exc.where(config=spec.name) from None
     for (subset, kind), n in sorted(report.fixes.items()):
-        logger.info(
-            "%s: %s: %s x%d (%s)", spec.name, subset, kind, n, FIX_DESCRIPTIONS.get(kind, "")
+        logger.log(
+            logging.WARNING if kind in WARN_FIXES else logging.INFO,
+            "%s: %s: %s x%d (%s)",
+            spec.name,
+            subset,
+            kind,
+            n,
+            FIX_DESCRIPTIONS.get(kind, ""),
         )
     if report.skipped:
         logger.warning("%s: %d bad rows skipped (skip_bad)", spec.name, len(report.skipped))

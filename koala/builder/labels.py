@@ -63,7 +63,9 @@ def _positional(text: str, numeric: bool) -> list[str]:
 
 
 def choices_from_list(items: list[Any], scheme: str | None, field: str) -> Choice:
-    """A plain list of choice texts (SCA-QA), labelled by ``scheme``."""
+    """A plain list of choice texts (SCA-QA), labelled by ``scheme``; the texts are kept
+    exactly as published (not stripped, not deduplicated), since the published SCA-QA code
+    matches the answer against them exactly."""
     pool = scheme_labels(scheme)
     if not 2 <= len(items) <= len(pool):
         raise SourceError(
@@ -77,7 +79,7 @@ def choices_from_list(items: list[Any], scheme: str | None, field: str) -> Choic
                 field=field,
                 expected="a list of choice texts",
             )
-        texts.append(item.strip())
+        texts.append(item)
     return Choice(pool[: len(texts)], tuple(texts))
 
 

@@ -5,10 +5,21 @@ cannot say. Each function raises :class:`koala.sources.SourceError` for a bad re
 the field and what was expected) and reports the repairs it applied through ``fix(kind)``.
 A function returns ``None`` for a record that is not part of the benchmark (PA-QA items not
 marked valid).
+
+A gold answer that no rule can read (it names none of the choices; an SCA-QA answer text
+that matches no choice; a counterfactual answer that is the world-knowledge answer) does not
+stop the build: the published code keeps such items in its denominator (SCA-QA maps an answer
+with no exact text match to choice A; a multiple-choice gold without a readable label is
+always wrong), so the row is kept with an empty ``answer`` (``counterfactual_answer``) label
+and counted (``answer_unreadable``, ``counterfactual_unreadable``,
+``counterfactual_is_answer``). The default scorer counts such an item as invalid and reports
+it; the published protocol scores it from the row's ``source_*`` fields, which hold the gold
+exactly as the metadata gives it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -27,6 +38,25 @@ _SPACE = re.compile(r"\s+")
 
 def _compact(text: str) -> str:
     return _SPACE.sub("", text)
+
+
+def _source(value: Any) -> str:
+    """A published field as the string the metadata gives (JSON for a non-string value)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _gold(answer: Any, choice: Any, original: Any, renumbered: bool, field: str, fix: Fix) -> str:
+    """The gold label, or ``""`` (counted as ``answer_unreadable``) when no rule reads it."""
+    try:
+        label, fixes = gold_label(answer, choice, original, renumbered, field)
+    except SourceError:
+        fix("answer_unreadable")
+        return ""
+    for kind in fixes:
+        fix(kind)
+    return label
 
 
 def asr_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, Any]:
@@ -77,15 +107,15 @@ def sqa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, Any
     answer_field = sub.field_name("answer")
     if answer_field not in rec:
         raise SourceError("the field is missing", field=answer_field, expected="the gold answer")
-    label, fixes = gold_label(rec[answer_field], choice, original, renumbered, answer_field)
-    for kind in fixes:
-        fix(kind)
+    label = _gold(rec[answer_field], choice, original, renumbered, answer_field, fix)
     return {
         "question": as_text(rec, sub.field_name("question"), allow_empty=True).strip(),
         "choices": list(choice.texts),
         "choice_labels": list(choice.labels),
         "answer": label,
-        "answer_text": choice.texts[choice.labels.index(label)],
+        "answer_text": choice.texts[choice.labels.index(label)] if label else "",
+        "source_answer": _source(rec[answer_field]),
+        "source_choices": _source(rec[sub.field_name("choices")]),
     }
 
 
@@ -121,10 +151,16 @@ def sca_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, 
     if len({_compact(t) for t in texts}) < len(texts):
         fix("duplicate_choice_text")
     answer_field = sub.field_name("answer")
-    answer = _label_of_text(as_text(rec, answer_field), texts, labels, answer_field, fix)
+    answer_text = as_text(rec, answer_field, allow_empty=True)
+    try:
+        answer = _label_of_text(answer_text, texts, labels, answer_field, fix)
+    except SourceError:
+        answer = ""
+        fix("answer_unreadable")
     cf_field = sub.field_name("counterfactual_answer")
-    cf_text = as_text(rec, cf_field)
+    cf_text = as_text(rec, cf_field, allow_empty=True)
     ci_field = sub.field_name("correct_index")
+    ci = None
     if ci_field in rec and rec[ci_field] is not None:
         ci = as_int(rec, ci_field)
         if not 0 <= ci < len(texts):
@@ -134,20 +170,20 @@ def sca_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, 
                 expected="the 0-based index of the counterfactual answer among the choices",
                 fix="correct the index in the metadata (or pass skip_bad=True)",
             )
-        if _compact(texts[ci]) == _compact(cf_text):
-            counterfactual = labels[ci]
-        else:
-            counterfactual = _label_of_text(cf_text, texts, labels, cf_field, fix)
-            fix("counterfactual_by_text")
+    if ci is not None and _compact(texts[ci]) == _compact(cf_text):
+        counterfactual = labels[ci]
     else:
-        counterfactual = _label_of_text(cf_text, texts, labels, cf_field, fix)
-    if counterfactual == answer:
-        raise SourceError(
-            f"the counterfactual answer {cf_text!r} is the world-knowledge answer",
-            field=cf_field,
-            expected="a counterfactual answer that differs from the original answer",
-            fix="correct the item in the metadata (or pass skip_bad=True)",
-        )
+        try:
+            counterfactual = _label_of_text(cf_text, texts, labels, cf_field, fix)
+            if ci is not None:
+                fix("counterfactual_by_text")
+        except SourceError:
+            counterfactual = ""
+            fix("counterfactual_unreadable")
+    if counterfactual and counterfactual == answer:
+        # the counterfactual answer is the world-knowledge answer: no counterfactual gold
+        counterfactual = ""
+        fix("counterfactual_is_answer")
     return {
         "question": as_text(rec, sub.field_name("question")).strip(),
         "choices": list(texts),
@@ -161,6 +197,8 @@ def sca_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, 
             rec, sub.field_name("counterfactual_keyword"), allow_empty=True
         ),
         "domain": sub.domain or sub.name,
+        "source_answer": answer_text,
+        "source_counterfactual_answer": cf_text,
     }
 
 
@@ -172,9 +210,7 @@ def pa_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, A
     answer_field = sub.field_name("answer")
     if answer_field not in rec:
         raise SourceError("the field is missing", field=answer_field, expected="the gold answer")
-    label, fixes = gold_label(rec[answer_field], choice, None, renumbered, answer_field)
-    for kind in fixes:
-        fix(kind)
+    label = _gold(rec[answer_field], choice, None, renumbered, answer_field, fix)
     passage = as_text(rec, sub.field_name("passage"))
     sent_field = sub.field_name("evidence_sentences")
     pos_field = sub.field_name("evidence_positions")
@@ -250,6 +286,8 @@ def pa_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, A
         "evidence_positions": positions,
         "evidence_segments": segments,
         "evidence_char_spans": spans,
+        "source_answer": _source(rec[answer_field]),
+        "source_choices": _source(rec[sub.field_name("choices")]),
     }
 
 
