@@ -8,7 +8,12 @@ Used by the ``openai`` model adapter and by the LLM judge. What it adds over a b
   time-outs and connection errors (``Retry-After`` is honoured when the server sends it);
   other 4xx are not retried;
 * an API key read from an environment variable at call time, sent only in the
-  ``Authorization`` header and never stored on the object, logged or written anywhere;
+  ``Authorization`` header and never stored on the object, logged or written anywhere; every
+  exception message the client raises has the key's value and any ``Authorization`` header
+  value redacted (a server error body may echo them, and the runner stores and prints
+  exception messages);
+* a base URL that must name its host and carry no credentials (``http://user:pass@host`` is
+  refused: the key goes in the environment variable, never in the URL);
 * a parsed result: the text, the top log-probabilities of the first generated tokens when the
   server returns them, and how many attempts it took.
 
@@ -21,6 +26,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,11 +34,51 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ChatError", "ChatResult", "OpenAIClient"]
+__all__ = ["ChatError", "ChatResult", "OpenAIClient", "check_base_url", "redact"]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+REDACTED = "[REDACTED]"
+# an Authorization header as text, JSON or a Python repr: its value up to the end of the quote
+_AUTH = re.compile(
+    r"(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',}]+",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"\b(bearer\s+)[^\s\"',}]+", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
+    """``text`` with every value of ``secrets`` and every ``Authorization``/``Bearer`` value
+    replaced by ``[REDACTED]``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _AUTH.sub(lambda m: m.group(1) + REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def check_base_url(url: str, what: str = "base URL") -> str:
+    """``url`` when it is an ``http(s)://host...`` URL without credentials; else ``ValueError``
+    (which never repeats a password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError(f"{what}: not a URL ({exc})") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(
+            f"{what}: credentials in the URL ('user:pass@') are refused: they would be "
+            "written to run.json and every record; put the key in an environment variable "
+            "and name it with '?key_env=VAR' (the key is sent only as the Authorization header)"
+        )
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ValueError(
+            f"{what}: {url!r} is not an http(s) URL naming a host (e.g. http://127.0.0.1:8000/v1)"
+        )
+    return url
 
 
 class ChatError(RuntimeError):
@@ -67,7 +113,8 @@ def _parse(body: Any) -> ChatResult:
         if not isinstance(text, str):
             raise TypeError(f"content is {type(text).__name__}")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise ChatError(f"malformed chat completion ({exc}): {str(body)[:200]}") from None
+        # the body is cut by the caller, after redaction
+        raise ChatError(f"malformed chat completion ({exc}): {body}") from None
     tops: list[dict[str, float]] = []
     lp = choice.get("logprobs") or {}
     for tok in (lp.get("content") or []) if isinstance(lp, dict) else []:
@@ -98,7 +145,7 @@ class OpenAIClient:
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url).rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
         self.concurrency = concurrency
@@ -115,6 +162,12 @@ class OpenAIClient:
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [os.environ.get(self.api_key_env)])
+
+    def _error(self, message: str, status: int | None, attempts: int) -> ChatError:
+        return ChatError(self._redact(message), status, attempts)
 
     async def __aenter__(self) -> OpenAIClient:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=None)
@@ -161,23 +214,24 @@ class OpenAIClient:
                         result.attempts = attempt + 1
                         result.latency_s = time.perf_counter() - t0
                         return result
-                    last = f"HTTP {status}: {resp.text[:200]}"
+                    # redact before cutting, so that no part of a key is left
+                    last = f"HTTP {status}: {self._redact(resp.text)[:200]}"
                     if status not in RETRY_STATUS:
-                        raise ChatError(last, status, attempt + 1)
+                        raise self._error(last, status, attempt + 1)
                     retry_after = resp.headers.get("retry-after")
                 except ChatError as exc:
                     if exc.status is not None and exc.status != 200:
                         raise
-                    last = str(exc)  # malformed 200: retry, the server may recover
+                    last = self._redact(str(exc))[:300]  # malformed 200: retry
                 except httpx.TimeoutException:
                     status, last = None, f"timed out after {self.timeout}s"
                 except httpx.TransportError as exc:
-                    status, last = None, f"connection error: {exc}"
+                    status, last = None, self._redact(f"connection error: {exc}")
             if attempt < self.max_retries:
                 delay = self._delay(attempt, retry_after)
                 log.debug("retry %d after %.2fs: %s", attempt + 1, delay, last)
                 await asyncio.sleep(delay)
-        raise ChatError(
+        raise self._error(
             f"{url}: failed after {self.max_retries + 1} attempts; last: {last}",
             status,
             self.max_retries + 1,

@@ -61,6 +61,89 @@ def test_bad_specs_say_what_is_wrong(spec, message):
         load_model(spec)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "openai:m@http://user:sk-xyz@host/v1",
+        "openai:m@https://sk-xyz@host.example/v1?timeout=3",
+        "openai:me@org/m@http://u:sk-xyz@127.0.0.1:8000/v1",
+    ],
+)
+def test_credentials_in_the_url_are_refused_without_repeating_them(spec):
+    # before: split at the last '@', "host/v1" was no URL, so the whole rest became the model
+    # name and the requests (with the env key and the audio) went to the default endpoint
+    with pytest.raises(ValueError, match=r"key_env=") as exc:
+        parse_spec(spec)
+    assert "credentials" in str(exc.value) and "sk-xyz" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("openai:m@ftp://host/v1", "does not parse"),
+        ("openai:m@ http://host/v1", "does not parse"),
+        ("openai:m@127.0.0.1:8000/v1", "without its scheme"),
+        ("openai:m@localhost/v1", "without its scheme"),
+    ],
+)
+def test_specs_that_do_not_parse_are_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_spec(spec)
+
+
+def test_a_secret_as_option_is_refused():
+    with pytest.raises(ValueError, match="key_env=") as exc:
+        parse_spec("openai:m@http://127.0.0.1:1/v1?api_key=sk-opt-123")
+    assert "sk-opt-123" not in str(exc.value)
+
+
+def test_default_endpoint_fallback_is_logged_before_the_first_request(monkeypatch, caplog):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    caplog.set_level("WARNING", logger="koala.models.openai")
+    m = load_model("openai:m")
+    assert m.base_url == "https://api.openai.com/v1"
+    (rec,) = caplog.records
+    assert rec.levelname == "WARNING" and "https://api.openai.com/v1" in rec.getMessage()
+    caplog.clear()
+    with ScriptedServer(lambda b, n: Reply(body=completion("ok"))) as srv:
+        load_model(f"openai:m@{srv.url}")
+        assert not caplog.records  # a URL the user named: nothing to warn about
+        seen_at_request = []
+
+        def script(body, n):
+            seen_at_request.append([r.getMessage() for r in caplog.records])
+            return Reply(body=completion("ok"))
+
+        srv.script = script
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        assert load_model("openai:m").generate(None, "x") == "ok"
+    (messages,) = seen_at_request
+    assert any(srv.url in m and "OPENAI_BASE_URL" in m for m in messages)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://u:sk-env@127.0.0.1:1/v1")
+    with pytest.raises(ValueError, match="key_env") as exc:
+        load_model("openai:m")
+    assert "sk-env" not in str(exc.value)
+
+
+def test_server_errors_echoing_the_key_are_redacted(monkeypatch):
+    key = "sk-" + "s3cr3t" * 8
+    monkeypatch.setenv("MY_KEY", key)
+
+    def script(body, n):
+        return Reply(
+            status=401,
+            body={"error": f"bad key {key}; headers: {{'Authorization': 'Bearer {key}'}}"},
+        )
+
+    with ScriptedServer(script) as srv:
+        m = load_model(f"openai:m@{srv.url}?key_env=MY_KEY&retries=0")
+        with pytest.raises(Exception) as exc:
+            m.answer(Request(None, "x"))
+        assert srv.headers[0]["Authorization"] == f"Bearer {key}"  # the key was sent
+    text = f"{type(exc.value).__name__}: {exc.value}"  # what the runner stores and prints
+    assert "s3cr3t" not in text and "[REDACTED]" in text and "HTTP 401" in text
+
+
 def test_names_and_name_option():
     assert load_model("openai:m@http://127.0.0.1:1/v1").name == "openai:m"
     assert load_model("openai:m@http://127.0.0.1:1/v1?name=replica-a").name == "replica-a"
@@ -92,7 +175,7 @@ def test_openai_request_format_audio_and_logprobs(monkeypatch):
         body_mc, body_gen = srv.requests
         assert srv.headers[0]["Authorization"] == "Bearer sk-abc"
     assert ans.text == "(B)" and ans.logprobs == {"A": -1.5, "B": -0.2, "C": -3.0}
-    assert ans.meta["attempts"] == 1 and txt == "(B)"
+    assert ans.meta["attempts"] == 1 and ans.meta["labels_found"] == 3 and txt == "(B)"
     assert body_mc["model"] == "aud" and body_mc["temperature"] == 0.0
     assert body_mc["max_tokens"] == 32
     assert body_mc["logprobs"] is True and body_mc["top_logprobs"] == 20
@@ -117,22 +200,59 @@ def test_openai_text_only_request_has_no_audio_part():
     assert "logprobs" not in body
 
 
-def test_label_logprobs_forms_and_bracket_token():
+def _lse(*logprobs: float) -> float:
+    return math.log(sum(math.exp(v) for v in logprobs))
+
+
+def test_label_logprobs_sum_every_form_of_each_label():
     labels = ("A", "B", "C", "D")
-    # the first form in the published order wins: L before (L)
-    assert label_logprobs([{"A": -5.0, "(A)": -1.0, " (B)": -2.0}], labels) == {
-        "A": -5.0,
-        "B": -2.0,
+    # was: {"A": -5.0, "B": -2.0}, the first form found ("A") for A and " (B)" for B: mixed
+    # forms. Now every form of a label counts: A = log(e^-5 + e^-1)
+    got = label_logprobs([{"A": -5.0, "(A)": -1.0, " (B)": -2.0}], labels)
+    assert got == pytest.approx({"A": _lse(-5.0, -1.0), "B": -2.0})
+    # probabilities 0.3 + 0.2 for A (" A" and "A"), 0.1 + 0.05 for B ("(B)" and lower-case
+    # "b"); C and D are not in the top-k: absent, not -inf
+    tops = {
+        "A": math.log(0.3),
+        " A": math.log(0.2),
+        "(B)": math.log(0.1),
+        "b": math.log(0.05),
+        "정답": math.log(0.3),
     }
-    # a tokenizer that writes "(" first: the label is read from the second token
-    assert label_logprobs([{"(": -0.1, "답": -3.0}, {"B": -0.2, "A": -2.0}], labels) == {
-        "B": -0.2,
-        "A": -2.0,
-    }
-    # no label among the top tokens and no bracket: no logit-based answer
-    assert label_logprobs([{"정답": -0.1}, {"B": -0.2}], labels) is None
-    assert label_logprobs([], labels) is None
-    assert label_logprobs([{"1": -0.3, " 2": -0.9}], ("1", "2", "3")) == {"1": -0.3, "2": -0.9}
+    got = label_logprobs([tops], labels)
+    assert set(got) == {"A", "B"}
+    assert got["A"] == pytest.approx(math.log(0.5)) and got["B"] == pytest.approx(math.log(0.15))
+    # the generated token is no label: the labels are still read from the same position
+    assert label_logprobs([{"정답": -0.1, " (c)": -2.5}, {"B": -0.2}], labels) == {"C": -2.5}
+    # only the first generated position counts (a "(" first does not move it to the second)
+    assert label_logprobs([{"(": -0.1, "답": -3.0}, {"B": -0.2, "A": -2.0}], labels) == {}
+    assert label_logprobs([], labels) == {}
+    # number labels have no lower-case forms
+    got = label_logprobs([{"1": -0.3, " 2": -0.9, "(2)": -0.9, " (3)": -4.0}], ("1", "2", "3"))
+    assert got == pytest.approx({"1": -0.3, "2": -0.9 + math.log(2), "3": -4.0})
+
+
+def test_label_token_forms():
+    from koala.models.openai import label_token_forms
+
+    assert label_token_forms("A") == ("A", "(A)", " A", " (A)", "a", "(a)", " a", " (a)")
+    assert label_token_forms("3") == ("3", "(3)", " 3", " (3)")
+
+
+def test_openai_logprobs_when_the_answer_starts_with_no_label():
+    # "정답" generated first; B's forms " B" and "b" are in the top-k of that position
+    tops = [{"정답": -0.05, " B": -3.2, "b": -4.0}, {"은": -0.1}]
+
+    def script(body, n):
+        return Reply(body=completion("정답은 (B)", tops if n == 0 else [{"정답": -0.1}]))
+
+    with ScriptedServer(script) as srv:
+        m = OpenAIChatModel("m", base_url=srv.url)
+        found = m.answer(Request(None, "문제\n답: ", ("A", "B", "C", "D")))
+        none = m.answer(Request(None, "문제\n답: ", ("A", "B", "C", "D")))
+    assert found.logprobs == pytest.approx({"B": _lse(-3.2, -4.0)})
+    assert found.meta["labels_found"] == 1
+    assert none.logprobs is None and none.meta["labels_found"] == 0
 
 
 # ------------------------------------------------------------------------------- cascade
@@ -429,10 +549,110 @@ def test_hf_batches_equal_single_requests_and_text_only(tiny_qwen2_audio):
         else:
             assert b.logprobs == pytest.approx(s.logprobs, abs=1e-3)
     assert set(single[1].logprobs) == {"A", "B"}
-    raw = load_model(f"transformers:{tiny_qwen2_audio}?template=raw")
-    raw.load()
-    assert raw._text(_clip(0.1, 100), "P") == "<|audio_bos|><|AUDIO|><|audio_eos|>P"
-    assert raw._text(None, "P") == "P"
+    raw = load_model(f"transformers:{tiny_qwen2_audio}?template=raw")  # the former name
+    assert raw.input == "published"
+
+
+def test_hf_published_input_is_the_prompt_without_template(tiny_qwen2_audio):
+    import torch
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    model = load_model(f"transformers:{tiny_qwen2_audio}?input=published&system=짧게")
+    model.load()
+    assert model._text(None, "P") == "P"  # no template, no system message
+    assert model._text(_clip(0.1, 100), "P") == "<|audio_bos|><|AUDIO|><|audio_eos|>P"
+    proc = AutoProcessor.from_pretrained(tiny_qwen2_audio)
+    # text only: the token ids are exactly those of the prompt (plus the cue for a choice)
+    ids = model._inputs([Request(None, "질문 고르세요", ("A", "B"))], cue=False)["input_ids"]
+    assert ids[0].tolist() == proc.tokenizer("질문 고르세요\n답: ")["input_ids"]
+    ids = model._inputs([Request(None, "받아 적으세요", None)], cue=False)["input_ids"]
+    assert ids[0].tolist() == proc.tokenizer("받아 적으세요")["input_ids"]
+    # with audio: the audio markers then the prompt; the next-token scores of that input
+    clip = _clip(1.0, 330)
+    got = model.choice_logprobs(clip, MC_PROMPT, list("ABCD"))
+    ref_model = Qwen2AudioForConditionalGeneration.from_pretrained(tiny_qwen2_audio).eval()
+    text = "<|audio_bos|><|AUDIO|><|audio_eos|>" + MC_PROMPT
+    inputs = proc(text=[text], audio=[clip.array], sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        lp = torch.log_softmax(ref_model(**inputs).logits[0, -1].float(), -1)
+    tok = proc.tokenizer
+    want = {lab: float(lp[tok.encode(lab, add_special_tokens=False)[0]]) for lab in "ABCD"}
+    assert got == pytest.approx(want, abs=1e-5)
+    chat = load_model(f"transformers:{tiny_qwen2_audio}").choice_logprobs(clip, MC_PROMPT, "ABCD")
+    assert chat != pytest.approx(got, abs=1e-5)  # the chat input is another input
+    with pytest.raises(ValueError, match="input='template'"):
+        load_model(f"transformers:{tiny_qwen2_audio}?input=template")
+
+
+@pytest.fixture(scope="module")
+def tiny_seq2seq(tmp_path_factory):
+    """A randomly initialised BART (encoder-decoder) with a byte-level BPE tokenizer."""
+    torch = pytest.importorskip("torch")
+    tokenizers = pytest.importorskip("tokenizers")
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(["답: (A) (B) (C) (D) 질문 음성을 듣고 고르세요 A B C D"] * 5, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    cfg = BartConfig(
+        vocab_size=len(fast),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
+    )
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-bart")
+    fast.save_pretrained(path)
+    BartForConditionalGeneration(cfg).eval().save_pretrained(path)
+    return path
+
+
+def test_hf_encoder_decoder_answer_is_the_generated_text(tiny_seq2seq):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model = load_model(f"transformers:{tiny_seq2seq}?max_new_tokens=4")
+    prompt = "질문 음성을 듣고 고르세요\n(A) 가\n(B) 나\n답: "
+    ans = model.answer(Request(None, prompt, ("A", "B")))
+    tok = AutoTokenizer.from_pretrained(tiny_seq2seq)
+    ref = AutoModelForSeq2SeqLM.from_pretrained(tiny_seq2seq).eval()
+    inputs = tok([prompt], return_tensors="pt")
+    assert inputs["input_ids"].shape[1] > 5  # longer than the decoder output: [start] + 4
+    with torch.no_grad():
+        out = ref.generate(**inputs, max_new_tokens=4, do_sample=False)
+        # decoder tokens only: the start token, then what was generated
+        assert out.shape[1] == 5 and int(out[0, 0]) == 2
+        want = tok.decode(out[0, 1:], skip_special_tokens=True).strip()
+        start = torch.tensor([[2]])
+        lp = torch.log_softmax(ref(**inputs, decoder_input_ids=start).logits[0, -1], -1)
+    assert want and ans.text == want  # was "": the input length sliced the answer away
+    ids = {lab: tok.encode(lab, add_special_tokens=False) for lab in "AB"}
+    assert all(len(v) == 1 for v in ids.values())
+    want_lp = {lab: float(lp[v[0]]) for lab, v in ids.items()}
+    assert ans.logprobs == pytest.approx(want_lp, abs=1e-5)
+    # choice_logprobs on an encoder-decoder: the first decoder step (BART used to score the
+    # step after a shifted copy of the input as decoder input)
+    assert model.choice_logprobs(None, prompt, ["A", "B"]) == pytest.approx(want_lp, abs=1e-5)
 
 
 def test_label_token_ids_prefers_the_first_single_token_form():

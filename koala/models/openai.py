@@ -8,7 +8,12 @@ prompt)::
         {"type": "input_audio", "input_audio": {"data": "<base64 WAV>", "format": "wav"}},
         {"type": "text", "text": "<prompt>"}]}
 
-A text-only request (audio ``None``) sends the text part alone. Requests go through
+A text-only request (audio ``None``) sends the text part alone.
+
+Where requests go: to ``@URL`` of the spec; without it, to ``$OPENAI_BASE_URL`` or else
+``https://api.openai.com/v1``, and that fallback is logged at WARNING when the model is built,
+before any request. A URL with credentials (``http://user:pass@host``) is refused: the key is
+read from the environment variable ``key_env``. Requests go through
 :class:`koala.openai_client.OpenAIClient`: a concurrency limit (the runner's
 ``--concurrency``; this is how many vLLM replicas behind one URL are kept busy), a timeout per
 request, retries with exponential backoff on 429, 5xx, time-outs, connection errors and
@@ -17,12 +22,23 @@ malformed answers. The API key is read at call time from the environment variabl
 
 Logit-based choice scoring: for multiple-choice requests the adapter asks for
 ``logprobs=true`` and ``top_logprobs`` (default 20, the OpenAI maximum; ``top_logprobs=0``
-turns it off) and reads the label scores from the first generated token: for each label ``L``
-the first of the forms ``L``, ``(L)``, `` (L)``, `` L`` present among the top tokens (the
-published rule's label forms). When none is present and the first token is an opening bracket,
-the second token is read the same way (tokenisers that split ``(`` from ``A``). Labels not in
-the top-k are missing (they count as ``-inf``); when no label is present the answer has no
-log-probabilities and the item cannot be scored logit-based.
+turns it off) and scores every label by one rule (:func:`label_logprobs`): the log-sum-exp of
+the log-probabilities of all of the label's token forms (``L``, ``(L)``, `` L``, `` (L)``, and
+``l``, ``(l)``, `` l``, `` (l)`` when the label is a letter) found among the top tokens of the
+**first generated position**, whatever token was generated there. A label with none of its
+forms in the top-k is absent from the mapping (it is not given ``-inf``: its probability is
+unknown, only below the k-th token's); the answer's ``meta["labels_found"]`` says how many of
+the labels were found, and an answer with none has no log-probabilities.
+
+How this differs from the published logit protocol ("input = audio + prompt + "\\n답: "; the
+scores are the next-token log-probabilities of each choice label (first single-token form
+among ``L``, ``(L)``, `` (L)``, `` L``), argmax over the labels only"): the server applies its
+chat template, so the next token is the first one after the assistant header, not the one
+right after ``"답: "``; a chat API returns only the top-k tokens, so a label may have no score;
+and each label's probability is the sum over its forms rather than that of its first
+single-token form (so that ``A`` scored through `` A`` and ``B`` through ``B`` are compared on
+the same footing). ``transformers:`` (:mod:`koala.models.hf`) with ``input=published`` follows
+the published protocol exactly.
 
 Connections: ``--concurrency N`` requests are kept in flight over ``ceil(N / pool_size)``
 clients of at most ``pool_size`` (8) connections each, a request going to the client with the
@@ -39,42 +55,61 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
-from koala.openai_client import OpenAIClient
+from koala.openai_client import OpenAIClient, check_base_url
 
-__all__ = ["OpenAIChatModel", "label_forms", "label_logprobs"]
+__all__ = ["OpenAIChatModel", "label_forms", "label_logprobs", "label_token_forms"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_OPENERS = {"(", " (", "（"}
 
 
 def label_forms(label: str) -> tuple[str, str, str, str]:
-    """The token forms of a label, in the published order of preference."""
+    """The token forms of a label, in the published order of preference (the published logit
+    rule takes the "first single-token form among L, (L), " (L)", " L"")."""
     return (label, f"({label})", f" ({label})", f" {label}")
 
 
+def label_token_forms(label: str) -> tuple[str, ...]:
+    """Every token form :func:`label_logprobs` counts for ``label``: ``L``, ``(L)``, `` L``,
+    `` (L)``, and the same forms of the lower-case letter when the label is a letter."""
+    cases = [label]
+    if label.isascii() and label.isalpha() and label.lower() != label:
+        cases.append(label.lower())
+    forms = (form for c in cases for form in (c, f"({c})", f" {c}", f" ({c})"))
+    return tuple(dict.fromkeys(forms))
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    if top == -math.inf:
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
 def label_logprobs(
-    top_logprobs: Sequence[dict[str, float]], labels: Sequence[str]
-) -> dict[str, float] | None:
-    """Per-label log-probabilities from per-position top-k dicts (see the module docstring)."""
-    for pos, tops in enumerate(top_logprobs[:2]):
-        found: dict[str, float] = {}
-        for label in labels:
-            for form in label_forms(label):
-                if form in tops:
-                    found[label] = tops[form]
-                    break
+    top_logprobs: Sequence[Mapping[str, float]], labels: Sequence[str]
+) -> dict[str, float]:
+    """Per-label log-probabilities from the top-k tokens of the first generated position.
+
+    Each label's score is the log-sum-exp of the log-probabilities of all of its forms
+    (:func:`label_token_forms`) found in ``top_logprobs[0]``, whatever token was generated. A
+    label with no form there is left out (not ``-inf``); an empty list gives ``{}``.
+    """
+    tops = top_logprobs[0] if top_logprobs else {}
+    out: dict[str, float] = {}
+    for label in labels:
+        found = [float(tops[form]) for form in label_token_forms(label) if form in tops]
         if found:
-            return found
-        if pos == 0:
-            top = max(tops, key=lambda k: tops[k]) if tops else None
-            if top not in _OPENERS:
-                return None
-    return None
+            out[label] = _logsumexp(found)
+    return out
 
 
 class OpenAIChatModel(ModelBase):
@@ -97,9 +132,20 @@ class OpenAIChatModel(ModelBase):
         pool_size: int = 8,
     ) -> None:
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
+        if base_url:
+            url = check_base_url(base_url, f"openai:{model}: the URL")
+        else:
+            env = os.environ.get("OPENAI_BASE_URL")
+            url = check_base_url(env, "$OPENAI_BASE_URL") if env else DEFAULT_BASE_URL
+            log.warning(
+                "openai:%s: no @URL in the model spec; requests (with the audio and the key of "
+                "$%s) go to %s (%s)",
+                model,
+                key_env,
+                url,
+                "from $OPENAI_BASE_URL" if env else "the default endpoint",
+            )
+        self.base_url = url.rstrip("/")
         self.key_env = key_env
         self.timeout = float(timeout)
         self.retries = int(retries)
@@ -167,14 +213,16 @@ class OpenAIChatModel(ModelBase):
         result = await client.achat(
             self.messages(request.audio, request.prompt), **self.params(request)
         )
-        lp = None
-        if request.labels and result.top_logprobs:
-            lp = label_logprobs(result.top_logprobs, request.labels)
-        meta = {
+        meta: dict[str, Any] = {
             "attempts": result.attempts,
             "latency_s": round(result.latency_s, 4),
             "finish_reason": result.finish_reason,
         }
+        lp = None
+        if request.labels and self.top_logprobs > 0:
+            found = label_logprobs(result.top_logprobs, request.labels)
+            meta["labels_found"] = len(found)
+            lp = found or None
         return Answer(result.text, lp, meta)
 
     async def aanswer(self, request: Request) -> Answer:
