@@ -54,8 +54,10 @@ contain ``@``; options go after the last ``?``). A spec that does not parse is a
 Options after ``?`` are adapter keyword arguments (see each adapter's docstring), e.g.
 ``openai:m@http://host:8000/v1?timeout=30&retries=6&key_env=VLLM_API_KEY&top_logprobs=0``.
 ``name=...`` sets the model's name in predictions and reports; by default it is
-``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the URL, so the same model
-served from another replica resumes the same predictions. Values are parsed as int,
+``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the URL. The runner's request
+fingerprint covers the URL and every option that can change an answer (not ``timeout``,
+``retries``, ``backoff``, ``key_env``): another URL or temperature re-asks the requests it
+changes, a longer time-out re-asks nothing. Values are parsed as int,
 float or bool (``true``/``false``) when they look like one. The API key is never part of a
 spec (a ``user:pass@`` URL or an ``api_key=`` option is refused): adapters read it from the
 environment variable named by ``key_env``. Without ``@URL`` an adapter that falls back to a
@@ -281,8 +283,8 @@ class ModelSpec:
 
     @property
     def default_name(self) -> str:
-        """``kind[:target]``: the URL and options are left out, so the same model behind
-        another replica URL resumes the same predictions (set ``name=`` to tell them apart)."""
+        """``kind[:target]``: the URL and options are left out of the name (they are part of
+        each request's fingerprint, see :func:`koala.runner.model_identity`)."""
         return self.kind + (f":{self.target}" if self.target else "")
 
 
