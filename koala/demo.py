@@ -78,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
             f"first clip {len(audio['array']) / audio['sampling_rate']:.1f} s"
         )
 
-    run_dir = out / "run"
     asr = VoskKorean()  # one recogniser: the cascade reuses the transcripts vosk-ko made
+    run_dirs = []
     for model in (asr, Cascade(asr=asr)):
+        run_dir = out / "run" / model.name  # a run directory holds one model's run
+        run_dirs.append(run_dir)
         print(f"[4/5] run {model.name} -> {run_dir}")
         stats = run_model(
             model,
@@ -95,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     print("[5/5] score and report")
     report_dir = out / "report"
-    results = collect([run_dir], rescore=True)
-    write_report(results, report_dir, [str(run_dir)])
+    results = collect(run_dirs, rescore=True)
+    write_report(results, report_dir, [str(d) for d in run_dirs])
     md = report_dir / "results.md"
     print()
     print(md.read_text(encoding="utf-8").split("## Plots")[0].rstrip())

@@ -24,8 +24,20 @@ A key may also be a config name without ``_noisy`` (``sqa_kcsat``); it takes pre
 its task. The published authors "keep the best of the four per model": the runner evaluates
 every variant and the report gives the best and all of them.
 
+A key may also be ``<task>_<subset>`` (``sqa_kcsat``, ``sca_qa_kpop``): a row takes the
+variants of its own subset first (:meth:`PromptSet.variants` with the row's ``subset``), so a
+K-SAT row gets the same prompt in the union config ``sqa`` and in ``sqa_kcsat``.
+
 A multiple-choice prompt is ``prefix + ["질문: " + question + "\\n"] + "(L) choice" lines +
 answer_suffix``; the question line is left out when the question is empty (it is spoken).
+``{example}`` in a prefix or suffix becomes an example answer in the row's own label scheme:
+``(A)`` for letters, ``(1)`` for numbers (a model that copies an example shown in another
+scheme is unparsed).
+
+The protocol (``koala`` or ``published``) decides the labels shown: under ``published`` the
+SCA-QA choices are shown as ``(A)``-``(D)`` instead of the row's numbers, as the published
+evaluation does ("the choices are shown as (A)-(D) (not numbers)", SCA-QA/
+evaluate_with_original.py); every other set shows its own labels under both.
 """
 
 from __future__ import annotations
@@ -42,13 +54,16 @@ import yaml
 __all__ = [
     "CONDITIONS",
     "DEFAULT_PROMPTS",
+    "EXAMPLE",
     "MC_TASKS",
+    "PROTOCOLS",
     "TASKS",
     "PromptSet",
     "PromptVariant",
     "build_prompt",
     "format_choices",
     "load_prompts",
+    "shown_labels",
     "task_of",
 ]
 
@@ -69,6 +84,8 @@ ALIASES = {
 }
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts_default.yaml")
 DEFAULT_SUFFIX = "\n답: "
+EXAMPLE = "{example}"  # replaced by an example answer in the row's label scheme
+PROTOCOLS = ("koala", "published")
 FIELDS = ("prompt", "prompt_prefix", "answer_suffix", "prompt_text_only", "prompt_speech")
 
 
@@ -121,12 +138,18 @@ class PromptSet:
         self.entries = {k: tuple(v) for k, v in entries.items()}
         self.source = source
 
-    def variants(self, config: str) -> tuple[PromptVariant, ...]:
-        """The variants for ``config``: its own entry (``sqa_kcsat``), else its task's."""
+    def variants(self, config: str, subset: str | None = None) -> tuple[PromptVariant, ...]:
+        """The variants for a row of ``subset`` in ``config``: the subset's entry
+        (``<task>_<subset>``, e.g. ``sqa_kcsat``), else the config's own entry, else its
+        task's; so a row gets the same variants in the union config and in its subset's."""
+        task = task_of(config)
+        if subset:
+            key = f"{task}_{str(subset).lower()}"
+            if key in self.entries:
+                return self.entries[key]
         base = config.lower().removesuffix("_noisy")
         if base in self.entries:
             return self.entries[base]
-        task = task_of(config)
         if task not in self.entries:
             raise ValueError(
                 f"{self.source}: no prompts for task {task!r} (config {config!r}); the file has "
@@ -218,9 +241,33 @@ def format_choices(question: str | None, choices: Sequence[str], labels: Sequenc
     return "\n".join(lines)
 
 
-def build_prompt(task: str, variant: PromptVariant, row: Mapping[str, Any], condition: str) -> str:
-    """The text prompt of one row (see the module docstring for multiple choice)."""
+def shown_labels(task: str, row: Mapping[str, Any], protocol: str = "koala") -> list[str]:
+    """The labels a multiple-choice row is shown with: the row's ``choice_labels``; under the
+    ``published`` protocol SCA-QA shows ``A``, ``B``, ... instead ("the choices are shown as
+    (A)-(D) (not numbers)")."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: use one of {list(PROTOCOLS)}")
+    if protocol == "published" and task == "sca_qa":
+        n = len(row["choices"])
+        if n > 26:
+            raise ValueError(f"{n} choices: more than the letters A-Z")
+        return [chr(ord("A") + i) for i in range(n)]
+    return [str(x) for x in row["choice_labels"]]
+
+
+def build_prompt(
+    task: str,
+    variant: PromptVariant,
+    row: Mapping[str, Any],
+    condition: str,
+    protocol: str = "koala",
+) -> str:
+    """The text prompt of one row (see the module docstring for multiple choice, the example
+    answer and the protocol)."""
     if task in MC_TASKS:
-        body = format_choices(row.get("question"), row["choices"], row["choice_labels"])
-        return variant.prefix(condition) + body + variant.suffix
+        labels = shown_labels(task, row, protocol)
+        body = format_choices(row.get("question"), row["choices"], labels)
+        example = f"({labels[0]})" if labels else ""
+        prefix = variant.prefix(condition).replace(EXAMPLE, example)
+        return prefix + body + variant.suffix.replace(EXAMPLE, example)
     return variant.instruction

@@ -3,31 +3,44 @@
 ::
 
     koala-bench run --model SPEC --configs CONFIG [CONFIG ...] [--data DIR_OR_HUB_ID]
-                    [--prompts FILE] [--limit N] [--concurrency N] --out RUN_DIR
+                    [--prompts FILE] [--limit N] [--concurrency N]
+                    [--protocol koala|published] --out RUN_DIR
 
 What one run does, per config (one after another, each with a progress bar showing rate and
 ETA):
 
 1. ``datasets.load_dataset(DATA, CONFIG, split="test")``: ``DATA`` is a directory written by
    ``koala-bench export`` (Parquet shards + a README with YAML ``configs:``) or a Hub id.
-2. For every row, every prompt variant (:mod:`koala.prompts`; all of them are run, the report
-   keeps the best and shows all) and every condition of the task it builds one request. SCA-QA
-   has three conditions: ``text`` (the question alone, gold ``answer``), ``counterfactual``
-   (speech of the counterfactual context, column ``audio``, gold ``counterfactual_answer``)
-   and ``original`` (speech of the original context, column ``original_audio``, gold
-   ``answer``; rows without it are skipped). In the text-only condition the model gets a
-   one-second silent clip (``--sca-text-audio silence``, the default, as the published code
-   does, so every adapter sees the same input format) or no audio at all
-   (``--sca-text-audio none``). Every other task has one condition, ``speech``.
-3. Requests whose record is already in ``RUN_DIR/predictions.jsonl`` (same key, same prompt
-   text) are skipped: a re-run resumes. Failed records are retried.
-4. The model answers (``--concurrency`` requests in flight for HTTP models, a thread pool or
-   batches for local ones). Multiple-choice requests ask for label log-probabilities too
-   when the model gives them, so generation-based and logit-based scores come from one call.
-5. Each answer becomes one JSON line, appended and fsynced before it counts as done (a writer
+2. For every row, every prompt variant (:mod:`koala.prompts`, chosen by the row's subset; all
+   of them are run, the report keeps the best and shows all) and every condition of the task
+   it builds one request. SCA-QA has three conditions: ``text`` (the question alone, gold
+   ``answer``), ``counterfactual`` (speech of the counterfactual context, column ``audio``,
+   gold ``counterfactual_answer``) and ``original`` (speech of the original context, column
+   ``original_audio``, gold ``answer``; rows without it are skipped). In the text-only
+   condition the model gets a one-second silent clip (``--sca-text-audio silence``, the
+   default, as the published code does, so every adapter sees the same input format) or no
+   audio at all (``--sca-text-audio none``). Every other task has one condition, ``speech``.
+   Under ``--protocol published`` the SCA-QA choices are shown as (A)-(D), as the published
+   evaluation does; the record keeps the labels shown in ``shown_labels``.
+3. Every request gets a *fingerprint* (:func:`koala.predictions.fingerprint`) of what
+   decides its answer: the prompt text, the condition, the text-audio mode (text condition),
+   the model spec as given with its parsed options, the labels shown, the protocol, a digest
+   of the stored (undecoded) bytes of the audio column it sends, read in Arrow batches before
+   any request is sent, and a digest of the record's ``ref``. The config's plan (every
+   request with its fingerprint, :func:`koala.predictions.write_plan`) is written to
+   ``RUN_DIR/plan/CONFIG.json`` before its requests are sent.
+4. A request whose record in ``RUN_DIR/predictions.jsonl`` is ``ok`` or ``abstained`` with the
+   same fingerprint is skipped: a re-run resumes, and a change of prompts, model options,
+   data or settings re-asks exactly the requests it changes. Failed records are retried.
+5. The model answers (``--concurrency`` requests in flight for HTTP models, a thread pool or
+   batches for local ones; an asynchronous model answers one request per call).
+   Multiple-choice requests ask for label log-probabilities too when the model gives them,
+   so generation-based and logit-based scores come from one call.
+6. Each answer becomes one JSON line, appended and fsynced before it counts as done (a writer
    thread commits what has arrived as one group: one fsync per group, never a record left in
    a buffer). A run killed with SIGKILL loses only the requests in flight; a truncated last
-   line is cut off when the run resumes.
+   line is cut off when the run resumes. When the file cannot be written (a full disk), the
+   run stops and says how many answers were lost; everything committed before is safe.
 
 A failed request (an exception from the model, an undecodable clip, a row missing a field) is
 recorded with ``status: "failed"`` and its error; a model that declines (``Abstain``, or a
@@ -35,10 +48,12 @@ task outside ``model.tasks``) is recorded with ``status: "abstained"``. Neither 
 the end of the run prints an error summary, and ``koala-bench score``/``report`` count them.
 
 Records are keyed by ``(model, config, variant, condition, id)`` and carry the fields the
-scorer needs (``ref``), so ``koala-bench score RUN_DIR`` needs no dataset.
+scorer needs (``ref``), so ``koala-bench score RUN_DIR`` needs no dataset; the format lives
+in :mod:`koala.predictions`.
 
-Exit status: 0 when the run went through (even with failed samples, which the summary and the
-report count), 2 when nothing could be answered, 1 on a usage error.
+Exit status: 0 when every requested config ran (even with failed samples, which the summary
+and the report count); 1 on a usage error; 2 when nothing could be answered; 3 when a
+requested config did not run (or stopped); 4 when the predictions file could not be written.
 """
 
 from __future__ import annotations
@@ -63,33 +78,84 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from koala.models import Abstain, Answer, Audio, Request, as_audio, call_answer, silence
-from koala.prompts import CONDITIONS, MC_TASKS, PromptSet, build_prompt, load_prompts, task_of
+from koala.models import (
+    Abstain,
+    Answer,
+    Audio,
+    Request,
+    as_audio,
+    call_answer,
+    parse_spec,
+    silence,
+)
+from koala.predictions import (
+    ABSTAINED,
+    FAILED,
+    FORMAT_VERSION,
+    MANIFEST,
+    OK,
+    PREDICTIONS,
+    ConfigPlan,
+    Key,
+    PredictionStore,
+    ReadStats,
+    WriteError,
+    canonical_json,
+    fingerprint,
+    read_predictions,
+    record_key,
+    write_plan,
+)
+from koala.prompts import (
+    CONDITIONS,
+    MC_TASKS,
+    PROTOCOLS,
+    PromptSet,
+    build_prompt,
+    load_prompts,
+    shown_labels,
+    task_of,
+)
 
 __all__ = [
+    "ABSTAINED",
+    "EXIT_NOTHING_ANSWERED",
+    "EXIT_NOT_RUN",
+    "EXIT_WRITE_FAILED",
+    "FAILED",
+    "MANIFEST",
+    "OK",
     "PREDICTIONS",
+    "REF_FIELDS",
+    "Key",
     "PredictionStore",
+    "ReadStats",
     "RunStats",
     "add_arguments",
+    "audio_digests",
+    "exit_status",
     "main",
+    "model_identity",
     "read_predictions",
     "record_key",
+    "request_fingerprint",
     "run",
     "run_model",
+    "summary",
 ]
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS = "predictions.jsonl"
-MANIFEST = "run.json"
 DATA_ENV = "KOALA_BENCH_DATA"
 AUDIO_COLUMNS = ("audio", "original_audio")
-# fields copied from a row into the record's ``ref``, per task
+# the audio column each condition sends (the text condition sends none of the row's)
+AUDIO_OF = {"speech": "audio", "counterfactual": "audio", "original": "original_audio"}
+# fields copied from a row into the record's ``ref``, per task (when the row has them)
 REF_FIELDS: dict[str, tuple[str, ...]] = {
     "asr": ("text",),
     "st": ("reference", "source_text", "talk_id"),
     "sif": ("instruction", "reference_answer"),
-    "sqa": ("question", "choices", "choice_labels", "answer"),
+    "sqa": ("question", "choices", "choice_labels", "answer", "source_answer", "source_choices"),
     "pa_qa": (
         "question",
         "choices",
@@ -97,6 +163,8 @@ REF_FIELDS: dict[str, tuple[str, ...]] = {
         "answer",
         "evidence_positions",
         "evidence_segments",
+        "source_answer",
+        "source_choices",
     ),
     "sca_qa": (
         "question",
@@ -105,160 +173,15 @@ REF_FIELDS: dict[str, tuple[str, ...]] = {
         "answer",
         "counterfactual_answer",
         "domain",
+        "source_answer",
+        "source_counterfactual_answer",
     ),
 }
-OK, FAILED, ABSTAINED = "ok", "failed", "abstained"
-
-Key = tuple[str, str, str, str, str]
-
-
-def record_key(rec: Mapping[str, Any]) -> Key:
-    """``(model, config, variant, condition, id)`` of a record."""
-    return (rec["model"], rec["config"], rec["variant"], rec["condition"], str(rec["id"]))
+EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED = 2, 3, 4
 
 
 def _sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-
-
-# ============================================================================ predictions file
-
-
-@dataclass
-class ReadStats:
-    lines: int = 0
-    records: int = 0
-    duplicates: int = 0  # keys seen more than once (the last record wins)
-    corrupt: list[int] = field(default_factory=list)  # line numbers that were not JSON
-    truncated_tail: bool = False
-
-
-def read_predictions(path: str | Path) -> tuple[dict[Key, dict[str, Any]], ReadStats]:
-    """The last record per key of a predictions file, and what reading found.
-
-    A last line without a newline (a run killed mid-write) is ignored; another line that is
-    not JSON is skipped with a warning naming the line.
-    """
-    p = Path(path)
-    out: dict[Key, dict[str, Any]] = {}
-    st = ReadStats()
-    if not p.exists():
-        return out, st
-    data = p.read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    elif lines:
-        st.truncated_tail = True
-        lines.pop()
-    for n, raw in enumerate(lines, 1):
-        st.lines += 1
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-            key = record_key(rec)
-        except (ValueError, KeyError, TypeError):
-            st.corrupt.append(n)
-            log.warning("%s line %d: not a prediction record; skipped", p, n)
-            continue
-        st.records += 1
-        if key in out:
-            st.duplicates += 1
-        out[key] = rec
-    return out, st
-
-
-class PredictionStore:
-    """Append-only JSONL of records with group commit: :meth:`put` queues a record, a writer
-    thread appends everything queued, flushes and fsyncs, then counts it committed."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._queue: list[bytes] = []
-        self._cv = threading.Condition()
-        self._submitted = 0
-        self._committed = 0
-        self._closing = False
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._file: io.BufferedWriter | None = None
-
-    def open(self) -> None:
-        """Cut a truncated last line off (a killed run's partial record), then append."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            with open(self.path, "rb+") as f:
-                data = f.read()
-                if data and not data.endswith(b"\n"):
-                    cut = data.rfind(b"\n") + 1
-                    log.warning(
-                        "%s: dropping a truncated last line (%d bytes) left by an interrupted run",
-                        self.path,
-                        len(data) - cut,
-                    )
-                    f.truncate(cut)
-                    f.flush()
-                    os.fsync(f.fileno())
-        self._file = open(self.path, "ab")
-        self._thread = threading.Thread(target=self._write_loop, name="koala-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._cv:
-            if self._error is not None:
-                raise RuntimeError(f"{self.path}: cannot write predictions") from self._error
-            self._queue.append(line.encode("utf-8"))
-            self._submitted += 1
-            self._cv.notify_all()
-
-    def _write_loop(self) -> None:
-        assert self._file is not None
-        while True:
-            with self._cv:
-                while not self._queue and not self._closing:
-                    self._cv.wait()
-                batch, self._queue = self._queue, []
-                closing = self._closing
-            if batch:
-                try:
-                    self._file.write(b"".join(batch))
-                    self._file.flush()
-                    os.fsync(self._file.fileno())
-                except BaseException as exc:
-                    with self._cv:
-                        self._error = exc
-                        self._cv.notify_all()
-                    return
-                with self._cv:
-                    self._committed += len(batch)
-                    self._cv.notify_all()
-            if closing and not batch:
-                return
-
-    def drain(self) -> None:
-        """Wait until every record put so far is on disk."""
-        with self._cv:
-            while self._committed < self._submitted and self._error is None:
-                self._cv.wait()
-            if self._error is not None:
-                raise RuntimeError(f"{self.path}: cannot write predictions") from self._error
-
-    def close(self) -> None:
-        if self._thread is not None:
-            with self._cv:
-                self._closing = True
-                self._cv.notify_all()
-            self._thread.join()
-            self._thread = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    @property
-    def committed(self) -> int:
-        return self._committed
 
 
 # ============================================================================ data
@@ -413,7 +336,8 @@ class RowPlan:
 
 @dataclass
 class RunStats:
-    """What a run did, per config."""
+    """What a run did, per config; ``writer_error`` and ``lost`` say whether the predictions
+    file failed and how many answers never reached it (``committed`` did)."""
 
     planned: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # already done
@@ -422,6 +346,9 @@ class RunStats:
     errors: dict[str, Counter[str]] = field(default_factory=dict)
     config_errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    writer_error: str | None = None
+    lost: int = 0
+    committed: int = 0
 
     def count(self, config: str, rec: Mapping[str, Any]) -> None:
         self.written[config] += 1
@@ -434,6 +361,78 @@ def _ref(task: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return {f: row[f] for f in REF_FIELDS[task] if f in row}
 
 
+def _digest(value: Any) -> str | None:
+    """sha256 of one stored audio value: its bytes, else its path; ``None`` for null."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and ("bytes" in value or "path" in value):
+        if value.get("bytes") is not None:
+            return hashlib.sha256(value["bytes"]).hexdigest()
+        if value.get("path") is None:
+            return None
+        return hashlib.sha256(b"path:" + str(value["path"]).encode("utf-8")).hexdigest()
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    return hashlib.sha256(json.dumps(value, default=str).encode("utf-8")).hexdigest()
+
+
+def audio_digests(
+    ds: Any, columns: Sequence[str], batch_rows: int = 64
+) -> dict[str, list[str | None]]:
+    """Per audio column, the sha256 of each row's stored, undecoded audio bytes (of its path
+    when only a path is stored; ``None`` for a null), read from Arrow in batches of
+    ``batch_rows`` rows without decoding."""
+    out: dict[str, list[str | None]] = {c: [] for c in columns}
+    if not columns:
+        return out
+    table = ds.select_columns(list(columns)).with_format("arrow")
+    for start in range(0, len(ds), batch_rows):
+        batch = table[start : start + batch_rows]
+        for c in columns:
+            out[c] += [_digest(v) for v in batch.column(c).to_pylist()]
+    return out
+
+
+def request_fingerprint(
+    *,
+    model: Mapping[str, Any],
+    prompt: str | None,
+    condition: str,
+    text_audio: str,
+    labels: Sequence[str] | None,
+    protocol: str,
+    audio: str | None,
+    ref: Mapping[str, Any],
+) -> str:
+    """The fingerprint of one request: what decides its answer. ``model`` is the model's
+    identity (name, the spec as given and its parsed options), ``audio`` the digest of the
+    stored audio it sends; the text-audio mode counts in the text condition only."""
+    return fingerprint(
+        {
+            "format": FORMAT_VERSION,
+            "model": dict(model),
+            "prompt": prompt,
+            "condition": condition,
+            "text_audio": text_audio if condition == "text" else None,
+            "labels": list(labels) if labels is not None else None,
+            "protocol": protocol,
+            "audio": audio,
+            "ref": hashlib.sha256(canonical_json(ref).encode("utf-8")).hexdigest(),
+        }
+    )
+
+
+@dataclass
+class ConfigWork:
+    """The plan of one config: the rows with requests still to make, the fingerprint of
+    every request (done or not) and the number of requests and of those already done."""
+
+    rows: list[RowPlan]
+    requests: dict[Key, str]
+    total: int
+    done: int
+
+
 def plan_config(
     rows: Iterable[Mapping[str, Any]],
     config: str,
@@ -441,24 +440,36 @@ def plan_config(
     model_tasks: frozenset[str] | None,
     prompts: PromptSet,
     done: Mapping[Key, Mapping[str, Any]],
-) -> tuple[list[RowPlan], int, int]:
-    """The requests still to make for ``config`` (rows without their audio), the number of
-    requests in total and the number already done."""
+    *,
+    digests: Mapping[str, Sequence[str | None]] | None = None,
+    model_id: Mapping[str, Any] | None = None,
+    text_audio: str = "silence",
+    protocol: str = "koala",
+) -> ConfigWork:
+    """Every request of ``config`` with its fingerprint, and those still to make (rows
+    without their audio). ``digests`` are :func:`audio_digests` of the config's audio columns
+    (a column absent from them counts as null, so the ``original`` condition is skipped)."""
     task = task_of(config)
-    variants = prompts.variants(config)
+    prompts.variants(config)  # a prompt file without this task fails the config
     conditions = CONDITIONS[task]
-    plans: list[RowPlan] = []
-    total = n_done = 0
+    digests = digests or {}
+    model_id = dict(model_id or {"name": model_name})
+    work = ConfigWork([], {}, 0, 0)
     for index, row in enumerate(rows):
         rid = row.get("id")
         rid = str(rid) if rid is not None else f"#row{index}"
+        ref = _ref(task, row)
         items: list[Item] = []
         for condition in conditions:
-            if condition == "original" and row.get("original_audio") is None:
+            col = AUDIO_OF.get(condition)
+            col_digests = digests.get(col) if col else None
+            audio = col_digests[index] if col_digests is not None else None
+            if condition == "original" and audio is None:
                 continue  # not published for this row
-            for v in variants:
-                total += 1
-                base = {
+            for v in prompts.variants(config, row.get("subset")):
+                work.total += 1
+                base: dict[str, Any] = {
+                    "format": FORMAT_VERSION,
                     "model": model_name,
                     "config": config,
                     "task": task,
@@ -467,37 +478,48 @@ def plan_config(
                     "id": rid,
                     "subset": row.get("subset"),
                     "noise": row.get("noise"),
-                    "ref": _ref(task, row),
+                    "ref": ref,
                 }
+                labels: tuple[str, ...] | None = None
+                prompt: str | None = None
+                error = None
                 try:
                     if rid.startswith("#row"):
                         raise ValueError(f"config {config} row {index}: no 'id' field")
-                    prompt = build_prompt(task, v, row, condition)
+                    if task in MC_TASKS:
+                        labels = tuple(shown_labels(task, row, protocol))
+                    prompt = build_prompt(task, v, row, condition, protocol)
                 except (KeyError, TypeError, ValueError) as exc:
                     what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                    rec = {
-                        **base,
-                        "prompt_sha": None,
-                        "status": FAILED,
-                        "prediction": None,
-                        "logprobs": None,
-                        "error": f"config {config} row {rid}: cannot build the prompt: {what}",
-                    }
+                    error = f"config {config} row {rid}: cannot build the prompt: {what}"
+                fp = request_fingerprint(
+                    model=model_id,
+                    prompt=prompt,
+                    condition=condition,
+                    text_audio=text_audio,
+                    labels=labels,
+                    protocol=protocol,
+                    audio=audio,
+                    ref=ref,
+                )
+                key = (model_name, config, v.name, condition, rid)
+                work.requests[key] = fp
+                base["fingerprint"] = fp
+                base["prompt_sha"] = _sha(prompt) if prompt is not None else None
+                base["shown_labels"] = list(labels) if labels is not None else None
+                if prompt is None:
+                    rec = {**base, "status": FAILED, "prediction": None, "logprobs": None}
+                    rec["error"] = error
                     items.append(Item(config, task, v.name, condition, rid, "", None, base, rec))
                     continue
-                base["prompt_sha"] = _sha(prompt)
-                key = (model_name, config, v.name, condition, rid)
                 prev = done.get(key)
                 if (
                     prev is not None
                     and prev.get("status") in (OK, ABSTAINED)
-                    and prev.get("prompt_sha") == base["prompt_sha"]
+                    and prev.get("fingerprint") == fp
                 ):
-                    n_done += 1
+                    work.done += 1
                     continue
-                labels = None
-                if task in MC_TASKS:
-                    labels = tuple(str(x) for x in row["choice_labels"])
                 item = Item(config, task, v.name, condition, rid, prompt, labels, base)
                 if model_tasks is not None and task not in model_tasks:
                     item.record = {
@@ -509,8 +531,8 @@ def plan_config(
                     }
                 items.append(item)
         if items:
-            plans.append(RowPlan(index, items))
-    return plans, total, n_done
+            work.rows.append(RowPlan(index, items))
+    return work
 
 
 def attach_audio(
@@ -572,35 +594,60 @@ class _End:
 _END = _End()
 
 
-async def _run_config(
-    model: Any,
-    ds: Any,
-    config: str,
-    prompts: PromptSet,
-    done: Mapping[Key, Mapping[str, Any]],
-    store: PredictionStore,
-    stats: RunStats,
-    concurrency: int,
-    text_audio: str,
-    executor: ThreadPoolExecutor | None,
-    progress: bool,
-) -> None:
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first leaf exception of a (nested) exception group."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+@dataclass
+class _Run:
+    """What every config of one invocation shares."""
+
+    run_dir: Path
+    prompts: PromptSet
+    done: Mapping[Key, Mapping[str, Any]]
+    store: PredictionStore
+    stats: RunStats
+    concurrency: int
+    text_audio: str
+    protocol: str
+    model_id: dict[str, Any]  # the model's part of every fingerprint
+    settings: dict[str, Any]  # the plan's settings
+    executor: ThreadPoolExecutor | None
+    progress: bool
+
+
+async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
     loop = asyncio.get_running_loop()
+    stats, store, concurrency = ctx.stats, ctx.store, ctx.concurrency
     meta_cols = [c for c in ds.column_names if c not in AUDIO_COLUMNS]
-    has_original = "original_audio" in ds.column_names
+    audio_cols = [c for c in AUDIO_COLUMNS if c in ds.column_names]
 
-    def make_plan() -> tuple[list[RowPlan], int, int]:
-        rows: Iterable[Mapping[str, Any]] = ds.select_columns(meta_cols)
-        if has_original:  # only whether the clip exists matters here: read nulls from Arrow
-            table = ds.select_columns(["original_audio"]).with_format("arrow")[:]
-            nulls = table.column(0).is_null().to_pylist()
-            rows = (
-                {**r, "original_audio": None if null else True}
-                for r, null in zip(rows, nulls, strict=True)
-            )
-        return plan_config(rows, config, model.name, getattr(model, "tasks", None), prompts, done)
+    def make_plan() -> ConfigWork:
+        work = plan_config(
+            ds.select_columns(meta_cols),
+            config,
+            model.name,
+            getattr(model, "tasks", None),
+            ctx.prompts,
+            ctx.done,
+            digests=audio_digests(ds, audio_cols),
+            model_id=ctx.model_id,
+            text_audio=ctx.text_audio,
+            protocol=ctx.protocol,
+        )
+        write_plan(
+            ctx.run_dir,
+            config,
+            ConfigPlan(config, task_of(config), work.total, work.requests, ctx.settings),
+        )
+        return work
 
-    plans, total, n_done = await loop.run_in_executor(None, make_plan)
+    work = await loop.run_in_executor(None, make_plan)
+    plans, total, n_done = work.rows, work.total, work.done
     stats.planned[config] += total
     stats.skipped[config] += n_done
     pending = sum(len(p.items) for p in plans)
@@ -615,11 +662,10 @@ async def _run_config(
         initial=n_done,
         desc=config,
         unit="req",
-        disable=not progress,
+        disable=not ctx.progress,
         dynamic_ncols=True,
         smoothing=0.1,
     )
-    audio_cols = [c for c in AUDIO_COLUMNS if c in ds.column_names]
     audio_ds = ds.select_columns(audio_cols) if audio_cols else None
     queue: asyncio.Queue[Any] = asyncio.Queue()
     # Bounded read-ahead: decoded clips waiting for a worker (long PA-QA passages are large).
@@ -627,7 +673,8 @@ async def _run_config(
     stop = threading.Event()
 
     def feed(obj: Any) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, obj)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the run stopped
+            loop.call_soon_threadsafe(queue.put_nowait, obj)
 
     def produce() -> None:
         # Rows go out in groups of ``concurrency`` (at most 16), their requests interleaved
@@ -637,11 +684,13 @@ async def _run_config(
         group = max(1, min(concurrency, 16))
         try:
             for start in range(0, len(plans), group):
+                if stop.is_set():
+                    return
                 chunk = plans[start : start + group]
                 for plan in chunk:
                     if any(it.record is None for it in plan.items):
                         row = audio_ds[plan.index] if audio_ds is not None else {}
-                        attach_audio(plan, row, text_audio, cache)
+                        attach_audio(plan, row, ctx.text_audio, cache)
                 interleaved = itertools.chain.from_iterable(
                     itertools.zip_longest(*(p.items for p in chunk))
                 )
@@ -662,12 +711,13 @@ async def _run_config(
     producer.start()
 
     def finish(rec: dict[str, Any]) -> None:
-        store.put(rec)
+        store.put(rec)  # raises WriteError once the predictions file failed
         stats.count(config, rec)
         bar.update(1)
 
-    batch_size = max(1, int(getattr(model, "batch_size", 1) or 1))
     is_async = hasattr(model, "aanswer")
+    # an asynchronous model answers one request per call: concurrency, not batches
+    batch_size = 1 if is_async else max(1, int(getattr(model, "batch_size", 1) or 1))
     crash: list[BaseException] = []
 
     async def take() -> Item | None:
@@ -691,7 +741,7 @@ async def _run_config(
                 finish(item.record)
                 continue
             items = [item]
-            while batch_size > 1 and len(items) < batch_size and not queue.empty():
+            while len(items) < batch_size and not queue.empty():
                 nxt = queue.get_nowait()
                 if nxt is _END or isinstance(nxt, BaseException):
                     queue.put_nowait(nxt)
@@ -708,12 +758,16 @@ async def _run_config(
                     answers = [await model.aanswer(item.request)]
                 elif batch_size > 1:
                     answers = await loop.run_in_executor(
-                        executor, model.answer_batch, [it.request for it in items]
+                        ctx.executor, model.answer_batch, [it.request for it in items]
                     )
                 else:
                     answers = [
-                        await loop.run_in_executor(executor, call_answer, model, item.request)
+                        await loop.run_in_executor(ctx.executor, call_answer, model, item.request)
                     ]
+                if len(answers) != len(items):
+                    raise ValueError(
+                        f"the model gave {len(answers)} answer(s) for {len(items)} request(s)"
+                    )
             except Exception as exc:
                 answers = [exc] * len(items)
             took = (time.perf_counter() - start) / len(items)
@@ -721,13 +775,27 @@ async def _run_config(
                 finish(_answer_record(it, ans, took))
 
     n_workers = max(1, concurrency if is_async else -(-concurrency // batch_size))
+    failure: BaseException | None = None
     try:
-        await asyncio.gather(*(worker() for _ in range(n_workers)))
+        try:
+            # a TaskGroup cancels the other workers as soon as one fails: nothing keeps
+            # draining the queue (and calling the model) once the config is stopping
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(n_workers):
+                    tg.create_task(worker())
+        except BaseExceptionGroup as group:
+            failure = _first_error(group)
     finally:
         stop.set()
-        await loop.run_in_executor(None, store.drain)
-        bar.close()
-        stats.seconds[config] = stats.seconds.get(config, 0.0) + time.perf_counter() - t0
+        try:
+            await loop.run_in_executor(None, store.drain)
+        except WriteError as exc:
+            failure = failure or exc
+        finally:
+            bar.close()
+            stats.seconds[config] = stats.seconds.get(config, 0.0) + time.perf_counter() - t0
+    if failure is not None:
+        raise failure
     if crash:
         raise crash[0]
 
@@ -751,48 +819,61 @@ async def _run_all(
     model: Any,
     configs: Sequence[str],
     loader: Callable[[str], Any],
-    prompts: PromptSet,
-    store: PredictionStore,
-    done: Mapping[Key, Mapping[str, Any]],
-    concurrency: int,
-    text_audio: str,
-    progress: bool,
+    ctx: _Run,
 ) -> RunStats:
-    stats = RunStats()
+    stats = ctx.stats
     limit = getattr(model, "max_concurrency", None)
-    conc = max(1, min(concurrency, limit) if limit else concurrency)
+    conc = max(1, min(ctx.concurrency, limit) if limit else ctx.concurrency)
     is_async = hasattr(model, "aanswer")
-    executor = None if is_async else ThreadPoolExecutor(conc, thread_name_prefix="koala-model")
+    if not is_async:
+        ctx.concurrency = conc
+        ctx.executor = ThreadPoolExecutor(conc, thread_name_prefix="koala-model")
     loop = asyncio.get_running_loop()
     try:
-        async with _opened(model, concurrency if is_async else conc):
-            for config in configs:
+        async with _opened(model, ctx.concurrency):
+            for n, config in enumerate(configs):
                 try:
                     task_of(config)
                     ds = await loop.run_in_executor(None, loader, config)
-                    await _run_config(
-                        model,
-                        ds,
-                        config,
-                        prompts,
-                        done,
-                        store,
-                        stats,
-                        concurrency if is_async else conc,
-                        text_audio,
-                        executor,
-                        progress,
-                    )
+                    await _run_config(model, ds, config, ctx)
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
+                except WriteError as exc:
+                    cause = exc.__cause__ or exc
+                    stats.writer_error = f"{type(cause).__name__}: {cause}"
+                    log.error("config %s: %s; the run stops", config, exc)
+                    stats.config_errors[config] = "stopped: the predictions file failed"
+                    for rest in configs[n + 1 :]:
+                        stats.config_errors[rest] = "not started: the predictions file failed"
+                    break
                 except Exception as exc:
                     msg = f"{type(exc).__name__}: {exc}"
                     stats.config_errors[config] = msg
                     log.error("config %s: %s", config, msg)
     finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
+        if ctx.executor is not None:
+            ctx.executor.shutdown(wait=True)
     return stats
+
+
+# Spec options that change how a request travels, never what the model answers: left out of
+# the fingerprint, so raising a time-out to get past failures does not re-ask every request.
+TRANSPORT_OPTIONS = frozenset(
+    {"timeout", "retries", "backoff", "key_env", "pool_size", "max_concurrency", "concurrency"}
+)
+
+
+def model_identity(model: Any, spec: str | None = None) -> dict[str, Any]:
+    """The model's part of every fingerprint: its name, the spec's kind, target and URL, and
+    the spec's parsed options that can change an answer (the name alone does not tell two
+    temperatures or URLs apart; :data:`TRANSPORT_OPTIONS` are left out)."""
+    options: dict[str, Any] = {}
+    where: dict[str, Any] = {}
+    if spec:
+        parsed = parse_spec(spec)
+        options = {k: v for k, v in parsed.options.items() if k not in TRANSPORT_OPTIONS}
+        where = {"kind": parsed.kind, "target": parsed.target, "url": parsed.url}
+    return {"name": model.name, "spec": where or None, "options": options}
 
 
 def run_model(
@@ -806,6 +887,8 @@ def run_model(
     limit: int | None = None,
     concurrency: int = 8,
     text_audio: str = "silence",
+    protocol: str = "koala",
+    spec: str | None = None,
     progress: bool = True,
     manifest: Mapping[str, Any] | None = None,
 ) -> RunStats:
@@ -813,9 +896,15 @@ def run_model(
     the run directory ``out``; the Python entry point behind ``koala-bench run``.
 
     ``loader(config) -> Dataset`` replaces ``load_dataset(data, config, split="test")``.
+    ``spec`` is the ``--model`` string the model was built from (it and its options are part
+    of every request's fingerprint). A config that cannot run is listed in
+    ``config_errors``; when the predictions file cannot be written the run stops and
+    ``writer_error`` and ``lost`` say so (see :func:`exit_status`).
     """
     if text_audio not in ("silence", "none"):
         raise ValueError(f"text_audio={text_audio!r}: use 'silence' or 'none'")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: use one of {list(PROTOCOLS)}")
     if loader is None:
         if data is None:
             raise ValueError("give data= (an export directory or a Hub id) or loader=")
@@ -825,26 +914,62 @@ def run_model(
             return load_config(src, config, limit)
 
     prompts = prompts or load_prompts()
+    model_id = model_identity(model, spec)
+    settings = {
+        "model": model.name,
+        "spec": spec,
+        "options": model_id["options"],
+        "prompts": {
+            "source": prompts.source,
+            "sha256": prompts.sha256,
+            "variants": {k: [v.name for v in vs] for k, vs in prompts.entries.items()},
+        },
+        "sca_text_audio": text_audio,
+        "protocol": protocol,
+        "limit": limit,
+        "data": data,
+    }
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _lock(run_dir):
-        _write_manifest(run_dir, model, configs, data, prompts, limit, text_audio, manifest)
+        _check_one_model(run_dir, model.name)
+        _write_manifest(run_dir, model, configs, prompts, settings, manifest)
         done, rstats = read_predictions(run_dir / PREDICTIONS)
-        if rstats.corrupt:
+        if rstats.corrupt or rstats.malformed:
             log.warning(
-                "%s: %d corrupt line(s) skipped", run_dir / PREDICTIONS, len(rstats.corrupt)
+                "%s: %d corrupt line(s) and %d malformed record(s) skipped",
+                run_dir / PREDICTIONS,
+                len(rstats.corrupt),
+                len(rstats.malformed),
             )
         store = PredictionStore(run_dir / PREDICTIONS)
         store.open()
+        stats = RunStats()
+        ctx = _Run(
+            run_dir,
+            prompts,
+            done,
+            store,
+            stats,
+            concurrency,
+            text_audio,
+            protocol,
+            model_id,
+            settings,
+            None,
+            progress,
+        )
         try:
-            stats = asyncio.run(
-                _run_all(
-                    model, configs, loader, prompts, store, done, concurrency, text_audio, progress
-                )
-            )
+            asyncio.run(_run_all(model, configs, loader, ctx))
         finally:
             store.close()
-        _finish_manifest(run_dir, stats)
+            stats.lost, stats.committed = store.lost, store.committed
+            if store.failed and stats.writer_error is None:
+                stats.writer_error = f"{type(store.error).__name__}: {store.error}"
+        try:
+            _finish_manifest(run_dir, stats)
+        except OSError as exc:  # a full disk fails the manifest too
+            log.error("%s: cannot update the manifest: %s", run_dir / MANIFEST, exc)
     return stats
 
 
@@ -878,14 +1003,25 @@ def _atomic_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _check_one_model(run_dir: Path, name: str) -> None:
+    """A run directory holds one model's run (its plans are per config): refuse another."""
+    try:
+        holder = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")).get("model")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return
+    if holder is not None and holder != name:
+        raise RuntimeError(
+            f"{run_dir} holds the run of model {holder!r}; a run directory holds one model: "
+            f"give {name!r} its own --out (koala-bench report takes several run directories)"
+        )
+
+
 def _write_manifest(
     run_dir: Path,
     model: Any,
     configs: Sequence[str],
-    data: str | None,
     prompts: PromptSet,
-    limit: int | None,
-    text_audio: str,
+    settings: Mapping[str, Any],
     extra: Mapping[str, Any] | None,
 ) -> None:
     path = run_dir / MANIFEST
@@ -895,20 +1031,30 @@ def _write_manifest(
         m = {"created": _now(), "invocations": []}
     m.update(
         {
+            "format": FORMAT_VERSION,
             "model": model.name,
-            "data": data,
+            "model_spec": settings["spec"],
+            "data": settings["data"],
             "configs": sorted(set(m.get("configs", [])) | set(configs)),
             "prompts": {
                 "source": prompts.source,
                 "sha256": prompts.sha256,
                 "variants": prompts.as_dict(),
             },
-            "sca_text_audio": text_audio,
+            "sca_text_audio": settings["sca_text_audio"],
+            "protocol": settings["protocol"],
             "predictions": PREDICTIONS,
+            "plans": "plan/<config>.json",
         }
     )
     m["invocations"].append(
-        {"started": _now(), "configs": list(configs), "limit": limit, **(extra or {})}
+        {
+            "started": _now(),
+            "configs": list(configs),
+            "limit": settings["limit"],
+            "protocol": settings["protocol"],
+            **(extra or {}),
+        }
     )
     _atomic_json(path, m)
 
@@ -923,6 +1069,9 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
             "skipped_done": dict(stats.skipped),
             "status": {c: dict(v) for c, v in stats.status.items()},
             "config_errors": stats.config_errors,
+            "writer_error": stats.writer_error,
+            "lost": stats.lost,
+            "exit_status": exit_status(stats),
         }
     )
     _atomic_json(path, m)
@@ -931,15 +1080,30 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
 # ============================================================================ CLI
 
 
-def summary(stats: RunStats) -> str:
-    """The end-of-run summary: per config what was done and the errors."""
+def exit_status(stats: RunStats) -> int:
+    """The exit status of a run: 4 when the predictions file could not be written, 2 when
+    nothing could be answered, 3 when a requested config did not run (or stopped), else 0."""
+    if stats.writer_error is not None:
+        return EXIT_WRITE_FAILED
+    answered = sum(st[OK] + st[ABSTAINED] for st in stats.status.values())
+    attempted = sum(stats.written.values())
+    if (attempted and not answered) or (stats.config_errors and not stats.planned):
+        return EXIT_NOTHING_ANSWERED
+    if stats.config_errors:
+        return EXIT_NOT_RUN
+    return 0
+
+
+def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
+    """The end-of-run summary: per config what was done and the errors; configs that did
+    not run and answers lost to a failed predictions file are said last."""
     lines = ["koala-bench run summary:"]
     configs = list(dict.fromkeys([*stats.planned, *stats.config_errors]))
     for c in configs:
-        if c in stats.config_errors:
+        st = stats.status.get(c, Counter())
+        if c in stats.config_errors and not stats.planned[c]:
             lines.append(f"  {c}: NOT RUN: {stats.config_errors[c]}")
             continue
-        st = stats.status.get(c, Counter())
         secs = stats.seconds.get(c)
         rate = f", {stats.written[c] / secs:.1f} req/s" if secs and stats.written[c] else ""
         lines.append(
@@ -947,12 +1111,26 @@ def summary(stats: RunStats) -> str:
             f"{stats.written[c]} new (ok {st[OK]}, failed {st[FAILED]}, "
             f"abstained {st[ABSTAINED]}){rate}"
         )
+        if c in stats.config_errors:
+            lines.append(f"      STOPPED before the end: {stats.config_errors[c]}")
         for msg, n in stats.errors.get(c, Counter()).most_common(5):
             lines.append(f"      {n} x {msg}")
     failed = sum(st[FAILED] for st in stats.status.values())
     if failed:
         lines.append(
             f"  {failed} failed request(s) are recorded; re-run the same command to retry them."
+        )
+    if stats.config_errors:
+        lines.append(
+            f"  {len(stats.config_errors)} requested config(s) did not run to the end: "
+            f"{', '.join(stats.config_errors)}."
+        )
+    if stats.writer_error is not None:
+        lines.append(
+            f"  WRITING {predictions} FAILED ({stats.writer_error}): the run stopped; "
+            f"{stats.lost} answer(s) were lost (submitted but not committed). The "
+            f"{stats.committed} record(s) committed in this run, and everything before, are "
+            "safe on disk; free the space and run the same command again to ask for the rest."
         )
     return "\n".join(lines)
 
@@ -998,6 +1176,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the SCA-QA text-only condition sends: a 1 s silent clip "
         "(default, as published) or no audio",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="koala",
+        help="how requests are shown: koala (default; every set with its own labels) or "
+        "published (SCA-QA choices shown as (A)-(D), as the published evaluation does)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--out", required=True, help="run directory (created; resumed if it exists)"
@@ -1040,6 +1225,8 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             concurrency=args.concurrency,
             text_audio=args.sca_text_audio,
+            protocol=args.protocol,
+            spec=args.model,
             progress=not args.no_progress,
             manifest={"spec": args.model, "argv": sys.argv[1:]},
         )
@@ -1053,12 +1240,18 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(summary(stats), file=sys.stderr)
-    answered = sum(st[OK] + st[ABSTAINED] for st in stats.status.values())
-    attempted = sum(stats.written.values())
-    if (attempted and not answered) or (stats.config_errors and not stats.planned):
-        return 2
-    return 0
+    print(summary(stats, Path(args.out) / PREDICTIONS), file=sys.stderr)
+    status = exit_status(stats)
+    if status:
+        print(f"koala-bench run: exit status {status} ({_EXIT_MEANING[status]})", file=sys.stderr)
+    return status
+
+
+_EXIT_MEANING = {
+    EXIT_NOTHING_ANSWERED: "nothing could be answered",
+    EXIT_NOT_RUN: "a requested config did not run",
+    EXIT_WRITE_FAILED: "the predictions file could not be written; answers were lost",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,10 +3,13 @@ against in-process models and a scripted OpenAI-compatible server on 127.0.0.1."
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +24,8 @@ import soundfile as sf
 import yaml
 from openai_server import Reply, ScriptedServer, completion
 
-from koala.models import Abstain, Answer, ModelBase
+from koala.models import Abstain, Answer, ModelBase, Request
+from koala.predictions import current_records, load_plan
 from koala.prompts import build_prompt, load_prompts
 from koala.runner import (
     PREDICTIONS,
@@ -283,7 +287,7 @@ def test_bad_samples_are_recorded_not_fatal(tmp_path):
     # gold: q00 A, q05 B; predictions (B) for both answered rows -> 1 correct; q02's reference
     # is unusable (2 choices, 4 labels): left out of the accuracy and counted
     assert (g["correct"], g["total"], g["failed"], g["abstained"]) == (1, 5, 2, 1)
-    assert g["invalid_rows"] == 1 and g["unparsed"] == 0
+    assert g["invalid"] == 1 and g["unparsed"] == 0
     assert s["counts"] == {"records": 6, "ok": 2, "failed": 3, "abstained": 1}
 
 
@@ -418,11 +422,17 @@ def test_store_commits_everything_and_lock(tmp_path):
             target=lambda k=k: [
                 store.put(
                     {
+                        "format": 2,
                         "model": "m",
                         "config": "c",
+                        "task": "asr",
                         "variant": "v",
                         "condition": "x",
                         "id": f"{k}-{i}",
+                        "fingerprint": "f",
+                        "ref": {},
+                        "status": "ok",
+                        "prediction": "",
                     }
                 )
                 for i in range(200)
@@ -486,40 +496,60 @@ def test_openai_server_failures_are_counted_and_retried(tmp_path, monkeypatch):
     seen: Counter = Counter()
     with ScriptedServer(lambda b, n: _scripted(b, n, seen)) as srv:
         spec = f"openai:tiny@{srv.url}?timeout=0.6&retries=2&backoff=0.01&key_env=KOALA_TEST_KEY"
-        rc = main(
-            [
-                "--model",
-                spec,
-                "--configs",
-                "sqa_click",
-                "--data",
-                str(data),
-                "--prompts",
-                str(prompts),
-                "--out",
-                str(out),
-                "--concurrency",
-                "4",
-                "--no-progress",
-            ]
-        )
+        argv = [
+            "--model",
+            spec,
+            "--configs",
+            "sqa_click",
+            "--data",
+            str(data),
+            "--prompts",
+            str(prompts),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+        rc = main([*argv, "--concurrency", "4"])
         assert rc == 0
         assert srv.headers[0]["Authorization"] == "Bearer sk-do-not-write"
-    # retries: 429 twice then an answer; 3 attempts for what never works
-    assert seen["q01"] == 3 and seen["q02"] == 3 and seen["q03"] == 3 and seen["q04"] == 3
-    assert seen["q00"] == seen["q05"] == seen["q06"] == seen["q07"] == 1
-    recs, st = read_predictions(out / PREDICTIONS)
-    by_id = {r["id"]: r for r in recs.values()}
-    assert sorted(by_id) == [f"q{i:02d}" for i in range(8)] and st.duplicates == 0
-    assert by_id["q01"]["status"] == "ok" and by_id["q01"]["meta"]["attempts"] == 3
-    assert "HTTP 500" in by_id["q02"]["error"]
-    assert "timed out" in by_id["q03"]["error"]
-    assert "invalid JSON" in by_id["q04"]["error"]
-    assert by_id["q05"]["status"] == "ok" and by_id["q05"]["logprobs"] is None
-    assert by_id["q06"]["status"] == "ok"
-    for f in (out / PREDICTIONS, out / "run.json"):
-        assert "sk-do-not-write" not in f.read_text(encoding="utf-8")
+        # retries: 429 twice then an answer; 3 attempts for what never works
+        assert seen["q01"] == 3 and seen["q02"] == 3 and seen["q03"] == 3 and seen["q04"] == 3
+        assert seen["q00"] == seen["q05"] == seen["q06"] == seen["q07"] == 1
+        recs, st = read_predictions(out / PREDICTIONS)
+        by_id = {r["id"]: r for r in recs.values()}
+        assert sorted(by_id) == [f"q{i:02d}" for i in range(8)] and st.duplicates == 0
+        assert by_id["q01"]["status"] == "ok" and by_id["q01"]["meta"]["attempts"] == 3
+        assert "HTTP 500" in by_id["q02"]["error"]
+        assert "timed out" in by_id["q03"]["error"]
+        assert "invalid JSON" in by_id["q04"]["error"]
+        assert by_id["q05"]["status"] == "ok" and by_id["q05"]["logprobs"] is None
+        assert by_id["q06"]["status"] == "ok"
+        for f in (out / PREDICTIONS, out / "run.json"):
+            assert "sk-do-not-write" not in f.read_text(encoding="utf-8")
 
+        # the server recovers: a re-run of the same command (same spec and URL, so the same
+        # fingerprints) asks again for the 3 failures only, nothing else
+        seen2: Counter = Counter()
+        srv.script = lambda b, n: _scripted_ok(b, seen2)
+        n_first = len(srv.requests)
+        assert main(argv) == 0
+        assert len(srv.requests) - n_first == 3
+    assert set(seen2) == {"q02", "q03", "q04"}
+    recs2, _ = read_predictions(out / PREDICTIONS)
+    assert len(recs2) == 8 and {r["status"] for r in recs2.values()} == {"ok"}
+
+
+def test_openai_server_failures_are_scored(tmp_path):
+    """The scores of a run with failures (split from the test above: the scorer is being
+    rewritten against the plan; this part asserts its figures)."""
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(8)})
+    out = tmp_path / "run"
+    seen: Counter = Counter()
+    with ScriptedServer(lambda b, n: _scripted(b, n, seen)) as srv:
+        spec = f"openai:tiny@{srv.url}?timeout=0.6&retries=2&backoff=0.01"
+        argv = ["--model", spec, "--configs", "sqa_click", "--data", str(data)]
+        argv += ["--prompts", str(one_variant_prompts(tmp_path)), "--out", str(out)]
+        assert main([*argv, "--concurrency", "4", "--no-progress"]) == 0
     s = score_run(out)["models"]["openai:tiny"]["configs"]["sqa_click"]["variants"]["only"]
     gold = {f"q{i:02d}": "ABCD"[i % 4] for i in range(8)}
     answered = ["q00", "q01", "q06", "q07"]  # q05 answered but unreadable
@@ -528,33 +558,6 @@ def test_openai_server_failures_are_counted_and_retried(tmp_path, monkeypatch):
     assert (g["total"], g["failed"], g["abstained"], g["unparsed"]) == (8, 3, 0, 1)
     assert g["correct"] == correct and g["accuracy"] == correct / 8
     assert lg["correct"] == correct and lg["no_logprobs"] == 1 and lg["failed"] == 3
-
-    # the server recovers: a re-run asks again for the 3 failures only, nothing else
-    seen2: Counter = Counter()
-    with ScriptedServer(lambda b, n: _scripted_ok(b, seen2)) as srv:
-        spec = f"openai:tiny@{srv.url}?timeout=0.6&retries=2&backoff=0.01"
-        assert (
-            main(
-                [
-                    "--model",
-                    spec,
-                    "--configs",
-                    "sqa_click",
-                    "--data",
-                    str(data),
-                    "--prompts",
-                    str(prompts),
-                    "--out",
-                    str(out),
-                    "--no-progress",
-                ]
-            )
-            == 0
-        )
-        assert len(srv.requests) == 3
-    assert set(seen2) == {"q02", "q03", "q04"}
-    recs2, _ = read_predictions(out / PREDICTIONS)
-    assert len(recs2) == 8 and {r["status"] for r in recs2.values()} == {"ok"}
 
 
 def _scripted_ok(body, seen):
@@ -789,3 +792,366 @@ def test_the_published_prompts_file_loads():
         text = build_prompt("sca_qa", v, row, "text")
         speech = build_prompt("sca_qa", v, row, "counterfactual")
         assert text != speech and text.endswith("(B) b\n답: ") and speech.endswith("\n답: ")
+
+
+# ------------------------------------------------- fingerprints, the plan, exit status, losses
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canon_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def calls_by_id(model: Recorder) -> list[str]:
+    """The row ids (q00, s1, ...) of the prompts a Recorder was given, sorted."""
+    return sorted(
+        next(w for w in p.split() if w[:1] in "qsa" and w[1:].isdigit()) for _, p in model.calls
+    )
+
+
+def test_the_plan_lists_every_request_with_its_fingerprint_before_any_is_sent(tmp_path):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(3)})
+    out = tmp_path / "run"
+    plan_file = out / "plan" / "sqa_click.json"
+    plan_there: list[bool] = []
+
+    def answer(audio, prompt):
+        plan_there.append(plan_file.exists())
+        return "(A)"
+
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+    spec = "recorder?temperature=0"
+    run_model(
+        Recorder(answer), ["sqa_click"], out, data=str(data), progress=False, prompts=prompts,
+        spec=spec,
+    )  # fmt: skip
+    assert plan_there == [True, True, True]
+    plans = load_plan(out)
+    recs, _ = read_predictions(out / PREDICTIONS)
+    plan = plans["sqa_click"]
+    assert (plan.config, plan.task, plan.planned) == ("sqa_click", "sqa", 3)
+    assert plan.requests == {k: r["fingerprint"] for k, r in recs.items()}
+    # q01 by hand: prompt, labels, model spec and options, protocol, audio and ref digests
+    ref = {
+        "question": "문항 q01 의 답은?",
+        "choices": ["사과", "배", "감", "귤"],
+        "choice_labels": ["A", "B", "C", "D"],
+        "answer": "B",
+    }
+    parts = {
+        "format": 2,
+        "model": {
+            "name": "recorder",
+            "spec": {"kind": "recorder", "target": None, "url": None},
+            "options": {"temperature": 0},
+        },
+        "prompt": "고르세요.\n질문: 문항 q01 의 답은?\n(A) 사과\n(B) 배\n(C) 감\n(D) 귤\n답: ",
+        "condition": "speech",
+        "text_audio": None,
+        "labels": ["A", "B", "C", "D"],
+        "protocol": "koala",
+        "audio": sha(wav(tone(1))["bytes"]),
+        "ref": sha(canon_json(ref).encode()),
+    }
+    key = ("recorder", "sqa_click", "only", "speech", "q01")
+    assert plan.requests[key] == sha(canon_json(parts).encode())
+    r = recs[key]
+    assert r["format"] == 2 and r["shown_labels"] == ["A", "B", "C", "D"] and r["ref"] == ref
+    s = plan.settings
+    assert (s["model"], s["spec"], s["options"]) == ("recorder", spec, {"temperature": 0})
+    assert (s["protocol"], s["sca_text_audio"], s["limit"], s["data"]) == (
+        "koala",
+        "silence",
+        None,
+        str(data),
+    )
+    assert s["prompts"]["variants"] == {"sqa": ["only"], "asr": ["only"], "sca_qa": ["only"]}
+    assert len(s["prompts"]["sha256"]) == 64
+
+
+def test_changed_gold_audio_or_published_fields_rerun_exactly_those_rows(tmp_path):
+    rows = sqa_rows(4)
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+
+    def run_on(rows, name):
+        data = make_export(tmp_path / name, {"sqa_click": rows})
+        model = Recorder()
+        run_model(
+            model, ["sqa_click"], tmp_path / "run", data=str(data), progress=False,
+            prompts=prompts,
+        )  # fmt: skip
+        return model
+
+    assert len(run_on(rows, "d1").calls) == 4
+    assert run_on(rows, "d1b").calls == []  # the same rows in another export: nothing to do
+    rows[1] = {**rows[1], "answer": "C"}  # a re-export that fixes one gold answer
+    assert calls_by_id(run_on(rows, "d2")) == ["q01"]
+    rows[2] = {**rows[2], "audio": tone(50)}  # ... or one clip
+    m = run_on(rows, "d3")
+    assert calls_by_id(m) == ["q02"] and np.allclose(m.calls[0][0].array, tone(50), atol=1e-4)
+    # the published raw fields reach the record's ref (a new ref: every row again)
+    raw = {"source_choices": "(A) 사과"}
+    rows = [{**r, **raw, "source_answer": f"({r['answer']})사과"} for r in rows]
+    assert len(run_on(rows, "d4").calls) == 4
+    assert run_on(rows, "d4").calls == []
+    recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
+    r = recs[("recorder", "sqa_click", "only", "speech", "q01")]
+    assert r["ref"]["source_answer"] == "(C)사과" and r["ref"]["source_choices"] == "(A) 사과"
+    current, ignored = current_records(recs, load_plan(tmp_path / "run"))
+    assert len(current["sqa_click"]) == 4 and not ignored["sqa_click"]
+
+
+def test_sca_text_audio_original_audio_and_protocol_rerun_exactly_what_they_change(tmp_path):
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+    out = tmp_path / "run"
+    rows = sca_rows(4)  # original speech for s0 and s2: 4 + 4 + 2 requests
+
+    def go(data, **kw):
+        model = Recorder(lambda a, p: "(1)", logprobs=True)
+        run_model(
+            model, ["sca_qa_kpop"], out, data=str(data), progress=False, prompts=prompts, **kw
+        )
+        return model
+
+    d1 = make_export(tmp_path / "d1", {"sca_qa_kpop": rows})
+    assert len(go(d1).calls) == 10
+    m = go(d1, text_audio="none")  # only the text-only condition sends something else
+    assert len(m.calls) == 4 and all(p.startswith("T") and a is None for a, p in m.calls)
+    assert go(d1, text_audio="none").calls == []
+    rows[0] = {**rows[0], "original_audio": tone(77)}
+    d2 = make_export(tmp_path / "d2", {"sca_qa_kpop": rows})
+    m = go(d2, text_audio="none")
+    assert len(m.calls) == 1 and np.allclose(m.calls[0][0].array, tone(77), atol=1e-4)
+    assert calls_by_id(m) == ["s0"] and m.calls[0][1].startswith("S")
+
+    # the published protocol shows (A)-(D): every request again, with those labels
+    m = go(d2, text_audio="none", protocol="published")
+    assert len(m.calls) == 10 and all("(A) 하나\n(B) 둘" in p for _, p in m.calls)
+    recs, _ = read_predictions(out / PREDICTIONS)
+    assert {tuple(r["shown_labels"]) for r in recs.values()} == {("A", "B", "C", "D")}
+    assert {tuple(r["logprobs"]) for r in recs.values()} == {("A", "B", "C", "D")}
+    assert {r["ref"]["choice_labels"][0] for r in recs.values()} == {"1"}  # the row's own
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["protocol"] == "published"
+    assert load_plan(out)["sca_qa_kpop"].settings["protocol"] == "published"
+    assert go(d2, text_audio="none", protocol="published").calls == []
+
+
+def test_one_variant_prompts_after_the_defaults_leave_the_old_variants_unplanned(tmp_path):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(2)})
+    out = tmp_path / "run"
+    run_model(Recorder(), ["sqa_click"], out, data=str(data), progress=False)
+    n_default = 2 * len(load_prompts().variants("sqa_click"))
+    m = Recorder()
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+    run_model(m, ["sqa_click"], out, data=str(data), progress=False, prompts=prompts)
+    assert len(m.calls) == 2
+    recs, _ = read_predictions(out / PREDICTIONS)
+    assert len(recs) == n_default + 2
+    current, ignored = current_records(recs, load_plan(out))
+    assert sorted((r["variant"], r["id"]) for r in current["sqa_click"]) == [
+        ("only", "q00"),
+        ("only", "q01"),
+    ]
+    assert ignored["sqa_click"] == Counter({"not in the plan": n_default})
+
+
+def test_model_options_and_protocol_of_the_spec_rerun_every_request(tmp_path):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(3)})
+    out = tmp_path / "run"
+    prompts = one_variant_prompts(tmp_path)
+    with ScriptedServer(lambda b, n: Reply(body=completion("(A)"))) as srv:
+
+        def go(spec, *extra):
+            n0 = len(srv.requests)
+            argv = ["--model", spec, "--configs", "sqa_click", "--data", str(data)]
+            argv += ["--prompts", str(prompts), "--out", str(out), "--no-progress", *extra]
+            assert main(argv) == 0
+            return len(srv.requests) - n0
+
+        assert go(f"openai:m@{srv.url}?temperature=0") == 3
+        assert go(f"openai:m@{srv.url}?temperature=0") == 0  # the same command: nothing
+        assert go(f"openai:m@{srv.url}?temperature=0.5") == 3  # same name, other options
+        assert srv.requests[-1]["temperature"] == 0.5
+        assert go(f"openai:m@{srv.url}?temperature=0.5", "--protocol", "published") == 3
+        assert go(f"openai:m@{srv.url}?temperature=0.5", "--protocol", "published") == 0
+        # how a request travels (time-out, retries) changes no answer: nothing is re-asked
+        spec = f"openai:m@{srv.url}?temperature=0.5&timeout=90&retries=7"
+        assert go(spec, "--protocol", "published") == 0
+    settings = load_plan(out)["sqa_click"].settings
+    assert settings["options"] == {"temperature": 0.5} and settings["protocol"] == "published"
+
+
+def test_a_run_directory_holds_one_model(tmp_path, capsys):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(1)})
+    out = tmp_path / "run"
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+    run_model(Recorder(), ["sqa_click"], out, data=str(data), progress=False, prompts=prompts)
+    other = Recorder()
+    other.name = "another"
+    with pytest.raises(RuntimeError, match="holds the run of model 'recorder'"):
+        run_model(other, ["sqa_click"], out, data=str(data), progress=False, prompts=prompts)
+    assert set(load_plan(out)) == {"sqa_click"}
+    assert load_plan(out)["sqa_click"].settings["model"] == "recorder"
+
+
+def test_the_rows_subset_chooses_the_prompt_in_the_union_config(tmp_path):
+    prompts = tmp_path / "p.yaml"
+    prompts.write_text(
+        'sqa:\n  - name: s1\n    prompt_prefix: "SQA\\n"\n'
+        'sqa_kcsat:\n  - name: k1\n    prompt_prefix: "KSAT\\n"\n',
+        encoding="utf-8",
+    )
+    click = sqa_rows(1)
+    ksat = [
+        {**r, "id": f"q{i + 5:02d}", "subset": "kcsat", "choice_labels": ["1", "2", "3", "4"]}
+        for i, r in enumerate(sqa_rows(1))
+    ]
+    data = make_export(tmp_path / "data", {"sqa": click + ksat, "sqa_kcsat": ksat})
+    m = Recorder()
+    run_model(
+        m, ["sqa", "sqa_kcsat"], tmp_path / "run", data=str(data), progress=False,
+        prompts=load_prompts(prompts),
+    )  # fmt: skip
+    recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
+    assert sorted((k[1], k[2], k[4]) for k in recs) == [
+        ("sqa", "k1", "q05"),
+        ("sqa", "s1", "q00"),
+        ("sqa_kcsat", "k1", "q05"),
+    ]
+    ksat_prompts = [p for _, p in m.calls if "(1) 사과" in p]
+    assert len(ksat_prompts) == 2 and ksat_prompts[0] == ksat_prompts[1]
+    assert ksat_prompts[0].startswith("KSAT\n")
+
+
+def test_a_config_that_does_not_run_exits_3(tmp_path, capsys):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(2)})
+    with ScriptedServer(lambda b, n: Reply(body=completion("(A)"))) as srv:
+        argv = ["--model", f"openai:m@{srv.url}", "--configs", "sqa_click", "sqa_nosuch"]
+        argv += ["--data", str(data), "--prompts", str(one_variant_prompts(tmp_path))]
+        rc = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert "sqa_nosuch: NOT RUN" in err and "did not run" in err and "exit status 3" in err
+    recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
+    assert len(recs) == 2  # the config that could run did
+
+
+class FullDisk(PredictionStore):
+    """The disk fills up after the first committed group of records."""
+
+    ok = 1
+
+    def _write_batch(self, blob):
+        if self.ok <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.ok -= 1
+        time.sleep(0.05)  # let answers pile up behind the first group
+        super()._write_batch(blob)
+
+
+def test_a_full_disk_stops_the_run_says_what_was_lost_and_exits_4(tmp_path, capsys, monkeypatch):
+    import koala.runner
+
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(12), "asr_zeroth": asr_rows(3)})
+    out = tmp_path / "run"
+    with ScriptedServer(lambda b, n: Reply(body=completion("(A)"), delay=0.01)) as srv:
+        argv = ["--model", f"openai:m@{srv.url}", "--configs", "sqa_click", "asr_zeroth"]
+        argv += ["--data", str(data), "--prompts", str(one_variant_prompts(tmp_path))]
+        argv += ["--out", str(out), "--no-progress", "--concurrency", "2"]
+        monkeypatch.setattr(koala.runner, "PredictionStore", FullDisk)
+        assert main(argv) == 4
+        err = capsys.readouterr().err
+        lost = int(re.search(r"(\d+) answer\(s\) were lost", err).group(1))
+        committed = int(re.search(r"The (\d+) record\(s\) committed", err).group(1))
+        lines = (out / PREDICTIONS).read_bytes().count(b"\n")
+        assert committed == lines >= 1 and lost >= 1
+        assert "No space left on device" in err and "safe on disk" in err
+        assert "asr_zeroth: NOT RUN" in err  # the run stopped: the next config never started
+        assert all("(A) 사과" in prompt_text(b) for b in srv.requests)
+        assert len(srv.requests) >= committed + lost
+        manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        assert manifest["invocations"][-1]["lost"] == lost
+
+        monkeypatch.setattr(koala.runner, "PredictionStore", PredictionStore)
+        n0 = len(srv.requests)
+        assert main(argv) == 0  # the disk has room again: the rest, and nothing twice
+        assert len(srv.requests) - n0 == 12 + 3 - lines
+    recs, st = read_predictions(out / PREDICTIONS)
+    assert len(recs) == 15 and st.duplicates == 0
+
+
+class AsyncBatcher:
+    """An asynchronous model that also declares a batch size: it answers one request per
+    call all the same."""
+
+    name = "abatch"
+    batch_size = 4
+
+    def __init__(self):
+        self.requests: list[object] = []
+
+    async def aanswer(self, request):
+        self.requests.append(request)
+        await asyncio.sleep(0.005)
+        return Answer("(B)")
+
+
+def test_an_async_model_with_a_batch_size_answers_every_request(tmp_path):
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(10)})
+    model = AsyncBatcher()
+    stats = run_model(
+        model, ["sqa_click"], tmp_path / "run", data=str(data), progress=False, concurrency=3,
+        prompts=load_prompts(one_variant_prompts(tmp_path)),
+    )  # fmt: skip
+    assert stats.config_errors == {}
+    assert len(model.requests) == 10 and all(isinstance(r, Request) for r in model.requests)
+    recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
+    assert len(recs) == 10 and {r["prediction"] for r in recs.values()} == {"(B)"}
+
+
+class Fatal(BaseException):
+    pass
+
+
+class AsyncFatal:
+    """Raises a fatal error (not an ``Exception``: it is not recorded) on row q03."""
+
+    name = "afatal"
+
+    def __init__(self):
+        self.started: list[float] = []
+        self.fatal_at = None
+
+    async def aanswer(self, request):
+        self.started.append(time.monotonic())
+        if "q03" in request.prompt:
+            await asyncio.sleep(0.02)
+            self.fatal_at = time.monotonic()
+            raise Fatal("boom")
+        await asyncio.sleep(0.01)
+        return Answer("(A)")
+
+
+class SlowDisk(PredictionStore):
+    def _write_batch(self, blob):
+        time.sleep(0.3)
+        super()._write_batch(blob)
+
+
+def test_a_crashing_worker_stops_its_siblings(tmp_path, monkeypatch):
+    import koala.runner
+
+    monkeypatch.setattr(koala.runner, "PredictionStore", SlowDisk)
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(40)})
+    model = AsyncFatal()
+    with pytest.raises(Fatal):
+        run_model(
+            model, ["sqa_click"], tmp_path / "run", data=str(data), progress=False,
+            concurrency=4, prompts=load_prompts(one_variant_prompts(tmp_path)),
+        )  # fmt: skip
+    late = [t for t in model.started if t > model.fatal_at]
+    assert len(late) <= 3, f"{len(late)} calls started after the fatal error"
+    assert len(model.started) < 20
