@@ -254,6 +254,12 @@ PRESETS: dict[str, Step] = {
     # The published rule, exactly (no NFC). "Keep whitespace, then delete all whitespace" is the
     # same as not keeping whitespace, so it runs as one regex pass (tests check the equivalence).
     "koala_published": KeepCharacters(whitespace=False),
+    # The published ST rule (``tokenize_korean``), exactly: keep Hangul, jamo, Latin a-z A-Z
+    # (case kept), digits and whitespace; "every other character becomes a space; then spaces
+    # are removed" is deleting them, so it runs as one pass. No NFC.
+    "koala_st_published": KeepCharacters(latin=True, whitespace=False),
+    # The ST rule of the koala protocol: NFC first, then the published ST rule.
+    "koala_st": Compose([UnicodeNormalize("NFC"), KeepCharacters(latin=True, whitespace=False)]),
     # The published rule after NFKC (full-width digits survive) - not the paper's number.
     "koala_nfkc": Compose([UnicodeNormalize("NFKC"), KeepCharacters(), RemoveWhitespace()]),
     # Keep Latin letters, case kept ("TED" is not "ted"), for code-switched speech.

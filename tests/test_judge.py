@@ -48,6 +48,17 @@ def score(instructions, answers, url, **kw):
     return judge_scores(instructions, answers, base_url=url, model="judge-m", **{**FAST, **kw})
 
 
+class Switch:
+    """A server script that can be swapped mid-test: the cache key holds the server URL, so
+    calls that must share a cache must talk to the same server."""
+
+    def __init__(self, script):
+        self.script = script
+
+    def __call__(self, body, n):
+        return self.script(body, n)
+
+
 # ----------------------------------------------------------------------------------------------
 # parsing
 
@@ -98,12 +109,9 @@ def test_ratings_mean_times_ten_and_the_request():
     assert out["score"] == pytest.approx((8 + 6 + 9.5 + 3) / 4 * 10)  # 66.25
     assert out["mean_rating"] == pytest.approx(6.625)
     assert [r["rating"] for r in out["records"]] == [8.0, 6.0, 9.5, 3.0]
-    assert (out["num_items"], out["num_scored"], out["num_failed"], out["num_unparsable"]) == (
-        4,
-        4,
-        0,
-        0,
-    )
+    counts = ("num_items", "num_scored", "num_judge_failed", "num_unparsable", "num_empty")
+    assert [out[k] for k in counts] == [4, 4, 0, 0, 0]
+    assert out["num_in_mean"] == 4 and out["not_in_mean"] == {}
     prompt = PROMPTS[DEFAULT_PROMPT]
     assert out["prompt_id"] == DEFAULT_PROMPT and out["prompt_hash"] == prompt.hash
     assert out["judge_model"] == "judge-m" and out["reference_guided"] is False
@@ -174,21 +182,23 @@ def test_always_failing_item_is_counted_and_excluded(tmp_path):
         return rating_script(body, n)
 
     cache = tmp_path / "judge.jsonl"
-    with ScriptedServer(script) as s:
+    switch = Switch(script)
+    with ScriptedServer(switch) as s:
         out = score(INSTRUCTIONS, ANSWERS, s.url, max_retries=1, timeout=0.3, cache_path=cache)
         assert len(s.requests) == 2 + 2 * 2  # two good items once, two bad ones twice each
-    assert out["num_failed"] == 2 and out["num_scored"] == 2
+        # failures are not cached: the next run asks again for those two only
+        switch.script = rating_script
+        again = score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)
+        assert len(s.requests) == 6 + 2
+    assert out["num_judge_failed"] == 2 and out["num_scored"] == 2
+    assert out["not_in_mean"] == {"judge_failed": 2}
     assert out["score"] == pytest.approx((8 + 3) / 2 * 10)
-    failed = {r["index"]: r for r in out["records"] if r["status"] == "failed"}
+    failed = {r["index"]: r for r in out["records"] if r["status"] == "judge_failed"}
     assert set(failed) == {1, 2}
     assert "HTTP 500" in failed[1]["error"] and failed[1]["attempts"] == 2
     assert "timed out" in failed[2]["error"]
     assert all(r["rating"] is None and r["judgement"] is None for r in failed.values())
-    # failures are not cached: the next run asks again for those two only
-    with ScriptedServer(rating_script) as s:
-        again = score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)
-        assert len(s.requests) == 2
-    assert again["num_failed"] == 0 and again["cache_hits"] == 2
+    assert again["num_judge_failed"] == 0 and again["cache_hits"] == 2
     assert again["score"] == pytest.approx(66.25)
 
 
@@ -216,12 +226,14 @@ def test_cache_makes_rescoring_free(tmp_path):
     assert len(lines) == 4
     entry = json.loads(lines[0])
     assert entry["judge_model"] == "judge-m" and entry["prompt_id"] == DEFAULT_PROMPT
-    # another judge model or prompt never reuses these judgements
+    # another judge model on the same server never reuses these judgements
     with ScriptedServer(rating_script) as s:
+        score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)
+        assert len(s.requests) == 4  # another server URL: asked again (see test_protocol_st_judge)
         other = judge_scores(
             INSTRUCTIONS, ANSWERS, base_url=s.url, model="judge-2", cache_path=cache, **FAST
         )
-        assert len(s.requests) == 4 and other["cache_hits"] == 0
+        assert len(s.requests) == 8 and other["cache_hits"] == 0
 
 
 def test_duplicate_items_are_asked_once():
@@ -236,35 +248,35 @@ def test_truncated_last_line_is_tolerated(tmp_path):
     cache = tmp_path / "judge.jsonl"
     with ScriptedServer(rating_script) as s:
         score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)
-    data = cache.read_bytes()
-    # the run was killed in the middle of writing its last record, inside a UTF-8 character
-    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
-    cut = last_start + data[last_start:].find("답".encode()) + 1
-    cache.write_bytes(data[:cut])
-    assert len(JudgeCache(cache).entries) == 3 and JudgeCache(cache).skipped_lines == 1
-    with ScriptedServer(rating_script) as s:
+        data = cache.read_bytes()
+        # the run was killed in the middle of writing its last record, inside a UTF-8 character
+        last_start = data.rstrip(b"\n").rfind(b"\n") + 1
+        cut = last_start + data[last_start:].find("답".encode()) + 1
+        cache.write_bytes(data[:cut])
+        assert len(JudgeCache(cache).entries) == 3 and JudgeCache(cache).skipped_lines == 1
         out = score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)
-        assert len(s.requests) == 1
-    assert out["cache_hits"] == 3 and out["score"] == pytest.approx(66.25)
-    # the new record landed on its own line: the file now reads back whole, garbage skipped
-    reread = JudgeCache(cache)
-    assert len(reread.entries) == 4 and reread.skipped_lines == 1
-    with ScriptedServer(rating_script) as s:
+        assert len(s.requests) == 4 + 1
+        assert out["cache_hits"] == 3 and out["score"] == pytest.approx(66.25)
+        # the new record landed on its own line: the file now reads back whole, garbage skipped
+        reread = JudgeCache(cache)
+        assert len(reread.entries) == 4 and reread.skipped_lines == 1
         assert score(INSTRUCTIONS, ANSWERS, s.url, cache_path=cache)["cache_hits"] == 4
-        assert len(s.requests) == 0
+        assert len(s.requests) == 5
 
 
-def test_recheck_unparsable_asks_again(tmp_path):
+def test_unparsable_is_not_cached_and_asked_again(tmp_path):
+    # (behaviour change: unparsable judgements used to be cached and kept unless
+    # recheck_unparsable=True; now only rated judgements are cached)
     cache = tmp_path / "judge.jsonl"
-    with ScriptedServer(lambda b, n: Reply(body=completion("점수 없음"))) as s:
+    switch = Switch(lambda b, n: Reply(body=completion("점수 없음")))
+    with ScriptedServer(switch) as s:
         assert score(INSTRUCTIONS[:1], ANSWERS[:1], s.url, cache_path=cache)["num_unparsable"] == 1
-    with ScriptedServer(rating_script) as s:
-        kept = score(INSTRUCTIONS[:1], ANSWERS[:1], s.url, cache_path=cache)
-        assert len(s.requests) == 0 and kept["num_unparsable"] == 1
-        fresh = score(
-            INSTRUCTIONS[:1], ANSWERS[:1], s.url, cache_path=cache, recheck_unparsable=True
-        )
-        assert len(s.requests) == 1
+        assert not cache.exists() or cache.read_text(encoding="utf-8") == ""
+        switch.script = rating_script
+        fresh = score(INSTRUCTIONS[:1], ANSWERS[:1], s.url, cache_path=cache)
+        assert len(s.requests) == 2 and fresh["cache_hits"] == 0
+        assert score(INSTRUCTIONS[:1], ANSWERS[:1], s.url, cache_path=cache)["cache_hits"] == 1
+        assert len(s.requests) == 2
     assert fresh["num_scored"] == 1 and fresh["score"] == 80.0
 
 

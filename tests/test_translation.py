@@ -42,13 +42,15 @@ REFS = [r for _, r in PAIRS]
 
 
 # The published character classes written out by hand (independent of koala.normalize):
-# Hangul syllable block U+AC00-U+D7AF, jamo U+1100-U+11FF and U+3130-U+318F, ASCII digits.
+# Hangul syllable block U+AC00-U+D7AF, jamo U+1100-U+11FF and U+3130-U+318F, ASCII digits;
+# the ST rule also keeps Latin letters a-z A-Z (case kept), the CER rule does not.
 KEPT = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f0-9"
+ST_KEPT = KEPT + "a-zA-Z"
 
 
 def published_norm(text: str) -> str:
-    """The published rule: keep the classes above, delete everything else and all whitespace."""
-    return re.sub(f"[^{KEPT}]", "", text)
+    """The published ST rule: keep the classes above, delete the rest and all whitespace."""
+    return re.sub(f"[^{ST_KEPT}]", "", text)
 
 
 def spaced_norm(text: str) -> str:
@@ -103,7 +105,7 @@ def test_sufficient_statistics_are_additive_and_give_the_score():
 @pytest.mark.parametrize(
     ("hyp", "ref"),
     [
-        ("AI 반도체 시장", "반도체 시장"),  # Latin letters are deleted
+        ("AI 반도체 시장", "AI반도체시장"),  # Latin letters are kept (the ST rule)
         ("반도체, 시장!", "반도체 시장"),  # punctuation is deleted
         ("안녕 하세요", "안녕하세요"),  # spaces are deleted
         ("ㅋㅋ 2018년", "ㅋㅋ2018년"),  # jamo and digits are kept
@@ -127,7 +129,7 @@ def test_digits_are_not_spelled_out():
     assert corpus_bleu(["2018년"], ["2018년"]).score == pytest.approx(100.0)
 
 
-@pytest.mark.parametrize("hyp", ["", "   ", "Hello, world!"])
+@pytest.mark.parametrize("hyp", ["", "   ", "!?, … — ?!"])
 def test_empty_hypothesis_after_normalisation_scores_zero(hyp):
     r = corpus_bleu([hyp], ["고양이가 잔다"])
     assert r.score == 0.0
@@ -170,7 +172,7 @@ def test_signature_records_every_option():
     assert fields["smooth"] == "exp"
     assert fields["case"] == "mixed"
     assert fields["version"] == sacrebleu.__version__
-    assert fields["norm"] == "koala"
+    assert fields["norm"] == "koala_st"
     assert fields["spaces"] == "removed"
     assert "bs" not in fields
     spaced = dict(

@@ -1,36 +1,52 @@
 """LLM-as-a-judge for speech instruction following (KoALa-Bench SIF).
 
-The published protocol:
+The published protocol (the authors' code, README "Scoring facts"):
 
-    "SIF: LLM judge (``gpt-4o-mini``, temperature 0), MT-bench "single" rating prompt without a
-    reference answer, rating parsed from ``[[x]]`` on 1-10, reported x 10."
+    "SIF: LLM judge (``gpt-4o-mini``, temperature 0, 512 max tokens), MT-bench "single-v1"
+    rating prompt without a reference answer; the rating is the **first** ``[[x]]`` in the
+    judgement (none: 0.0); an empty model answer is never sent to the judge and leaves the mean;
+    reported x10."
 
 MT-bench's *single-answer grading*: a judge model sees one instruction and one answer, writes a
 short justification and ends with a rating from 1 to 10 written as ``[[x]]``. Here the
 instruction is the text of the spoken instruction (``question_ko`` in the published files) and
-the answer is the speech model's text answer. The benchmark figure is
+the answer is the speech model's text answer. The figure is ``score = 10 x mean rating``.
 
-    score = 10 x mean rating over the items whose judgement was received and parsed.
+Two protocols (:mod:`koala.scoring.protocol`) decide what goes into the mean:
 
-What this module adds, and how it differs:
+* **prompt**: ``koala`` uses this project's own (:data:`PROMPTS`, ``prompt_source="builtin"``);
+  ``published`` uses MT-bench's ``single-v1``, loaded from FastChat or ``judge_prompt_file``.
+* **max_tokens**: 2048 (``koala``), 512 (``published``). Temperature 0 in both.
+* **rating**: ``koala`` reads the one ``[[x]]`` in 1-10; none, several different or one out of
+  range make the judgement *unparsable*, not in the mean. ``published`` takes the first
+  ``[[x]]`` (MT-bench's pattern, any value); none counts 0.0 in the mean (``no_rating``).
+* **empty answer** (empty or whitespace only): never sent to the judge in either; ``koala``
+  rates it 1, the lowest rating, in the mean; ``published`` leaves it out of the mean. Both
+  count it as ``empty``.
+* **judge failure** (HTTP error or time-out after the retries): counted as ``judge_failed``,
+  not in the mean, in both.
 
-* The prompt text is this project's own (:data:`PROMPTS`), an equivalent of MT-bench's
-  single-answer grading, not a copy: same criteria, same 1-10 scale, same ``[[x]]`` format.
-  Each prompt has an id and a content hash, recorded with every score and in the cache key,
-  so a changed prompt can never reuse or mix with old judgements.
-* Optional reference-guided grading (a separate prompt, ``koala-sif-single-ref-v1``) shows the
-  judge the reference answer the published sets carry. The published figures do not use it.
-* Parsing is strict: ``[[7]]`` and ``[[7.5]]`` are read; no ``[[x]]``, several different
-  ``[[x]]``, or a value outside 1-10 make the judgement *unparsable*. Unparsable and failed
-  judgements (HTTP errors, time-outs after the retries) are reported per item with their raw
-  text or error and counted, and are excluded from the mean; they are never scored silently.
-* Requests go through :class:`koala.openai_client.OpenAIClient` (any OpenAI-compatible
-  server; concurrency limit, time-outs, retries with backoff, key from an environment
-  variable), with ``temperature=0``.
-* A JSONL cache keyed by a hash of judge model + prompt id and hash + instruction + answer
-  (+ reference answer) makes re-scoring free. Each judgement is appended, flushed and fsynced as
-  soon as it arrives; a truncated last line (a run killed mid-write) is skipped on reading.
-  Only received judgements are cached; failed requests are retried on the next run.
+Why the default departs: an empty answer is a model that failed or abstained, and leaving it out
+of the mean lets a model raise its score by failing on hard items; taking the first ``[[x]]``
+of a judgement that names several, or scoring 0.0 where the judge gave no rating, records a
+figure the judge never gave.
+
+The published prompt is MT-bench's text, which this project does not ship. It is loaded, in
+this order, from ``judge_prompt_file=PATH`` when the caller passes one (see
+:func:`load_prompt_file` for the two formats), else from an installed FastChat (package
+``fastchat``, file ``llm_judge/data/judge_prompts.jsonl``, the line named ``single-v1``); if
+neither is there :class:`JudgePromptUnavailable` says how to provide it. ``prompt_source``
+(``"builtin"``, ``"fastchat"`` or the file's path) and the prompt's hash go with every score.
+
+Requests go through :class:`koala.openai_client.OpenAIClient` (any OpenAI-compatible server;
+concurrency limit, time-outs, retries with backoff, key from an environment variable).
+
+A JSONL cache keyed by a hash of judge server URL, judge model, prompt id and hash, protocol,
+sampling settings (temperature, max_tokens), instruction and answer (+ reference answer) makes
+re-scoring free. Only judgements that yield a rating are cached; a failed or unparsable
+judgement (``no_rating`` under ``published``) is asked again on the next call. Each judgement
+is appended, flushed and fsynced as soon as it arrives; a truncated last line (a run killed
+mid-write) is skipped on reading.
 
 Use :func:`judge_scores` from plain scripts (it runs the asyncio loop itself) or
 :func:`ajudge` from async code.
@@ -41,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -54,37 +71,70 @@ from typing import IO, Any
 
 from koala.openai_client import ChatError, OpenAIClient
 from koala.scoring._validate import check_same_length, check_sequence, check_strings
+from koala.scoring.protocol import check_protocol
 
 __all__ = [
     "DEFAULT_PROMPT",
     "DEFAULT_REFERENCE_PROMPT",
+    "MAX_TOKENS",
     "PROMPTS",
+    "PUBLISHED_PROMPT_NAME",
+    "STATUSES",
     "JudgeCache",
     "JudgePrompt",
+    "JudgePromptUnavailable",
     "JudgeRecord",
     "JudgeResult",
     "ajudge",
     "cache_key",
     "judge_scores",
+    "load_prompt_file",
     "parse_rating",
+    "published_prompt",
 ]
 
 log = logging.getLogger(__name__)
 
 RATING_MIN, RATING_MAX = 1.0, 10.0
 TEMPERATURE = 0.0
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the key covers the server URL, protocol and sampling settings
+# the judge's output budget per protocol when ``max_tokens`` is not given
+MAX_TOKENS: dict[str, int] = {"koala": 2048, "published": 512}
+PUBLISHED_PROMPT_NAME = "single-v1"  # MT-bench's single-answer grading prompt, no reference
+FASTCHAT_PROMPTS = ("llm_judge", "data", "judge_prompts.jsonl")  # inside the fastchat package
+# ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]]
+# (published: 0.0); unparsable: judged, no valid rating (koala); judge_failed: no judgement
+STATUSES: tuple[str, ...] = ("ok", "empty", "no_rating", "unparsable", "judge_failed")
+MEAN_RULE: dict[str, str] = {
+    "koala": (
+        "10 x mean rating over the judged items with one valid [[x]] in 1-10 and the empty "
+        "answers (rated 1 without a judge call); unparsable and judge_failed items are not in "
+        "the mean"
+    ),
+    "published": (
+        "10 x mean of the first [[x]] of each judgement (0.0 when there is none: no_rating); "
+        "empty answers are not sent to the judge and not in the mean; judge_failed items are "
+        "not in the mean"
+    ),
+}
+
+
+class JudgePromptUnavailable(RuntimeError):
+    """The published judge prompt (MT-bench ``single-v1``) cannot be found."""
 
 
 @dataclass(frozen=True)
 class JudgePrompt:
-    """A versioned judge prompt: ``system`` message and a ``template`` for the user message with
-    the fields ``{instruction}``, ``{answer}`` and, when ``reference_guided``, ``{reference}``."""
+    """A versioned judge prompt: ``system`` message (none when empty) and a ``template`` for the
+    user message with the fields ``{instruction}`` (or MT-bench's name for it, ``{question}``),
+    ``{answer}`` and, when ``reference_guided``, ``{reference}``. ``source`` says where it
+    came from: ``"builtin"``, ``"fastchat"`` or a file path."""
 
     id: str
     system: str
     template: str
     reference_guided: bool = False
+    source: str = "builtin"
 
     @property
     def hash(self) -> str:
@@ -98,9 +148,10 @@ class JudgePrompt:
         if self.reference_guided and reference is None:
             raise ValueError(f"prompt {self.id!r} needs a reference answer")
         user = self.template.format(
-            instruction=instruction, answer=answer, reference=reference or ""
+            instruction=instruction, question=instruction, answer=answer, reference=reference or ""
         )
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return [*system, {"role": "user", "content": user}]
 
 
 # The prompts are this project's text. Changing a word changes the hash: give it a new id.
@@ -149,12 +200,128 @@ DEFAULT_REFERENCE_PROMPT = "koala-sif-single-ref-v1"
 _RATING = re.compile(r"\[\[\s*(-?\d+(?:\.\d+)?)\s*\]\]")
 
 
-def parse_rating(judgement: str) -> tuple[float | None, str | None]:
+# MT-bench's own pattern for a single rating (FastChat ``one_score_pattern``), first match
+_RATING_PUBLISHED = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+
+
+# ----------------------------------------------------------------------------------------------
+# the published prompt
+
+
+def _check_template(template: str, where: str) -> None:
+    """The template must hold ``{question}`` (or ``{instruction}``) and ``{answer}`` and no
+    other ``{field}``."""
+    if "{answer}" not in template or not ("{question}" in template or "{instruction}" in template):
+        raise ValueError(
+            f"{where}: the prompt template needs the fields {{question}} and {{answer}}"
+        )
+    try:
+        template.format(instruction="", question="", answer="", reference="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{where}: the prompt template has a field other than {{question}} and {{answer}} "
+            f"({exc!r}); write a literal brace as {{{{ or }}}}"
+        ) from None
+
+
+def _prompt_from_jsonl(path: Path, source: str) -> JudgePrompt:
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path} line {lineno}: not JSON ({exc})") from None
+        if isinstance(entry, dict) and entry.get("name") == PUBLISHED_PROMPT_NAME:
+            system, template = entry.get("system_prompt", ""), entry.get("prompt_template")
+            if not isinstance(template, str) or not isinstance(system, str):
+                raise ValueError(
+                    f"{path} line {lineno}: {PUBLISHED_PROMPT_NAME!r} needs the string fields "
+                    "'prompt_template' and 'system_prompt'"
+                )
+            _check_template(template, f"{path} line {lineno}")
+            return JudgePrompt(PUBLISHED_PROMPT_NAME, system, template, source=source)
+    raise ValueError(f'{path}: no line with "name": {PUBLISHED_PROMPT_NAME!r}')
+
+
+def load_prompt_file(path: str | os.PathLike[str]) -> JudgePrompt:
+    """Read a judge prompt from ``path``, in one of two formats:
+
+    * a file whose name ends in ``.jsonl``: FastChat's ``judge_prompts.jsonl`` format, one
+      JSON object per line; the line with ``"name": "single-v1"`` is used, its
+      ``"system_prompt"`` as the system message and its ``"prompt_template"`` as the user
+      message (fields ``{question}`` and ``{answer}``);
+    * any other file: plain UTF-8 text, the whole of it the user message template with the
+      fields ``{question}`` and ``{answer}`` (a literal brace is written ``{{`` or ``}}``); no
+      system message is sent.
+
+    The prompt's id is ``single-v1`` (JSONL) or the file's name (text), its ``source`` the path.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"judge_prompt_file {os.fspath(path)!r} is not a file")
+    source = os.fspath(path)
+    if p.name.endswith(".jsonl"):
+        return _prompt_from_jsonl(p, source)
+    template = p.read_text(encoding="utf-8")
+    _check_template(template, source)
+    return JudgePrompt(p.name, "", template, source=source)
+
+
+def _fastchat_prompts() -> Path | None:
+    """FastChat's ``llm_judge/data/judge_prompts.jsonl`` when the package is importable."""
+    try:
+        spec = importlib.util.find_spec("fastchat")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location).joinpath(*FASTCHAT_PROMPTS)
+        if path.is_file():
+            return path
+    return None
+
+
+def published_prompt(judge_prompt_file: str | os.PathLike[str] | None = None) -> JudgePrompt:
+    """MT-bench's ``single-v1`` prompt: from ``judge_prompt_file`` when given (see
+    :func:`load_prompt_file`), else from an installed FastChat, else
+    :class:`JudgePromptUnavailable` saying how to provide it."""
+    if judge_prompt_file is not None:
+        return load_prompt_file(judge_prompt_file)
+    path = _fastchat_prompts()
+    if path is not None:
+        return _prompt_from_jsonl(path, "fastchat")
+    raise JudgePromptUnavailable(
+        f"protocol='published' grades with MT-bench's {PUBLISHED_PROMPT_NAME!r} prompt, which "
+        "this project does not ship, and it was not found. Provide it in one of these ways: "
+        "(1) install FastChat (`pip install fschat`), whose package holds "
+        f"fastchat/{'/'.join(FASTCHAT_PROMPTS)}; or (2) pass judge_prompt_file=PATH (CLI: "
+        f"--judge-prompt-file): a copy of that judge_prompts.jsonl (a .jsonl file with a line "
+        f'"name": "{PUBLISHED_PROMPT_NAME}", "system_prompt", "prompt_template"), or a plain '
+        "text file holding the user message with the fields {question} and {answer}."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# parsing
+
+
+def parse_rating(judgement: str, protocol: str = "koala") -> tuple[float | None, str | None]:
     """Read the ``[[x]]`` rating of a judgement: ``(rating, None)`` or ``(None, reason)``.
 
-    ``[[7]]``, ``[[ 7 ]]`` and ``[[7.5]]`` are read; the same value written twice is fine.
-    No ``[[x]]``, two different values, or a value outside 1-10 is unparsable.
+    ``koala``: ``[[7]]``, ``[[ 7 ]]`` and ``[[7.5]]`` are read; the same value written twice is
+    fine. No ``[[x]]``, two different values, or a value outside 1-10 is unparsable.
+
+    ``published``: "the rating is the **first** ``[[x]]`` in the judgement", with MT-bench's
+    pattern ``\\[\\[(\\d+\\.?\\d*)\\]\\]`` (no spaces, no sign) and no range check; none gives
+    ``(None, reason)``, which the published rule counts as 0.0.
     """
+    if check_protocol(protocol) == "published":
+        m = _RATING_PUBLISHED.search(judgement or "")
+        if m is None:
+            return None, "no [[rating]] in the judgement (published: counted 0.0)"
+        return float(m.group(1)), None
     values = {float(m) for m in _RATING.findall(judgement or "")}
     if not values:
         return None, "no [[rating]] in the judgement"
@@ -172,14 +339,29 @@ def parse_rating(judgement: str) -> tuple[float | None, str | None]:
 
 
 def cache_key(
-    model: str, prompt: JudgePrompt, instruction: str, answer: str, reference: str | None
+    model: str,
+    prompt: JudgePrompt,
+    instruction: str,
+    answer: str,
+    reference: str | None,
+    *,
+    base_url: str,
+    protocol: str = "koala",
+    temperature: float = TEMPERATURE,
+    max_tokens: int | None = None,
 ) -> str:
-    """SHA-256 over judge model, prompt id and hash, instruction, answer and reference."""
+    """SHA-256 over judge server URL (trailing ``/`` ignored), judge model, prompt id and hash,
+    protocol, temperature, max_tokens (``None``: the protocol's :data:`MAX_TOKENS`),
+    instruction, answer and reference."""
     payload = json.dumps(
         {
+            "base_url": base_url.rstrip("/"),
             "model": model,
             "prompt_id": prompt.id,
             "prompt_hash": prompt.hash,
+            "protocol": protocol,
+            "temperature": float(temperature),
+            "max_tokens": MAX_TOKENS[protocol] if max_tokens is None else int(max_tokens),
             "instruction": instruction,
             "answer": answer,
             "reference": reference,
@@ -191,7 +373,7 @@ def cache_key(
 
 
 class JudgeCache:
-    """Append-only JSONL file of received judgements, one JSON object per line.
+    """Append-only JSONL file of rated judgements, one JSON object per line.
 
     Reading skips lines that are not valid JSON objects with a ``key`` (a truncated last line
     from a killed run; a warning names the file and line). Writing appends one line per
@@ -263,8 +445,11 @@ class JudgeCache:
 
 @dataclass
 class JudgeRecord:
-    """The judgement of one item. ``status`` is ``"ok"`` (rating parsed), ``"unparsable"``
-    (judgement received, no valid ``[[x]]``: see ``error``) or ``"failed"`` (no judgement)."""
+    """The judgement of one item. ``status`` is one of :data:`STATUSES`: ``"ok"`` (rating
+    read), ``"empty"`` (empty answer, not sent to the judge; rating 1 under ``koala``, none
+    under ``published``), ``"no_rating"`` (``published``: judgement without ``[[x]]``, rating
+    0.0), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see ``error``) or
+    ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is not ``None``."""
 
     index: int
     status: str
@@ -292,10 +477,15 @@ class JudgeResult:
     requests_sent: int = 0
     cache_hits: int = 0
     cache_path: str | None = None
+    protocol: str = "koala"
+    prompt_source: str = "builtin"
+    base_url: str | None = None
+    max_tokens: int | None = None
 
     @property
     def ratings(self) -> list[float]:
-        return [r.rating for r in self.records if r.status == "ok" and r.rating is not None]
+        """The ratings in the mean (see :class:`JudgeRecord`)."""
+        return [r.rating for r in self.records if r.rating is not None]
 
     @property
     def mean_rating(self) -> float | None:
@@ -304,26 +494,44 @@ class JudgeResult:
 
     @property
     def score(self) -> float | None:
-        """10 x mean rating over parsed judgements (the published 0-100 figure)."""
+        """10 x mean rating (the published 0-100 figure)."""
         mean = self.mean_rating
         return None if mean is None else 10.0 * mean
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.records)
 
+    @property
+    def not_in_mean(self) -> dict[str, int]:
+        """Items left out of the mean, per status (only the statuses that occur)."""
+        out: dict[str, int] = {}
+        for r in self.records:
+            if r.rating is None:
+                out[r.status] = out.get(r.status, 0) + 1
+        return out
+
     def as_dict(self, return_records: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "score": self.score,
             "mean_rating": self.mean_rating,
+            "protocol": self.protocol,
+            "mean_rule": MEAN_RULE[self.protocol],
             "num_items": len(self.records),
+            "num_in_mean": len(self.ratings),
             "num_scored": self.count("ok"),
+            "num_empty": self.count("empty"),
+            "num_no_rating": self.count("no_rating"),
             "num_unparsable": self.count("unparsable"),
-            "num_failed": self.count("failed"),
+            "num_judge_failed": self.count("judge_failed"),
+            "not_in_mean": self.not_in_mean,
             "judge_model": self.judge_model,
+            "judge_url": self.base_url,
             "prompt_id": self.prompt_id,
             "prompt_hash": self.prompt_hash,
+            "prompt_source": self.prompt_source,
             "reference_guided": self.reference_guided,
             "temperature": TEMPERATURE,
+            "max_tokens": self.max_tokens,
             "requests_sent": self.requests_sent,
             "cache_hits": self.cache_hits,
             "cache_path": self.cache_path,
@@ -337,7 +545,27 @@ class JudgeResult:
 # judging
 
 
-def _choose_prompt(prompt: str | JudgePrompt | None, reference_guided: bool) -> JudgePrompt:
+def _choose_prompt(
+    prompt: str | JudgePrompt | None,
+    reference_guided: bool,
+    protocol: str = "koala",
+    judge_prompt_file: str | os.PathLike[str] | None = None,
+) -> JudgePrompt:
+    """The prompt of ``protocol``: ``judge_prompt_file`` when given; else ``prompt`` (an id of
+    :data:`PROMPTS` or a :class:`JudgePrompt`, ``koala`` only) or the default; ``published``
+    loads MT-bench's ``single-v1`` (:func:`published_prompt`)."""
+    if judge_prompt_file is not None or protocol == "published":
+        if prompt is not None:
+            raise ValueError(
+                "pass either prompt= or judge_prompt_file=, not both; protocol='published' "
+                "takes its prompt from FastChat or judge_prompt_file="
+            )
+        if reference_guided:
+            raise ValueError(
+                "reference_guided=True is not available with judge_prompt_file= or "
+                "protocol='published' (the published rating prompt shows no reference answer)"
+            )
+        return published_prompt(judge_prompt_file)
     if isinstance(prompt, JudgePrompt):
         chosen = prompt
     else:
@@ -359,15 +587,22 @@ def _record_from_judgement(
     judgement: str,
     model: str,
     prompt: JudgePrompt,
+    protocol: str,
     *,
     cached: bool,
     attempts: int = 0,
     latency_s: float = 0.0,
 ) -> JudgeRecord:
-    rating, error = parse_rating(judgement)
+    rating, error = parse_rating(judgement, protocol)
+    if error is None:
+        status = "ok"
+    elif protocol == "published":
+        status, rating = "no_rating", 0.0  # "none: 0.0"
+    else:
+        status = "unparsable"
     return JudgeRecord(
         index=index,
-        status="ok" if error is None else "unparsable",
+        status=status,
         rating=rating,
         judgement=judgement,
         error=error,
@@ -407,19 +642,23 @@ async def ajudge(
     reference_answers: Sequence[str] | None = None,
     reference_guided: bool | None = None,
     prompt: str | JudgePrompt | None = None,
+    protocol: str = "koala",
+    judge_prompt_file: str | os.PathLike[str] | None = None,
     cache_path: str | os.PathLike[str] | None = None,
     concurrency: int = 8,
     timeout: float = 60.0,
     max_retries: int = 4,
     backoff: float = 0.5,
-    max_tokens: int = 2048,
-    recheck_unparsable: bool = False,
+    max_tokens: int | None = None,
     progress: bool = True,
 ) -> JudgeResult:
     """Judge each ``answers[i]`` to ``instructions[i]``; see :func:`judge_scores`."""
+    check_protocol(protocol)
     _check_inputs(instructions, answers, reference_answers)
     if reference_guided is None:
-        reference_guided = reference_answers is not None
+        reference_guided = (
+            reference_answers is not None and protocol == "koala" and judge_prompt_file is None
+        )
     if reference_guided and reference_answers is None:
         raise ValueError("reference_guided=True needs reference_answers (one per instruction)")
     refs: Sequence[str | None] = (
@@ -427,12 +666,24 @@ async def ajudge(
         if reference_guided and reference_answers is not None
         else [None] * len(instructions)
     )
-    chosen = _choose_prompt(prompt, reference_guided)
+    chosen = _choose_prompt(prompt, reference_guided, protocol, judge_prompt_file)
+    if max_tokens is None:
+        max_tokens = MAX_TOKENS[protocol]
     if not os.environ.get(api_key_env):
         log.info("judge: environment variable %s is not set; sending no API key", api_key_env)
 
     keys = [
-        cache_key(model, chosen, ins, ans, ref)
+        cache_key(
+            model,
+            chosen,
+            ins,
+            ans,
+            ref,
+            base_url=base_url,
+            protocol=protocol,
+            temperature=TEMPERATURE,
+            max_tokens=max_tokens,
+        )
         for ins, ans, ref in zip(instructions, answers, refs, strict=True)
     ]
     cache = JudgeCache(cache_path) if cache_path is not None else None
@@ -440,10 +691,25 @@ async def ajudge(
     pending: dict[str, list[int]] = {}
     hits = 0
     for i, key in enumerate(keys):
+        if not answers[i].strip():  # failed or abstained: never sent to the judge
+            records[i] = JudgeRecord(
+                index=i,
+                status="empty",
+                rating=RATING_MIN if protocol == "koala" else None,
+                judgement=None,
+                error=None,
+                judge_model=model,
+                prompt_id=chosen.id,
+                prompt_hash=chosen.hash,
+                key=key,
+            )
+            continue
         entry = cache.get(key) if cache is not None else None
         if entry is not None:
-            rec = _record_from_judgement(i, key, entry["judgement"], model, chosen, cached=True)
-            if rec.status == "ok" or not recheck_unparsable:
+            rec = _record_from_judgement(
+                i, key, entry["judgement"], model, chosen, protocol, cached=True
+            )
+            if rec.status == "ok":  # only rated judgements are reused
                 records[i] = rec
                 hits += 1
                 continue
@@ -478,11 +744,12 @@ async def ajudge(
                 with tqdm(total=len(tasks), desc="judge", unit="item", disable=not progress) as bar:
                     for fut in asyncio.as_completed(tasks):
                         key, res = await fut
+                        rated = False
                         for i in pending[key]:
                             if isinstance(res, ChatError):
                                 records[i] = JudgeRecord(
                                     index=i,
-                                    status="failed",
+                                    status="judge_failed",
                                     rating=None,
                                     judgement=None,
                                     error=str(res),
@@ -493,24 +760,31 @@ async def ajudge(
                                     attempts=res.attempts,
                                 )
                             else:
-                                records[i] = _record_from_judgement(
+                                rec = _record_from_judgement(
                                     i,
                                     key,
                                     res.text,
                                     model,
                                     chosen,
+                                    protocol,
                                     cached=False,
                                     attempts=res.attempts,
                                     latency_s=res.latency_s,
                                 )
-                        if cache is not None and not isinstance(res, ChatError):
+                                records[i] = rec
+                                rated = rec.status == "ok"
+                        if cache is not None and rated:
                             cache.put(
                                 {
                                     "key": key,
                                     "format": CACHE_FORMAT,
                                     "judge_model": model,
+                                    "judge_url": base_url,
                                     "prompt_id": chosen.id,
                                     "prompt_hash": chosen.hash,
+                                    "protocol": protocol,
+                                    "temperature": TEMPERATURE,
+                                    "max_tokens": max_tokens,
                                     "judgement": res.text,
                                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 }
@@ -531,15 +805,19 @@ async def ajudge(
         requests_sent=sent,
         cache_hits=hits,
         cache_path=os.fspath(cache_path) if cache_path is not None else None,
+        protocol=protocol,
+        prompt_source=chosen.source,
+        base_url=base_url,
+        max_tokens=max_tokens,
     )
-    for status in ("unparsable", "failed"):
-        if result.count(status):
-            log.warning(
-                "judge: %d of %d items %s and excluded from the mean",
-                result.count(status),
-                len(done),
-                status,
-            )
+    for status, count in result.not_in_mean.items():
+        log.warning(
+            "judge: %d of %d items %s and not in the mean (protocol %s)",
+            count,
+            len(done),
+            status,
+            protocol,
+        )
     return result
 
 
@@ -563,13 +841,14 @@ def judge_scores(
     reference_answers: Sequence[str] | None = None,
     reference_guided: bool | None = None,
     prompt: str | JudgePrompt | None = None,
+    protocol: str = "koala",
+    judge_prompt_file: str | os.PathLike[str] | None = None,
     cache_path: str | os.PathLike[str] | None = None,
     concurrency: int = 8,
     timeout: float = 60.0,
     max_retries: int = 4,
     backoff: float = 0.5,
-    max_tokens: int = 2048,
-    recheck_unparsable: bool = False,
+    max_tokens: int | None = None,
     progress: bool = True,
     return_records: bool = True,
 ) -> dict[str, Any]:
@@ -577,19 +856,25 @@ def judge_scores(
 
     ``base_url`` (e.g. ``https://api.openai.com/v1`` or a vLLM server's ``/v1``), ``model``
     (the published judge is ``gpt-4o-mini``) and the name of the environment variable holding
-    the API key. ``reference_answers`` turns on reference-guided grading unless
-    ``reference_guided=False``. ``cache_path``: a JSONL file of received judgements, reused on
-    later runs. ``concurrency``, ``timeout`` (seconds per request), ``max_retries`` and
-    ``backoff`` go to :class:`~koala.openai_client.OpenAIClient`. ``recheck_unparsable``
-    re-asks the judge for cached judgements without a valid rating.
+    the API key. ``protocol``: ``"koala"`` (default) or ``"published"`` (the authors' rules
+    exactly; see the module docstring for what differs). ``judge_prompt_file``: the prompt
+    to use instead of the protocol's (:func:`load_prompt_file`); ``published`` needs it unless
+    FastChat is installed. ``reference_answers`` turns on reference-guided grading
+    (``koala`` only) unless ``reference_guided=False``. ``cache_path``: a JSONL file of rated
+    judgements, reused on later runs. ``max_tokens`` defaults to the protocol's
+    (:data:`MAX_TOKENS`: 2048 / 512). ``concurrency``, ``timeout`` (seconds per request),
+    ``max_retries`` and ``backoff`` go to :class:`~koala.openai_client.OpenAIClient`.
 
-    Returns ``score`` (10 x mean rating, 0-100; ``None`` when nothing was scored),
-    ``mean_rating``, ``num_items``, ``num_scored``, ``num_unparsable``, ``num_failed``,
-    ``judge_model``, ``prompt_id``, ``prompt_hash``, ``reference_guided``, ``temperature``,
-    ``requests_sent``, ``cache_hits``, ``cache_path`` and, unless ``return_records=False``,
-    ``records``: one dict per item (``index``, ``status``, ``rating``, ``judgement``,
-    ``error``, ``judge_model``, ``prompt_id``, ``prompt_hash``, ``key``, ``cached``,
-    ``attempts``, ``latency_s``).
+    Returns ``score`` (10 x mean rating, 0-100; ``None`` when nothing is in the mean),
+    ``mean_rating``, ``protocol``, ``mean_rule`` (what the mean is over, in words),
+    ``num_items``, ``num_in_mean``, ``num_scored`` (judged, rating read), ``num_empty``,
+    ``num_no_rating``, ``num_unparsable``, ``num_judge_failed``, ``not_in_mean`` (status ->
+    count of the items left out of the mean), ``judge_model``, ``judge_url``, ``prompt_id``,
+    ``prompt_hash``, ``prompt_source`` (``"builtin"``, ``"fastchat"`` or the file path),
+    ``reference_guided``, ``temperature``, ``max_tokens``, ``requests_sent``, ``cache_hits``,
+    ``cache_path`` and, unless ``return_records=False``, ``records``: one dict per item
+    (``index``, ``status``, ``rating``, ``judgement``, ``error``, ``judge_model``,
+    ``prompt_id``, ``prompt_hash``, ``key``, ``cached``, ``attempts``, ``latency_s``).
     """
     result = _run(
         ajudge(
@@ -601,13 +886,14 @@ def judge_scores(
             reference_answers=reference_answers,
             reference_guided=reference_guided,
             prompt=prompt,
+            protocol=protocol,
+            judge_prompt_file=judge_prompt_file,
             cache_path=cache_path,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
             max_tokens=max_tokens,
-            recheck_unparsable=recheck_unparsable,
             progress=progress,
         )
     )

@@ -1,43 +1,63 @@
 """Speech-translation metrics (English speech -> Korean text): BLEU, METEOR, BERTScore.
 
-The published KoALa-Bench protocol for ST:
+The published KoALa-Bench rule for ST (``Translation/korean_normalizer.py`` ``tokenize_korean``):
 
-    "BLEU with sacreBLEU over characters (normalised as for CER, spaces removed), METEOR (NLTK)
-    over characters, BERTScore with ``xlm-roberta-large``, ``lang="ko"``."
+    "keep Hangul syllables, both jamo blocks, Latin letters a-z A-Z (case kept), digits and
+    whitespace; everything else becomes a space; then spaces are removed and the text split into
+    characters. [...] BLEU with sacreBLEU over those characters, METEOR (NLTK) over them,
+    reported x100; BERTScore with ``xlm-roberta-large``, ``lang="ko"``"
 
-and "normalised as for CER" is the ``koala`` preset of :mod:`koala.normalize`: "keeping only
-Hangul syllables and jamo, digits and whitespace (Latin letters are deleted), then delete all
-whitespace" (the character classes are defined there, in one place).
+This differs from the CER rule, which deletes Latin letters. The character classes are defined
+once, in :mod:`koala.normalize` (presets ``koala_st_published`` and ``koala_st``).
 
-How each part reproduces it:
+Two protocols (:mod:`koala.scoring.protocol`):
 
-* **BLEU** (``tokenize="char-nospace"``, the default). Both sides go through the ``koala``
-  preset, all whitespace is deleted, and sacreBLEU's own ``tokenize="char"`` splits the result
-  into characters. Because the normalised text holds no whitespace and no punctuation, this is
+* ``protocol="published"``: the ``koala_st_published`` preset (that rule exactly) and METEOR
+  reported x100 (0-100), as the authors report it.
+* ``protocol="koala"`` (default): the ``koala_st`` preset (NFC first, then the same rule, so
+  NFD-decomposed Hangul is not counted jamo by jamo) and METEOR on its own 0-1 scale.
+
+In both, Latin letters are kept with their case, so names and acronyms count ("TED" vs "ted"
+is not a match for BLEU); BLEU is 0-100. An explicit ``normalization=`` wins over the protocol.
+The output says which scale METEOR is on (``meteor_scale``), and the signatures record the
+preset (``norm:``).
+
+How each part reproduces the rule:
+
+* **BLEU** (``tokenize="char-nospace"``, the default). Both sides go through the preset, all
+  whitespace is deleted, and sacreBLEU's own ``tokenize="char"`` splits the result into
+  characters. Because the normalised text holds no whitespace and no punctuation, this is
   exactly "sacreBLEU over characters": sacreBLEU's default ``13a`` tokenizer over the
   characters joined by spaces gives the same n-grams and the same number (the tests check
-  both). Scores are sacreBLEU's: 0-100, 4-gram, ``exp`` smoothing, brevity penalty. The
-  result keeps the additive sufficient statistics (matching and total n-gram counts, system
-  and reference lengths) apart from the score, so shards merge exactly (:meth:`BLEUStats.__add__`)
-  and a bootstrap interval resamples sentences exactly; and sacreBLEU's signature, extended
-  with ``norm:<preset>|spaces:<removed|kept>``, records every option that changes the number.
+  both). Scores are sacreBLEU's: 0-100, 4-gram, ``exp`` smoothing, brevity penalty, case
+  kept. The result keeps the additive sufficient statistics (matching and total n-gram
+  counts, system and reference lengths) apart from the score, so shards merge exactly
+  (:meth:`BLEUStats.__add__`) and a bootstrap interval resamples sentences exactly; and
+  sacreBLEU's signature, extended with ``norm:<preset>|spaces:<removed|kept>``, records every
+  option that changes the number.
 * ``tokenize="char"`` keeps word spacing: ``koala_spaced`` normalisation (whitespace collapsed,
-  not deleted) and every space becomes the token ``▁`` (U+2581) before sacreBLEU's ``char``
-  tokenizer runs, so n-grams across a word boundary must match the spacing too. (sacreBLEU's
-  ``char`` tokenizer alone would drop spaces, giving the default's number again.)
+  not deleted; Latin letters deleted) and every space becomes the token ``▁`` (U+2581) before
+  sacreBLEU's ``char`` tokenizer runs, so n-grams across a word boundary must match the
+  spacing too. (sacreBLEU's ``char`` tokenizer alone would drop spaces.) Not the published
+  number, in either protocol.
 * ``tokenize="ko-mecab"``: ``koala_spaced`` normalisation, then sacreBLEU's mecab-ko morpheme
   tokenizer (the ``sacrebleu[ko]`` extra). Not the published number.
 * **METEOR**: :func:`nltk.translate.meteor_score.meteor_score` per sentence over the same
   tokens as BLEU (characters by default), averaged over sentences (NLTK's METEOR is
-  sentence-level; the published figure is taken to be the mean). WordNet is replaced by a
-  stand-in without synsets: the synonym stage cannot apply to Hangul characters, and on
-  ``koala``-normalised text (Hangul, jamo, digits) a WordNet lookup could only ever return the
-  token itself, so the number is unchanged and nothing is ever downloaded. Range 0-1.
+  sentence-level; the published figure is taken to be the mean). NLTK lower-cases tokens
+  before matching (its default ``preprocess=str.lower``, kept in both protocols), so METEOR,
+  unlike BLEU, does not tell "T" from "t". WordNet is replaced by a stand-in without synsets,
+  so nothing is ever downloaded: on single characters WordNet has next to nothing to offer (it
+  can list a Latin letter among a digit's lemmas, e.g. ``i`` for ``1``, which the published
+  run may match in its synonym stage and this one does not; Hangul and digits alone are
+  unaffected).
+  Range 0-1 (``koala``) or 0-100 (``published``, "reported x100").
 * **BERTScore**: :func:`bert_score.score` with ``model_type="xlm-roberta-large"``,
   ``lang="ko"`` and bert-score's own layer for that model (17), no idf, no baseline rescaling,
-  on the raw text (the published description names no normalisation for it). Precision,
+  on the raw text (the published code asks for rescaling, but bert-score has no Korean
+  baseline file and returns the unrescaled scores, so the number is the same). Precision,
   recall and F1 are sentence means in [-1, 1], in practice 0.8-1 for this model; the
-  leaderboard shows F1 x 100.
+  leaderboard shows F1 x 100. The same in both protocols.
 
 BLEU and METEOR never import torch; BERTScore imports it (through bert-score) only when asked.
 """
@@ -57,10 +77,13 @@ from sacrebleu.metrics import BLEU
 
 from koala.normalize import Step, get_normalizer, normalize_batch
 from koala.scoring._validate import check_pairs
+from koala.scoring.protocol import check_protocol
 
 __all__ = [
     "DEFAULT_BERTSCORE_MODEL",
+    "METEOR_SCALE",
     "METRICS",
+    "PROTOCOL_NORMALIZATION",
     "TOKENIZE",
     "BERTScoreModelUnavailable",
     "BERTScoreResult",
@@ -76,10 +99,14 @@ __all__ = [
 METRICS: tuple[str, ...] = ("bleu", "meteor", "bertscore")
 # tokenize -> (default normalisation preset, whether spaces survive, sacreBLEU tokenizer)
 TOKENIZE: dict[str, tuple[str, bool, str]] = {
-    "char-nospace": ("koala", False, "char"),
+    "char-nospace": ("koala_st", False, "char"),
     "char": ("koala_spaced", True, "char"),
     "ko-mecab": ("koala_spaced", True, "ko-mecab"),
 }
+# the preset each protocol uses for tokenize="char-nospace" when normalization is "default"
+PROTOCOL_NORMALIZATION: dict[str, str] = {"koala": "koala_st", "published": "koala_st_published"}
+# METEOR's reported scale per protocol: 0-1, or "reported x100" (published)
+METEOR_SCALE: dict[str, float] = {"koala": 1.0, "published": 100.0}
 SPACE_TOKEN = "\u2581"  # "▁": a visible token for a word boundary under tokenize="char"
 DEFAULT_BERTSCORE_MODEL = "xlm-roberta-large"
 DEFAULT_SEED = 12345  # sacreBLEU's default bootstrap seed
@@ -103,10 +130,17 @@ def _check_tokenize(tokenize: str) -> None:
         raise ValueError(f"tokenize={tokenize!r}: choose one of {sorted(TOKENIZE)}")
 
 
-def _resolve_normalization(tokenize: str, normalization: str | Step | None) -> tuple[Step, str]:
-    """``normalization`` left at the sentinel ``"default"`` follows ``tokenize``."""
+def _resolve_normalization(
+    tokenize: str, normalization: str | Step | None, protocol: str = "koala"
+) -> tuple[Step, str]:
+    """``normalization`` left at the sentinel ``"default"`` follows ``tokenize`` and, for
+    ``char-nospace``, the protocol (:data:`PROTOCOL_NORMALIZATION`)."""
+    check_protocol(protocol)
     if normalization == "default":
-        normalization = TOKENIZE[tokenize][0]
+        if tokenize == "char-nospace":
+            normalization = PROTOCOL_NORMALIZATION[protocol]
+        else:
+            normalization = TOKENIZE[tokenize][0]
     return get_normalizer(normalization), _norm_name(normalization)
 
 
@@ -236,13 +270,16 @@ def corpus_bleu(
     seed: int = DEFAULT_SEED,
     confidence: float = 0.95,
     return_per_sentence: bool = False,
+    protocol: str = "koala",
 ) -> BLEUResult:
     """Corpus BLEU of ``predictions`` against ``references`` (one reference per sentence).
 
     ``tokenize``: ``"char-nospace"`` (default, the published protocol), ``"char"`` (spacing
     kept as ``▁`` tokens) or ``"ko-mecab"``. ``normalization``: a preset of
-    :data:`koala.normalize.PRESETS`, a callable or ``None``; ``"default"`` is ``koala`` for
-    ``char-nospace`` and ``koala_spaced`` otherwise.
+    :data:`koala.normalize.PRESETS`, a callable or ``None``; ``"default"`` follows the
+    protocol for ``char-nospace`` (``koala`` -> ``koala_st``, ``published`` ->
+    ``koala_st_published``: Latin letters kept, case kept) and is ``koala_spaced`` otherwise.
+    BLEU is 0-100 in both protocols.
 
     ``n_bootstrap > 0`` adds a percentile bootstrap interval at ``confidence``: sentences are
     resampled with replacement (numpy ``default_rng(seed)``) and BLEU is recomputed from the
@@ -255,7 +292,7 @@ def corpus_bleu(
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    norm, norm_name = _resolve_normalization(tokenize, normalization)
+    norm, norm_name = _resolve_normalization(tokenize, normalization, protocol)
     hyps = _prepare(predictions, tokenize, norm)
     refs = _prepare(references, tokenize, norm)
 
@@ -318,15 +355,21 @@ class _NoWordNet:
 
 @dataclass(frozen=True)
 class METEORResult:
-    """Mean sentence METEOR (0-1) and the settings that produced it."""
+    """Mean sentence METEOR and the settings that produced it. ``scale`` is 1 (0-1) or 100
+    (0-100, the published "reported x100"); ``score`` and ``per_sentence`` are on it."""
 
     score: float
     signature: str
     num_sentences: int
     per_sentence: list[float] | None = field(default=None)
+    scale: float = 1.0
 
     def as_dict(self, prefix: str = "meteor") -> dict[str, Any]:
-        out: dict[str, Any] = {prefix: self.score, f"{prefix}_signature": self.signature}
+        out: dict[str, Any] = {
+            prefix: self.score,
+            f"{prefix}_scale": f"0-{self.scale:g}",
+            f"{prefix}_signature": self.signature,
+        }
         if self.per_sentence is not None:
             out[f"{prefix}_per_sentence"] = self.per_sentence
         return out
@@ -345,25 +388,30 @@ def corpus_meteor(
     beta: float = 3.0,
     gamma: float = 0.5,
     return_per_sentence: bool = False,
+    protocol: str = "koala",
 ) -> METEORResult:
     """Mean over sentences of NLTK's METEOR on the tokens BLEU uses (characters by default).
 
     NLTK's defaults otherwise: lower-casing, Porter stemmer (a no-op on Hangul and digits),
     ``alpha=0.9, beta=3, gamma=0.5``; an empty side scores 0. WordNet is replaced by a stand-in
-    with no synsets, so nothing is ever downloaded (see the module docstring).
+    with no synsets, so nothing is ever downloaded (see the module docstring). ``protocol``
+    picks the default normalisation as for :func:`corpus_bleu` and the scale: 0-1 under
+    ``koala``, x100 under ``published`` (the published figure is "reported x100").
     """
     from nltk.stem.porter import PorterStemmer
     from nltk.translate.meteor_score import meteor_score
 
     check_pairs(predictions, references)
     _check_tokenize(tokenize)
-    norm, norm_name = _resolve_normalization(tokenize, normalization)
+    norm, norm_name = _resolve_normalization(tokenize, normalization, protocol)
+    scale = METEOR_SCALE[protocol]
     tok = _tokenizer(tokenize)
     hyps = [tok(t).split() for t in _prepare(predictions, tokenize, norm)]
     refs = [tok(t).split() for t in _prepare(references, tokenize, norm)]
     stemmer, wordnet = PorterStemmer(), _NoWordNet()
     scores = [
-        float(
+        scale
+        * float(
             meteor_score(
                 [r], h, stemmer=stemmer, wordnet=wordnet, alpha=alpha, beta=beta, gamma=gamma
             )
@@ -373,13 +421,14 @@ def corpus_meteor(
     signature = (
         f"meteor|nltk:{importlib.metadata.version('nltk')}|tok:{tokenize}|norm:{norm_name}"
         f"|spaces:{_spaces_field(tokenize)}|stem:porter|wordnet:none"
-        f"|alpha:{alpha}|beta:{beta}|gamma:{gamma}|avg:sentence-mean"
+        f"|alpha:{alpha}|beta:{beta}|gamma:{gamma}|avg:sentence-mean|scale:0-{scale:g}"
     )
     return METEORResult(
         score=math.fsum(scores) / len(scores),
         signature=signature,
         num_sentences=len(scores),
         per_sentence=scores if return_per_sentence else None,
+        scale=scale,
     )
 
 
@@ -568,6 +617,7 @@ def translation_scores(
     batch_size: int = 32,
     device: str | None = None,
     return_per_sentence: bool = False,
+    protocol: str = "koala",
 ) -> dict[str, Any]:
     """BLEU, METEOR and BERTScore as one flat dict (the ``korean_translation`` metric).
 
@@ -575,9 +625,13 @@ def translation_scores(
     ``"bertscore"`` torch is never imported. Keys: ``bleu`` (0-100) with ``bleu_counts``,
     ``bleu_totals``, ``bleu_sys_len``, ``bleu_ref_len``, ``bleu_precisions``, ``bleu_bp``,
     ``bleu_signature`` (and ``bleu_ci_low``/``bleu_ci_high``/``bleu_bootstrap_mean``/
-    ``bleu_confidence`` when ``n_bootstrap > 0``); ``meteor`` (0-1) with ``meteor_signature``;
+    ``bleu_confidence`` when ``n_bootstrap > 0``); ``meteor`` with ``meteor_scale`` (``"0-1"``
+    under ``koala``, ``"0-100"`` under ``published``) and ``meteor_signature``;
     ``bertscore_precision``/``_recall``/``_f1`` with ``bertscore_model``, ``_num_layers``,
-    ``_hash``, ``_normalization``; ``num_sentences``; per-sentence lists on request.
+    ``_hash``, ``_normalization``; ``num_sentences``; ``protocol``; per-sentence lists on
+    request. ``protocol`` (``"koala"`` or ``"published"``) sets the default BLEU/METEOR
+    normalisation (``koala_st`` / ``koala_st_published``) and METEOR's scale; BERTScore is the
+    same in both.
     """
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -585,8 +639,9 @@ def translation_scores(
     unknown = [m for m in chosen if m not in METRICS]
     if unknown or not chosen:
         raise ValueError(f"metrics={list(metrics)!r}: choose one or more of {list(METRICS)}")
+    check_protocol(protocol)
     check_pairs(predictions, references)
-    out: dict[str, Any] = {"num_sentences": len(predictions)}
+    out: dict[str, Any] = {"num_sentences": len(predictions), "protocol": protocol}
     if "bleu" in chosen:
         out.update(
             corpus_bleu(
@@ -598,6 +653,7 @@ def translation_scores(
                 seed=seed,
                 confidence=confidence,
                 return_per_sentence=return_per_sentence,
+                protocol=protocol,
             ).as_dict()
         )
     if "meteor" in chosen:
@@ -611,6 +667,7 @@ def translation_scores(
                 beta=meteor_beta,
                 gamma=meteor_gamma,
                 return_per_sentence=return_per_sentence,
+                protocol=protocol,
             ).as_dict()
         )
     if "bertscore" in chosen:

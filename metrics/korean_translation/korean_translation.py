@@ -9,9 +9,12 @@ from koala.scoring.translation import translation_scores
 _CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
-English-to-Korean speech translation scored as KoALa-Bench publishes it: "BLEU with sacreBLEU
-over characters (normalised as for CER, spaces removed), METEOR (NLTK) over characters,
-BERTScore with xlm-roberta-large, lang="ko"". BLEU keeps its sufficient statistics and a
+English-to-Korean speech translation scored as KoALa-Bench publishes it: text normalised by the
+published `tokenize_korean` (Hangul, jamo, Latin letters with case kept, digits; everything
+else and all spaces removed), BLEU with sacreBLEU over the characters, METEOR (NLTK) over them,
+BERTScore with xlm-roberta-large, lang="ko". `protocol="published"` reproduces the authors'
+scoring exactly (no NFC, METEOR x100); the default `protocol="koala"` applies NFC first and
+reports METEOR on 0-1 (`meteor_scale` says which). BLEU keeps its sufficient statistics and a
 sacreBLEU signature extended with the normalisation, so two runs can be compared; an optional
 seeded bootstrap gives a confidence interval. METEOR runs without WordNet (nothing is
 downloaded). Each part can be switched off (`metrics=["bleu"]`); without BERTScore torch is not
@@ -23,10 +26,14 @@ Args:
     predictions (`list` of `str`): Korean translations produced by the model.
     references (`list` of `str`): reference Korean translations (one per prediction).
     metrics (`list` of `str`, default `["bleu", "meteor", "bertscore"]`): parts to compute.
+    protocol (`str`, default `"koala"`): `"published"` = the authors' scoring exactly
+        (`koala_st_published` normalisation, METEOR x100); `"koala"` = `koala_st` (NFC first),
+        METEOR 0-1.
     tokenize (`str`, default `"char-nospace"`): BLEU/METEOR tokens. `"char-nospace"` is the
-        published protocol (`koala` normalisation, spaces removed, characters); `"char"` keeps
+        published protocol (the protocol's preset, spaces removed, characters); `"char"` keeps
         word spacing as `▁` tokens (`koala_spaced`); `"ko-mecab"` uses mecab-ko morphemes.
-    normalization (`str`, default follows `tokenize`): a `koala.normalize` preset for BLEU/METEOR.
+    normalization (`str`, default follows `tokenize` and `protocol`): a `koala.normalize`
+        preset for BLEU/METEOR; an explicit value wins over the protocol.
     n_bootstrap (`int`, default 0), seed (`int`, default 12345), confidence (`float`, 0.95):
         percentile bootstrap interval of BLEU over resampled sentences.
     model_type (`str`, default `"xlm-roberta-large"`), model_path (`str`, a local model
@@ -39,10 +46,11 @@ Returns:
     bleu_sys_len, bleu_ref_len (`int`), bleu_precisions (`list` of `float`), bleu_bp (`float`),
     bleu_signature (`str`), and with a bootstrap bleu_ci_low, bleu_ci_high,
     bleu_bootstrap_mean, bleu_confidence;
-    meteor (`float`, 0-1), meteor_signature (`str`);
+    meteor (`float`, 0-1 under `koala`, 0-100 under `published`), meteor_scale (`str`,
+    `"0-1"` or `"0-100"`), meteor_signature (`str`);
     bertscore_precision, bertscore_recall, bertscore_f1 (`float`, sentence means),
     bertscore_model (`str`), bertscore_num_layers (`int`), bertscore_hash (`str`);
-    num_sentences (`int`).
+    num_sentences (`int`), protocol (`str`).
 Examples:
     >>> st = evaluate.load("metrics/korean_translation")
     >>> r = st.compute(predictions=["고양이 잔다!"], references=["고양이가 잔다."],
@@ -70,5 +78,11 @@ class KoreanTranslation(metric_base.KoalaMetric):
             ],
         )
 
-    def _compute(self, predictions: list[str], references: list[str], **options) -> dict:
-        return translation_scores(predictions, references, **options)
+    def _compute(
+        self,
+        predictions: list[str],
+        references: list[str],
+        protocol: str = "koala",
+        **options,
+    ) -> dict:
+        return translation_scores(predictions, references, protocol=protocol, **options)

@@ -22,9 +22,12 @@ _DESCRIPTION = """\
 Speech instruction following scored as KoALa-Bench publishes it: an LLM judge (the authors
 used gpt-4o-mini at temperature 0) grades each answer to the text of the spoken instruction on
 1-10 with MT-bench's single-answer grading protocol, the grade is read from `[[x]]`, and the
-score is 10 x the mean grade. The prompt is this project's own equivalent (id and hash are
-returned). Judgements that fail or carry no valid `[[x]]` are counted and excluded, never
-scored. Any OpenAI-compatible server works; a JSONL cache makes re-scoring free.
+score is 10 x the mean grade. `protocol="published"` reproduces the authors' scoring exactly
+(MT-bench's "single-v1" prompt from FastChat or `judge_prompt_file`, first `[[x]]`, no rating
+= 0.0, empty answers left out, 512 max tokens). The default `protocol="koala"` uses this
+project's own prompt, strict parsing (judgements without one valid `[[x]]` are counted and left
+out, never scored), rates an empty answer 1 without a judge call, and counts judge failures
+apart. Any OpenAI-compatible server works; a JSONL cache makes re-scoring free.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -40,18 +43,28 @@ Args:
     base_url (`str`, required): the server's OpenAI-compatible base URL, e.g.
         `https://api.openai.com/v1` or `http://localhost:8000/v1`.
     model (`str`, required): the judge model, e.g. `gpt-4o-mini` (the published judge).
+    protocol (`str`, default `"koala"`): `"published"` = the authors' rules exactly;
+        `"koala"` = this project's prompt and rules (see the card's "Protocols" table).
+    judge_prompt_file (`str`, optional): the judge prompt to use, required by `"published"`
+        unless FastChat is installed: a `.jsonl` file in FastChat's `judge_prompts.jsonl`
+        format (the line named `single-v1`), or a plain text file holding the user message
+        with the fields `{question}` and `{answer}`.
     api_key_env (`str`, default `"OPENAI_API_KEY"`): environment variable holding the key.
     concurrency (`int`, 8), timeout (`float`, 60 s per request), max_retries (`int`, 4),
         backoff (`float`, 0.5 s): request settings (retries on 429, 5xx and time-outs).
     cache_path (`str`, optional): JSONL cache of judgements.
-    max_tokens (`int`, 2048), prompt (`str`, a prompt id), recheck_unparsable (`bool`),
-        progress (`bool`, True), return_records (`bool`, True).
+    max_tokens (`int`, 2048 under `koala`, 512 under `published`), prompt (`str`, a prompt id
+        of `koala.scoring.judge.PROMPTS`, `koala` only), progress (`bool`, True),
+        return_records (`bool`, True).
 Returns:
-    score (`float` in [10, 100], or `None` when nothing was scored): 10 x mean grade;
-    mean_rating (`float` in [1, 10]); num_items, num_scored, num_unparsable, num_failed (`int`);
-    judge_model, prompt_id, prompt_hash (`str`); reference_guided (`bool`); temperature
-    (`float`); requests_sent, cache_hits (`int`); cache_path; records (`list` of `dict`: index,
-    status ok/unparsable/failed, rating, judgement, error, ...).
+    score (`float`, 0-100, or `None` when nothing is in the mean): 10 x mean grade;
+    mean_rating (`float`); protocol (`str`); mean_rule (`str`: what the mean is over);
+    num_items, num_in_mean, num_scored, num_empty, num_no_rating, num_unparsable,
+    num_judge_failed (`int`); not_in_mean (`dict`: status -> count); judge_model, judge_url,
+    prompt_id, prompt_hash, prompt_source (`"builtin"`, `"fastchat"` or the file path) (`str`);
+    reference_guided (`bool`); temperature (`float`); max_tokens, requests_sent, cache_hits
+    (`int`); cache_path; records (`list` of `dict`: index, status
+    ok/empty/no_rating/unparsable/judge_failed, rating, judgement, error, ...).
 Examples:
     >>> judge = evaluate.load("metrics/llm_judge")
     >>> judge.compute(predictions=["서울입니다."], instructions=["한국의 수도는 어디인가요?"],
@@ -106,6 +119,8 @@ class LLMJudge(evaluate.Metric):
         instructions: list[str],
         base_url: str | None = None,
         model: str | None = None,
+        protocol: str = "koala",
+        judge_prompt_file: str | None = None,
         **settings,
     ) -> dict:
         if not base_url or not model:
@@ -113,4 +128,12 @@ class LLMJudge(evaluate.Metric):
                 "llm_judge needs the judge server and model: compute(..., "
                 "base_url='http://host:port/v1', model='gpt-4o-mini')"
             )
-        return judge_scores(instructions, predictions, base_url=base_url, model=model, **settings)
+        return judge_scores(
+            instructions,
+            predictions,
+            base_url=base_url,
+            model=model,
+            protocol=protocol,
+            judge_prompt_file=judge_prompt_file,
+            **settings,
+        )
