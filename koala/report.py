@@ -30,8 +30,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from koala.runner import PREDICTIONS
-from koala.score import MAIN_METRIC, SCORES, ST_METRICS, judge_options, score_run
+from koala.predictions import PREDICTIONS
+from koala.score import (
+    MAIN_METRIC,
+    SCORES,
+    SELECTION_RULES,
+    ST_METRICS,
+    add_scoring_arguments,
+    judge_options,
+    score_run,
+    st_metrics_option,
+    strict_json,
+)
 
 __all__ = [
     "SEGMENTS",
@@ -56,7 +66,7 @@ SEGMENTS = ("front", "front-middle", "middle-late", "late")
 TASK_ORDER = ("asr", "st", "sqa", "sif", "sca_qa", "pa_qa")
 TASK_TITLES = {
     "asr": "ASR: CER (%) ↓",
-    "st": "Speech translation: BLEU / METEOR / BERTScore-F1 ↑",
+    "st": "Speech translation: BLEU (0-100) / METEOR / BERTScore-F1 (0-1) ↑",
     "sqa": "SQA: accuracy (%) ↑, generation / logit",
     "sif": "Speech instruction following: LLM-judge score (0-100) ↑",
     "sca_qa": "SCA-QA: accuracy (%) per condition, SCF and parametric proportion (%)",
@@ -77,17 +87,31 @@ PLOT_METRIC = {
 
 
 def _load_scores(
-    run_dir: Path, rescore: bool, st_metrics: Sequence[str], judge: Mapping[str, Any] | None
+    run_dir: Path,
+    rescore: bool,
+    st_metrics: Sequence[str],
+    judge: Mapping[str, Any] | None,
+    protocol: str = "koala",
+    select: str | None = None,
 ) -> dict[str, Any]:
+    """The run's scores under ``protocol`` and ``select``: ``scores.json`` when it is newer
+    than the predictions and the plan and was scored with the same switches, else scored
+    now."""
     scores, preds = run_dir / SCORES, run_dir / PREDICTIONS
+    inputs = [preds, *sorted((run_dir / "plan").glob("*.json"))]
     stale = (
-        not scores.exists()
-        or (preds.exists() and preds.stat().st_mtime > scores.stat().st_mtime)
-        or rescore
+        rescore
+        or not scores.exists()
+        or any(p.exists() and p.stat().st_mtime > scores.stat().st_mtime for p in inputs)
     )
-    if stale:
-        return score_run(run_dir, st_metrics, judge)
-    return json.loads(scores.read_text(encoding="utf-8"))
+    if not stale:
+        old = json.loads(scores.read_text(encoding="utf-8"))
+        same = old.get("protocol") == protocol and old.get("selection", {}).get("rule") == (
+            select or protocol
+        )
+        if same:
+            return old
+    return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select)
 
 
 def collect(
@@ -95,13 +119,15 @@ def collect(
     rescore: bool = False,
     st_metrics: Sequence[str] = ST_METRICS,
     judge: Mapping[str, Any] | None = None,
+    protocol: str = "koala",
+    select: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {config: config scores}}`` over the runs (a model name that occurs in two
     runs gets the run directory's name appended)."""
     out: dict[str, dict[str, Any]] = {}
     for d in run_dirs:
         path = Path(d)
-        scores = _load_scores(path, rescore, st_metrics, judge)
+        scores = _load_scores(path, rescore, st_metrics, judge, protocol, select)
         for model, m in scores["models"].items():
             name = model if model not in out else f"{model} [{path.name}]"
             out[name] = m["configs"]
@@ -139,6 +165,18 @@ def pa_qa_segment_data(results: Mapping[str, Mapping[str, Any]]) -> dict[str, li
             data[f"{model} ({config})"] = [
                 100.0 * _num(m["segment_accuracy"].get(s)) for s in SEGMENTS
             ]
+    return data
+
+
+def pa_qa_segment_counts(results: Mapping[str, Mapping[str, Any]]) -> dict[str, list[int]]:
+    """``{"model (config)": [items per segment]}``: the n behind each point of the PA-QA
+    plot (as :func:`pa_qa_segment_data`)."""
+    data: dict[str, list[int]] = {}
+    for model, configs in results.items():
+        for config, c in sorted(configs.items()):
+            m = _best_metrics(c) if c.get("task") == "pa_qa" else None
+            if m and "segment_count" in m:
+                data[f"{model} ({config})"] = [int(m["segment_count"].get(s, 0)) for s in SEGMENTS]
     return data
 
 
@@ -200,14 +238,29 @@ def _plt() -> Any:
     return plt
 
 
-def figure_pa_qa_segments(data: Mapping[str, Sequence[float]]) -> Any:
-    """One line per model and PA-QA config over the four segments."""
+def figure_pa_qa_segments(
+    data: Mapping[str, Sequence[float]], counts: Mapping[str, Sequence[int]] | None = None
+) -> Any:
+    """One line per model and PA-QA config over the four segments; with ``counts``, the
+    number of items behind each point is written under it (``n=2``)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     x = list(range(len(SEGMENTS)))
     for label, ys in data.items():
         style = "--" if "_noisy" in label else "-"
-        ax.plot(x, list(ys), style, marker="o", label=label)
+        (line,) = ax.plot(x, list(ys), style, marker="o", label=label)
+        for xi, yi, n in zip(x, ys, (counts or {}).get(label, ()), strict=False):
+            if not math.isnan(yi):
+                ax.annotate(
+                    f"n={n}",
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(0, -12),
+                    ha="center",
+                    fontsize=7,
+                    color=line.get_color(),
+                    gid=f"n|{label}|{SEGMENTS[xi]}",
+                )
     ax.set_xticks(x, SEGMENTS)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("position of the evidence in the passage")
@@ -312,7 +365,7 @@ def _save(fig: Any, path: Path) -> None:
 
 def plot_pa_qa_segments(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict:
     data = pa_qa_segment_data(results)
-    _save(figure_pa_qa_segments(data), Path(path))
+    _save(figure_pa_qa_segments(data, pa_qa_segment_counts(results)), Path(path))
     return data
 
 
@@ -354,9 +407,30 @@ def _shown(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
 
 
 def _note(c: Mapping[str, Any]) -> str:
+    if c.get("status") == "failed":
+        return f"failed (all {c['counts']['failed']} requests failed)"
+    if c.get("status") == "not run":
+        return "not run (no request recorded)"
     notes = [v.get("gen", {}).get("note") for v in c.get("variants", {}).values()]
-    note = next((n for n in notes if n), "not scored")
+    note = next((n for n in notes if n), c.get("note") or "not scored")
     return f"n/a ({note.removeprefix('not scored: ')})"
+
+
+def _caveat(c: Mapping[str, Any], g: Mapping[str, Any] | None = None) -> str:
+    """What a cell must say beside its number: a partial config (answered of planned) and the
+    requests of the shown variant that failed or were abstained."""
+    parts = []
+    cov = c.get("coverage") or {}
+    if c.get("status") == "partial":
+        parts.append(f"partial: {cov.get('records', 0)}/{cov.get('planned', 0)} requests")
+    if g:
+        shown = (c.get("best", {}).get("gen") or {}).get("variant")
+        n = (cov.get("variants") or {}).get(shown, {}).get("records") if shown else None
+        for what in ("failed", "abstained"):
+            k = g.get(what)
+            if isinstance(k, int) and k:
+                parts.append(f"{k}/{n} {what}" if n else f"{k} {what}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _cell(task: str, c: Mapping[str, Any] | None) -> str:
@@ -364,17 +438,19 @@ def _cell(task: str, c: Mapping[str, Any] | None) -> str:
         return ""
     g = _best_metrics(c, "gen")
     if g is None:
-        return _note(c)
+        return _note(c) + _caveat(c)
     if task == "asr":
-        return _fmt(100 * _num(g["cer"]))
-    if task == "st":
-        return " / ".join(
+        text = _fmt(100 * _num(g["cer"]))
+    elif task == "st":
+        text = " / ".join(
             _fmt(g.get(k)) if k in g else "—" for k in ("bleu", "meteor", "bertscore_f1")
         )
-    if task == "sif":
-        return _fmt(g.get("score"), 1)
-    lg = _best_metrics(c, "logit")
-    return f"{_pct(g['accuracy'])} / {_pct(lg['accuracy']) if lg else '—'}"
+    elif task == "sif":
+        text = _fmt(g.get("score"), 1)
+    else:
+        lg = _best_metrics(c, "logit")
+        text = f"{_pct(g['accuracy'])} / {_pct(lg['accuracy']) if lg else '—'} (n={g.get('total')})"
+    return text + _caveat(c, g)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -400,9 +476,11 @@ def _model_rows(
                 continue
             variant, g = _shown(c)
             if g is None or needed not in g:
-                rows.append([config, model, variant, _note(c)])
+                rows.append([config, model, variant, _note(c) + _caveat(c)])
                 continue
-            rows.append([config, model, variant, *cells(c, g)])
+            values = cells(c, g)
+            values[0] += _caveat(c, g)
+            rows.append([config, model, variant, *values])
     return rows
 
 
@@ -450,8 +528,11 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
             def pa_cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
                 lg = _best_metrics(c, "logit")
                 return [
-                    _pct(g["accuracy"]),
-                    *[_pct(g["segment_accuracy"][s]) for s in SEGMENTS],
+                    f"{_pct(g['accuracy'])} (n={g.get('total')})",
+                    *[
+                        f"{_pct(g['segment_accuracy'][s])} (n={g['segment_count'][s]})"
+                        for s in SEGMENTS
+                    ],
                     _pct(lg["accuracy"]) if lg else "—",
                 ]
 
@@ -470,25 +551,43 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
     return tables
 
 
+def _cer_above_100(table: Mapping[str, Any] | None) -> bool:
+    for row in (table or {}).get("rows", []):
+        for cell in row[2:]:
+            try:
+                if float(str(cell).split(" ")[0]) > 100:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def _counts_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     rows = []
     for model, configs in results.items():
         for config, c in sorted(configs.items()):
-            cnt = c["counts"]
+            cnt = c.get("counts", {})
+            cov = c.get("coverage", {})
             g = _best_metrics(c, "gen") or {}
             unparsed = g.get("unparsed")
             if isinstance(unparsed, Mapping):
                 unparsed = sum(unparsed.values())
+            invalid = g.get("invalid")
             rows.append(
                 [
                     model,
                     config,
-                    str(c["rows"]),
-                    str(cnt["records"]),
-                    str(cnt["ok"]),
-                    str(cnt["failed"]),
-                    str(cnt["abstained"]),
+                    c.get("status", ""),
+                    str(c.get("rows", "")),
+                    str(cov.get("planned", "")),
+                    str(cnt.get("records", "")),
+                    str(cnt.get("ok", "")),
+                    str(cnt.get("failed", "")),
+                    str(cnt.get("abstained", "")),
+                    str(cov.get("missing", "")),
+                    str(sum(c.get("ignored", {}).values())),
                     "—" if unparsed is None else str(unparsed),
+                    "—" if invalid is None else str(invalid),
                 ]
             )
     return rows
@@ -498,6 +597,8 @@ def _variant_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     rows = []
     for model, configs in results.items():
         for config, c in sorted(configs.items()):
+            if c.get("task") not in MAIN_METRIC:
+                continue
             metric = MAIN_METRIC[c["task"]][0]
             for variant, modes in c["variants"].items():
                 for mode, m in modes.items():
@@ -511,9 +612,15 @@ def _variant_rows(results: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
 
 
 def write_report(
-    results: Mapping[str, Mapping[str, Any]], out: str | Path, runs: Sequence[str] = ()
+    results: Mapping[str, Mapping[str, Any]],
+    out: str | Path,
+    runs: Sequence[str] = (),
+    protocol: str = "koala",
+    select: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``results.json``, ``results.md`` and the three plots into ``out``."""
+    """Write ``results.json``, ``results.md`` and the three plots into ``out``; ``protocol``
+    and ``select`` are the switches the results were scored with (stated in both files)."""
+    select = select or protocol
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = {
@@ -525,10 +632,15 @@ def write_report(
     md = ["# KoALa-Bench results", ""]
     md.append(f"Models: {', '.join(results) or 'none'}. Runs: {', '.join(map(str, runs))}.")
     md.append(
-        "Each cell is the best of the prompt variants (all are listed at the end). "
-        "Failed and abstained requests count as wrong answers (SIF: they are not judged) and "
-        "are listed under *Requests*. In the SCA-QA and PA-QA tables, a variant marked * is "
-        "shown because no variant has a defined main metric."
+        f"Scored under the **{protocol}** protocol; the shown prompt variant is chosen by the "
+        f"**{select}** rule, stated under each table (every variant is listed at the end). "
+        "A *row* is one benchmark item; a *record* is one answered request (an item asked with "
+        "each prompt variant and, for SCA-QA, in each condition). Failed and abstained "
+        "requests count as wrong answers (ASR: empty transcripts; ST: empty translations; "
+        "SIF: rated by the judge protocol) and each cell says how many there were; a config "
+        "with requests still missing is marked *partial* with answered/planned, and is not a "
+        "result. In the SCA-QA and PA-QA tables, a variant marked * is shown because no "
+        "variant has a defined main metric."
     )
     md.append("")
     for task in TASK_ORDER:
@@ -536,16 +648,25 @@ def write_report(
             continue
         t = tables[task]
         md += [f"## {t['title']}", "", *_table(t["header"], t["rows"]), ""]
-    md += [
-        "## Plots",
-        "",
-        "![PA-QA by segment](pa_qa_segments.png)",
-        "",
-        "![clean vs noisy](clean_vs_noisy.png)",
-        "",
-        "![SCF](scf.png)",
-        "",
-    ]
+        md += [f"Variant shown: {SELECTION_RULES[select][task]}.", ""]
+    if _cer_above_100(tables.get("asr")):
+        md += [
+            "CER counts insertions, so it exceeds 100 % when a transcript is longer than its "
+            "reference (a model that talks instead of transcribing).",
+            "",
+        ]
+    md += ["## Plots", ""]
+    why_empty = {
+        "pa_qa_segments": "no PA-QA config was scored",
+        "clean_vs_noisy": "no set was scored both clean and noisy",
+        "scf": "no SCA-QA config has a defined SCF (no item answered correctly from text alone)",
+    }
+    titles = {"pa_qa_segments": "PA-QA by segment", "clean_vs_noisy": "clean vs noisy"}
+    for name, data in plots.items():
+        if data:
+            md += [f"![{titles.get(name, name.upper())}]({name}.png)", ""]
+        else:
+            md += [f"No {titles.get(name, name.upper())} plot: {why_empty[name]}.", ""]
     md += [
         "## Requests",
         "",
@@ -553,12 +674,17 @@ def write_report(
             [
                 "model",
                 "config",
+                "status",
                 "rows",
+                "planned",
                 "records",
                 "ok",
                 "failed",
                 "abstained",
-                "unparsed (best gen)",
+                "missing",
+                "stale ignored",
+                "unparsed (shown)",
+                "invalid rows (shown)",
             ],
             _counts_rows(results),
         ),
@@ -574,6 +700,8 @@ def write_report(
     ]
     (out_dir / "results.md").write_text("\n".join(md), encoding="utf-8")
     payload = {
+        "protocol": protocol,
+        "selection": {"rule": select, "per_task": SELECTION_RULES[select]},
         "runs": [str(r) for r in runs],
         "models": list(results),
         "results": results,
@@ -581,7 +709,10 @@ def write_report(
         "plots": {name: {"path": f"{name}.png", "data": data} for name, data in plots.items()},
     }
     tmp = out_dir / ".results.json.tmp"
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(
+        json.dumps(strict_json(payload), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
     os.replace(tmp, out_dir / "results.json")
     return payload
 
@@ -597,23 +728,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output directory (default: the run directory if one, else koala_report)",
     )
     parser.add_argument("--rescore", action="store_true", help="score again even if up to date")
-    parser.add_argument("--st-metrics", default=",".join(ST_METRICS))
-    parser.add_argument("--judge-url", default=None)
-    parser.add_argument("--judge-model", default="gpt-4o-mini")
-    parser.add_argument("--judge-key-env", default="OPENAI_API_KEY")
-    parser.add_argument("--judge-concurrency", type=int, default=8)
+    add_scoring_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """``koala-bench report``."""
-    metrics = [m.strip() for m in args.st_metrics.split(",") if m.strip()]
+    metrics = st_metrics_option(args.st_metrics, "koala-bench report")
+    if metrics is None:
+        return 1
     try:
-        results = collect(args.run_dirs, args.rescore, metrics, judge_options(args))
+        results = collect(
+            args.run_dirs,
+            args.rescore,
+            metrics,
+            judge_options(args),
+            protocol=args.protocol,
+            select=args.select,
+        )
     except FileNotFoundError as exc:
         print(f"koala-bench report: {exc}", file=sys.stderr)
         return 1
     out = args.out or (args.run_dirs[0] if len(args.run_dirs) == 1 else "koala_report")
-    write_report(results, out, args.run_dirs)
+    write_report(results, out, args.run_dirs, protocol=args.protocol, select=args.select)
     text = (Path(out) / "results.md").read_text(encoding="utf-8")
     print(text.split("## Plots")[0].rstrip())
     pngs = ", ".join(

@@ -1,30 +1,38 @@
 """``koala-bench score RUN_DIR``: score a run's predictions; writes ``RUN_DIR/scores.json``.
 
+Only what the run asked for is scored. ``koala-bench run`` writes, per config, a *plan*: every
+request with its fingerprint (prompt text, condition, model spec and options, protocol, audio
+and reference digests; :mod:`koala.predictions`). A record in ``predictions.jsonl`` is scored
+only when the plan asks for its key and its fingerprint matches; every other record (made with
+other prompts, options, data or settings, or of a config the run no longer plans) is ignored
+and counted per config with the reason. Coverage (answered / planned) is reported per config
+and variant, and a config with requests still missing is marked ``partial``.
+
 Every figure comes from the scoring functions of :mod:`koala.scoring` that the ``metrics/``
 ``evaluate`` modules wrap (the same code, without the ``evaluate`` import cost), per model,
 config, prompt variant and mode:
 
-* ``asr``: ``korean_cer`` (:func:`koala.scoring.cer.corpus_cer`, the published normalisation
-  ``koala``): "sum of edits / sum of reference lengths".
-* ``sqa``, ``pa_qa``: ``choice_accuracy`` and, for PA-QA, ``segment_accuracy``
-  (:func:`koala.scoring.segments.segment_accuracy`, from the evidence positions: "an item with
-  evidence in several segments counts once in each"). Mode ``gen`` reads the generated text
-  (published extraction order; an answer no rule reads is *unparsed* and wrong, never the first
-  choice); mode ``logit`` takes the argmax of the label log-probabilities, where the model gave
-  them.
-* ``sca_qa``: ``scf`` (:func:`koala.scoring.scf.speech_context_faithfulness`) over the three
-  conditions: "among the items the model answers correctly from text alone, the share whose
-  answer follows the counterfactual speech", with ``parametric_proportion`` and the accuracy of
-  each condition.
-* ``st``: :func:`koala.scoring.translation.translation_scores` (BLEU, METEOR, BERTScore), and
-  ``sif``: :func:`koala.scoring.judge.judge_scores` (the LLM judge; needs ``--judge-url``).
-  Both are imported when needed; when a module or a metric's model is missing the config is
-  marked ``not scored: ...`` instead of failing.
+* ``asr``: ``korean_cer`` (:func:`koala.scoring.cer.corpus_cer`): "sum of edits / sum of
+  reference lengths".
+* ``sqa``, ``pa_qa``: ``choice_accuracy`` and, for PA-QA, ``segment_accuracy`` ("an item with
+  evidence in several segments counts once in each"). Mode ``gen`` reads the generated text;
+  mode ``logit`` takes the argmax of the label log-probabilities, where the model gave them.
+* ``sca_qa``: ``scf`` over the three conditions: "among the items the model answers correctly
+  from text alone, the share whose answer follows the counterfactual speech".
+* ``st``: BLEU, METEOR, BERTScore; ``sif``: the LLM judge (needs ``--judge-url``).
 
-Failed and abstained requests are never dropped silently: for choice tasks, ASR and ST they
-count as empty answers (wrong; all deletions; empty translation) and their numbers are
-reported beside the score; for SIF they are not sent to the judge and are reported as such.
-``best`` names, per mode, the variant with the best main metric (lowest CER, else highest).
+Two switches, both recorded in ``scores.json``:
+
+* ``--protocol koala|published``: the scoring rules (:mod:`koala.scoring.protocol`). ``published``
+  reproduces the authors' code exactly (its parsers and fallbacks, the published gold fields,
+  ST normalisation and judge rules); ``koala`` departs where those rules are defects (see the
+  README's table).
+* ``--select koala|published``: which prompt variant a table shows (:data:`SELECTION_RULES`).
+
+Failed and abstained requests are never dropped: for choice tasks, ASR and ST they count as
+empty answers (wrong; all deletions; empty translation) and are reported beside the score; for
+SIF an empty answer is rated as the judge protocol says. A variant whose every request failed
+is ``failed``, one whose every request was abstained is ``not scored``: never a 0.
 """
 
 from __future__ import annotations
@@ -40,13 +48,34 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from koala.runner import ABSTAINED, FAILED, OK, PREDICTIONS, read_predictions
+from koala.predictions import (
+    ABSTAINED,
+    FAILED,
+    OK,
+    PREDICTIONS,
+    current_records,
+    load_plan,
+    read_predictions,
+)
 
-__all__ = ["MAIN_METRIC", "SCORES", "add_arguments", "main", "run", "score_config", "score_run"]
+__all__ = [
+    "MAIN_METRIC",
+    "SCORES",
+    "SELECTIONS",
+    "SELECTION_RULES",
+    "add_arguments",
+    "main",
+    "run",
+    "score_config",
+    "score_run",
+    "strict_json",
+]
 
 log = logging.getLogger(__name__)
 
 SCORES = "scores.json"
+PROTOCOLS = ("koala", "published")
+SELECTIONS = ("koala", "published")
 # task -> (main metric, higher is better)
 MAIN_METRIC: dict[str, tuple[str, bool]] = {
     "asr": ("cer", False),
@@ -57,6 +86,34 @@ MAIN_METRIC: dict[str, tuple[str, bool]] = {
     "sca_qa": ("scf", True),
 }
 ST_METRICS = ("bleu", "meteor", "bertscore")
+# SCA-QA under the koala rule: a variant is eligible only when it answers at least this share
+# of the best variant's text-correct count correctly from text alone.
+SCA_MIN_TEXT_CORRECT_SHARE = 0.5
+
+SELECTION_RULES: dict[str, dict[str, str]] = {
+    "koala": {
+        "asr": "lowest corpus CER over every planned row (failed requests count as empty "
+        "transcripts); ties to the first variant name",
+        "st": "highest BLEU over every planned row (failed requests count as empty "
+        "translations); ties to the first variant name",
+        "sqa": "highest accuracy over every planned row (failed, abstained and unparsed "
+        "answers count wrong); ties to the first variant name",
+        "pa_qa": "highest overall accuracy over every planned row (failed, abstained and "
+        "unparsed answers count wrong); ties to the first variant name",
+        "sif": "highest judge score, where a failed or abstained answer gets the lowest rating "
+        "without a judge call; ties to the first variant name",
+        "sca_qa": "highest mean accuracy of the conditions (text, counterfactual, original), "
+        "each over every row, among the variants that answer at least "
+        f"{SCA_MIN_TEXT_CORRECT_SHARE:.0%} as many items correctly from text alone as the best "
+        "variant does (SCF is a ratio over the text-correct items: choosing by it would reward "
+        "a variant that shrinks its own denominator); ties to the first variant name",
+    },
+    "published": {
+        t: f"best {MAIN_METRIC[t][0]} of the variants (the authors keep the best of the four "
+        "per model)"
+        for t in MAIN_METRIC
+    },
+}
 
 
 def _status_counts(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -68,16 +125,25 @@ def _text(rec: Mapping[str, Any]) -> str:
     return rec.get("prediction") or "" if rec.get("status") == OK else ""
 
 
+def _labels(rec: Mapping[str, Any]) -> list[str]:
+    shown = rec.get("shown_labels")
+    return [str(x) for x in (shown or rec["ref"].get("choice_labels") or [])]
+
+
 def _logit(rec: Mapping[str, Any]) -> dict[str, float] | str:
-    """Finite label log-probabilities of an answered record, else ``""`` (unparsed)."""
+    """Finite label log-probabilities of an answered record (keyed by the labels it was
+    shown), else ``""`` (no usable log-probabilities)."""
     if rec.get("status") != OK or not isinstance(rec.get("logprobs"), Mapping):
         return ""
-    labels = {str(x).upper() for x in rec["ref"].get("choice_labels", [])}
-    lp = {
-        str(k).upper(): float(v)
-        for k, v in rec["logprobs"].items()
-        if str(k).upper() in labels and v is not None and not math.isnan(float(v))
-    }
+    labels = {x.upper() for x in _labels(rec)}
+    lp: dict[str, float] = {}
+    for k, v in rec["logprobs"].items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if str(k).upper() in labels and not math.isnan(f):
+            lp[str(k).upper()] = f
     return lp if any(v > -math.inf for v in lp.values()) else ""
 
 
@@ -94,45 +160,57 @@ def _non_ok(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return {"failed": c[FAILED], "abstained": c[ABSTAINED]}
 
 
+def _shown(rec: Mapping[str, Any], field: str = "answer") -> tuple[list[str], str]:
+    """The labels the model was shown and the gold ``field`` among them. A run under another
+    protocol may show other labels than the row's (SCA-QA as (A)-(D) instead of 1-4): the gold
+    label is carried over by its position."""
+    ref = rec["ref"]
+    labels = [str(x) for x in ref.get("choice_labels") or []]
+    gold = str(ref.get(field) or "")
+    shown = [str(x) for x in rec.get("shown_labels") or []]
+    if shown and shown != labels and len(shown) == len(labels):
+        gold = shown[labels.index(gold)] if gold in labels else gold
+        labels = shown
+    return labels, gold
+
+
+def _published_fields(refs: Sequence[Mapping[str, Any]], *fields: str) -> bool:
+    return all(isinstance(ref.get(f), str) for ref in refs for f in fields)
+
+
 # ------------------------------------------------------------------------ per task
 
 
-def _valid(
-    recs: Sequence[Mapping[str, Any]], gold: Sequence[str] = ("answer",)
-) -> tuple[list[Mapping[str, Any]], int]:
-    """Records whose multiple-choice reference is usable (choices match labels, gold names a
-    choice), and how many are not: those rows are left out and counted (``invalid_rows``)."""
-    from koala.scoring.choices import parse_choices, parse_gold
+def _mc_inputs(
+    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str
+) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """Predictions, the choice scorer's keyword arguments and notes for one mode.
 
-    good, bad = [], 0
-    for r in recs:
-        ref = r.get("ref") or {}
-        try:
-            choice = parse_choices(ref["choices"], ref["choice_labels"])
-            for f in gold:
-                parse_gold(ref[f], choice)  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError):
-            bad += 1
-            continue
-        good.append(r)
-    return good, bad
-
-
-def _mc(recs: Sequence[Mapping[str, Any]], mode: str) -> dict[str, Any]:
-    from koala.scoring.choices import choice_accuracy
-
-    recs, invalid = _valid(_sorted(recs))
-    if not recs:
-        return {"note": "not scored: no row with a usable reference", "invalid_rows": invalid}
+    Under ``published`` the gold and the choices are the strings as the published metadata
+    gives them (``source_answer``, ``source_choices``), parsed by the published rules; without
+    those fields (a run on an older export) the exported fields are used and a note says so.
+    """
+    refs = [r["ref"] for r in recs]
     preds = [_text(r) if mode == "gen" else _logit(r) for r in recs]
-    out = choice_accuracy(
-        preds,
-        [r["ref"]["answer"] for r in recs],
-        choices=[r["ref"]["choices"] for r in recs],
-        labels=[r["ref"]["choice_labels"] for r in recs],
-    )
-    out["invalid_rows"] = invalid
-    return _mc_counts(out, recs, preds, mode)
+    notes: list[str] = []
+    if protocol == "published" and _published_fields(refs, "source_answer", "source_choices"):
+        kw = {
+            "references": [ref["source_answer"] for ref in refs],
+            "choices": [ref["source_choices"] for ref in refs],
+        }
+    else:
+        if protocol == "published":
+            notes.append(
+                "the rows carry no source_answer/source_choices (an older export): scored "
+                "from the repaired gold, so published parity is not exact; re-export"
+            )
+        shown = [_shown(r) for r in recs]
+        kw = {
+            "references": [gold for _, gold in shown],
+            "choices": [ref.get("choices") for ref in refs],
+            "labels": [labels for labels, _ in shown],
+        }
+    return preds, kw, notes
 
 
 def _mc_counts(
@@ -140,98 +218,148 @@ def _mc_counts(
 ) -> dict[str, Any]:
     """Split the scorer's ``unparsed`` count: failed and abstained requests (scored as empty
     answers) are counted apart, as are, in logit mode, answers without log-probabilities."""
-    non_ok = _non_ok(recs)
+    invalid = set(out.get("invalid_items") or [])
+    counted = [(r, p) for k, (r, p) in enumerate(zip(recs, preds, strict=True)) if k not in invalid]
+    non_ok = _non_ok([r for r, _ in counted])
     out.update(non_ok)
-    out["unparsed"] -= non_ok["failed"] + non_ok["abstained"]
+    if isinstance(out.get("unparsed"), int):
+        out["unparsed"] = max(0, out["unparsed"] - non_ok["failed"] - non_ok["abstained"])
     if mode == "logit":
-        missing = sum(
-            1 for r, p in zip(recs, preds, strict=True) if r.get("status") == OK and p == ""
-        )
+        missing = sum(1 for r, p in counted if r.get("status") == OK and p == "")
         out["no_logprobs"] = missing
-        out["unparsed"] -= missing
+        if isinstance(out.get("unparsed"), int):
+            out["unparsed"] = max(0, out["unparsed"] - missing)
     return out
 
 
-def _pa_qa(recs: Sequence[Mapping[str, Any]], mode: str) -> dict[str, Any]:
-    from koala.scoring.segments import segment_accuracy
+def _mc(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str, Any]:
+    from koala.scoring.choices import choice_accuracy
 
-    recs, invalid = _valid(_sorted(recs))
-    if not recs:
-        return {"note": "not scored: no row with a usable reference", "invalid_rows": invalid}
-    preds = [_text(r) if mode == "gen" else _logit(r) for r in recs]
-    refs = [r["ref"] for r in recs]
-    kw: dict[str, Any]
-    if all(ref.get("evidence_positions") is not None for ref in refs):
-        kw = {"positions": [ref["evidence_positions"] for ref in refs]}
-    else:
-        kw = {"segments": [ref.get("evidence_segments") or [] for ref in refs]}
-    out = segment_accuracy(
-        preds,
-        [ref["answer"] for ref in refs],
-        choices=[ref["choices"] for ref in refs],
-        labels=[ref["choice_labels"] for ref in refs],
-        **kw,
-    )
-    out["invalid_rows"] = invalid
+    recs = _sorted(recs)
+    preds, kw, notes = _mc_inputs(recs, mode, protocol)
+    try:
+        out = choice_accuracy(preds, protocol=protocol, **kw)
+    except (TypeError, ValueError) as exc:
+        return {"note": f"not scored: {exc}"}
+    if notes:
+        out["notes"] = notes
     return _mc_counts(out, recs, preds, mode)
 
 
-def _sca(by_cond: Mapping[str, Sequence[Mapping[str, Any]]], mode: str) -> dict[str, Any]:
-    from koala.scoring.choices import choice_accuracy
+def _pa_qa(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str, Any]:
+    from koala.scoring.segments import segment_accuracy
+
+    recs = _sorted(recs)
+    preds, kw, notes = _mc_inputs(recs, mode, protocol)
+    refs = [r["ref"] for r in recs]
+    if all(ref.get("evidence_positions") is not None for ref in refs):
+        kw["positions"] = [ref["evidence_positions"] for ref in refs]
+    else:
+        kw["segments"] = [ref.get("evidence_segments") or [] for ref in refs]
+    try:
+        out = segment_accuracy(preds, protocol=protocol, **kw)
+    except (TypeError, ValueError) as exc:
+        return {"note": f"not scored: {exc}"}
+    if notes:
+        out["notes"] = notes
+    return _mc_counts(out, recs, preds, mode)
+
+
+def _sca(
+    by_cond: Mapping[str, Sequence[Mapping[str, Any]]], mode: str, protocol: str
+) -> dict[str, Any]:
     from koala.scoring.scf import speech_context_faithfulness
 
     pick = _text if mode == "gen" else _logit
-    gold = ("answer", "counterfactual_answer")
-    invalid = 0
-    conds = {}
-    for c in ("text", "counterfactual", "original"):
-        good, bad = _valid(by_cond.get(c, []), gold)
-        conds[c] = {str(r["id"]): r for r in good}
-        invalid = max(invalid, bad)
+    conds = {
+        c: {str(r["id"]): r for r in by_cond.get(c, [])}
+        for c in ("text", "counterfactual", "original")
+    }
     text, cf, orig = conds["text"], conds["counterfactual"], conds["original"]
     ids = sorted(set(text) & set(cf))
     if not ids:
         return {"note": "not scored: no row has both the text-only and the counterfactual answer"}
-    with_orig = all(i in orig for i in ids)
     refs = [cf[i]["ref"] for i in ids]
-    out = speech_context_faithfulness(
-        [pick(cf[i]) for i in ids],
-        [ref["counterfactual_answer"] for ref in refs],
-        [pick(text[i]) for i in ids],
-        [ref["answer"] for ref in refs],
-        [pick(orig[i]) for i in ids] if with_orig else None,
-        choices=[ref["choices"] for ref in refs],
-        labels=[ref["choice_labels"] for ref in refs],
-    )
-    if not with_orig and orig:  # the original speech exists for some rows only
-        oid = sorted(orig)
-        acc = choice_accuracy(
-            [pick(orig[i]) for i in oid],
-            [orig[i]["ref"]["answer"] for i in oid],
-            choices=[orig[i]["ref"]["choices"] for i in oid],
-            labels=[orig[i]["ref"]["choice_labels"] for i in oid],
+    notes: list[str] = []
+    published = protocol == "published"
+    if published and _published_fields(refs, "source_answer", "source_counterfactual_answer"):
+        # the published reading: choices shown as (A)-(D), gold = the choice whose text equals
+        # the answer text exactly (else A)
+        golds = (
+            [ref["source_counterfactual_answer"] for ref in refs],
+            [ref["source_answer"] for ref in refs],
         )
-        out["original_accuracy"] = acc["accuracy"]
-        out["original_total"] = acc["total"]
+        kw: dict[str, Any] = {"choices": [list(ref["choices"]) for ref in refs]}
+        letters_shown = all(
+            str((cf[i].get("shown_labels") or ["?"])[0]).upper() == "A" for i in ids
+        )
+        if mode == "gen" and not letters_shown:
+            notes.append(
+                "the model was shown number labels; the published reading expects (A)-(D): "
+                "run with --protocol published for parity"
+            )
+    else:
+        if published:
+            notes.append(
+                "the rows carry no source_answer/source_counterfactual_answer (an older "
+                "export): scored from the repaired gold; re-export for exact parity"
+            )
+        golds = (
+            [_shown(cf[i], "counterfactual_answer")[1] for i in ids],
+            [_shown(cf[i])[1] for i in ids],
+        )
+        kw = {
+            "choices": [ref.get("choices") for ref in refs],
+            "labels": [_shown(cf[i])[0] for i in ids],
+        }
+    with_orig = bool(orig) and all(i in orig for i in ids)
+    try:
+        out = speech_context_faithfulness(
+            [pick(cf[i]) for i in ids],
+            golds[0],
+            [pick(text[i]) for i in ids],
+            golds[1],
+            [pick(orig[i]) for i in ids] if with_orig else None,
+            protocol=protocol,
+            **kw,
+        )
+    except (TypeError, ValueError) as exc:
+        return {"note": f"not scored: {exc}"}
+    if not with_orig and orig:  # the original speech exists for some rows only
+        oid = sorted(i for i in orig if i in set(ids))
+        part = speech_context_faithfulness(
+            [pick(cf[i]) for i in oid],
+            [golds[0][ids.index(i)] for i in oid],
+            [pick(text[i]) for i in oid],
+            [golds[1][ids.index(i)] for i in oid],
+            [pick(orig[i]) for i in oid],
+            protocol=protocol,
+            **{k: [v[ids.index(i)] for i in oid] for k, v in kw.items()},
+        )
+        out["original_accuracy"] = part.get("original_accuracy")
+        out["original_total"] = part.get("total")
     out["conditions"] = {
         c: _non_ok(list(m.values())) | {"records": len(m)}
         for c, m in (("text", text), ("counterfactual", cf), ("original", orig))
     }
     out["unscored_rows"] = len((set(text) | set(cf)) - set(ids))
-    out["invalid_rows"] = invalid
+    if notes:
+        out["notes"] = notes
     return out
 
 
-def _asr(recs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _asr(recs: Sequence[Mapping[str, Any]], protocol: str) -> dict[str, Any]:
     from koala.scoring.cer import corpus_cer
 
     recs = _sorted(recs)
-    out = corpus_cer([_text(r) for r in recs], [r["ref"]["text"] for r in recs]).as_dict()
+    out = corpus_cer(
+        [_text(r) for r in recs], [r["ref"]["text"] for r in recs], protocol=protocol
+    ).as_dict()
     out.update(_non_ok(recs))
     return out
 
 
-def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, Any]:
+def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str], protocol: str) -> dict[str, Any]:
     recs = _sorted(recs)
     try:
         from koala.scoring.translation import translation_scores
@@ -243,7 +371,7 @@ def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, 
     notes = []
     for m in metrics:
         try:
-            out.update(translation_scores(preds, refs, metrics=[m]))
+            out.update(translation_scores(preds, refs, metrics=[m], protocol=protocol))
         except Exception as exc:  # e.g. the BERTScore model is not available offline
             notes.append(f"{m}: not scored: {type(exc).__name__}: {str(exc)[:300]}")
     if notes:
@@ -254,12 +382,11 @@ def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, 
     return out
 
 
-def _sif(recs: Sequence[Mapping[str, Any]], judge: Mapping[str, Any] | None) -> dict[str, Any]:
+def _sif(
+    recs: Sequence[Mapping[str, Any]], judge: Mapping[str, Any] | None, protocol: str
+) -> dict[str, Any]:
     recs = _sorted(recs)
-    answered = [r for r in recs if r.get("status") == OK]
-    base = _non_ok(recs) | {"num_answered": len(answered)}
-    if not answered:
-        return base | {"note": "not scored: no answer to judge (all failed or abstained)"}
+    base = _non_ok(recs) | {"num_answered": sum(r.get("status") == OK for r in recs)}
     if not judge or not judge.get("base_url"):
         return base | {"note": "not scored: no judge configured (--judge-url, --judge-model)"}
     try:
@@ -267,10 +394,13 @@ def _sif(recs: Sequence[Mapping[str, Any]], judge: Mapping[str, Any] | None) -> 
     except ImportError as exc:
         return base | {"note": f"not scored: module missing (koala.scoring.judge: {exc})"}
     try:
+        # every record goes in: an empty answer (failed, abstained) is rated by the protocol's
+        # rule (koala: the lowest rating without a judge call; published: left out of the mean)
         out = judge_scores(
-            [r["ref"]["instruction"] for r in answered],
-            [r.get("prediction") or "" for r in answered],
+            [r["ref"]["instruction"] for r in recs],
+            [_text(r) for r in recs],
             return_records=False,
+            protocol=protocol,
             **judge,
         )
     except Exception as exc:
@@ -293,44 +423,91 @@ def _score_variant(
     recs: Sequence[Mapping[str, Any]],
     st_metrics: Sequence[str],
     judge: Mapping[str, Any] | None,
+    protocol: str = "koala",
 ) -> dict[str, dict[str, Any]]:
     """Metrics of one prompt variant, per mode (``gen``, and ``logit`` where available).
 
-    A variant whose every request was abstained is not scored (an abstaining model has no
-    accuracy on a task it declines; partial abstentions count as wrong answers)."""
+    A variant whose every request failed is ``failed``; one whose every request was
+    abstained is not scored (an abstaining model has no accuracy on a task it declines);
+    partial failures and abstentions count as wrong answers."""
+    if recs and all(r.get("status") == FAILED for r in recs):
+        return {"gen": {"note": "failed: every request failed", "failed": len(recs)}}
     if recs and all(r.get("status") == ABSTAINED for r in recs):
         return {"gen": {"note": "not scored: every request was abstained"}}
+    if recs and all(r.get("status") in (ABSTAINED, FAILED) for r in recs):
+        return {"gen": {"note": "not scored: every request failed or was abstained"}}
     if task == "asr":
-        return {"gen": _asr(recs)}
+        return {"gen": _asr(recs, protocol)}
     if task == "st":
-        return {"gen": _st(recs, st_metrics)}
+        return {"gen": _st(recs, st_metrics, protocol)}
     if task == "sif":
-        return {"gen": _sif(recs, judge)}
+        return {"gen": _sif(recs, judge, protocol)}
     modes = ["gen", "logit"] if _has_logits(recs) else ["gen"]
     if task == "sca_qa":
         by_cond = _group(recs, "condition")
-        return {m: _sca(by_cond, m) for m in modes}
+        return {m: _sca(by_cond, m, protocol) for m in modes}
     if task == "pa_qa":
-        return {m: _pa_qa(recs, m) for m in modes}
-    return {m: _mc(recs, m) for m in modes}
+        return {m: _pa_qa(recs, m, protocol) for m in modes}
+    return {m: _mc(recs, m, protocol) for m in modes}
 
 
-def _best(task: str, variants: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def _value(res: Mapping[str, Any], key: str) -> float | None:
+    v = res.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(float(v)):
+        return None
+    return float(v)
+
+
+def _sca_rank(res: Mapping[str, Any]) -> float | None:
+    accs = [
+        _value(res, k) for k in ("text_accuracy", "counterfactual_accuracy", "original_accuracy")
+    ]
+    got = [a for a in accs if a is not None]
+    return sum(got) / len(got) if got else None
+
+
+def _best(
+    task: str,
+    variants: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    select: str = "koala",
+    coverage: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The variant a table shows, per mode, under the selection rule ``select``
+    (:data:`SELECTION_RULES`), with the rule and the value of the main metric.
+
+    Under ``koala`` only variants with every planned request answered compete when there is
+    one (so variants are compared on the same rows); the pick says ``partial`` otherwise."""
     metric, higher = MAIN_METRIC[task]
     best: dict[str, Any] = {}
     modes = sorted({m for v in variants.values() for m in v})
+    complete = {
+        name for name in variants if not coverage or coverage.get(name, {}).get("complete", True)
+    }
     for mode in modes:
-        cands = [
-            (float(res[mode][metric]), name)
-            for name, res in variants.items()
-            if mode in res
-            and isinstance(res[mode].get(metric), int | float)
-            and not math.isnan(float(res[mode][metric]))
-        ]
-        if not cands:
-            continue
-        value, name = _pick(cands, higher)
-        best[mode] = {"variant": name, "metric": metric, "value": value}
+        results = {name: res[mode] for name, res in variants.items() if mode in res}
+        if select == "koala" and complete and len(complete) < len(results):
+            results = {n: r for n, r in results.items() if n in complete}
+        if task == "sca_qa" and select == "koala":
+            tc = {n: _value(r, "num_text_correct") for n, r in results.items()}
+            top = max((v for v in tc.values() if v is not None), default=0.0)
+            floor = max(1.0, SCA_MIN_TEXT_CORRECT_SHARE * top)
+            cands = [
+                (rank, n)
+                for n, r in results.items()
+                if (tc[n] or 0) >= floor and (rank := _sca_rank(r)) is not None
+            ]
+            if not cands:
+                continue
+            _, name = _pick(cands, True)
+        else:
+            cands = [(v, n) for n, r in results.items() if (v := _value(r, metric)) is not None]
+            if not cands:
+                continue
+            _, name = _pick(cands, higher)
+        value = _value(results[name], metric)
+        best[mode] = {"variant": name, "metric": metric, "value": value, "rule": select}
+        if name not in complete:
+            best[mode]["partial"] = True
     return best
 
 
@@ -339,41 +516,118 @@ def _pick(cands: Sequence[tuple[float, str]], higher: bool) -> tuple[float, str]
     return sorted(cands, key=lambda c: (-c[0] if higher else c[0], c[1]))[0]
 
 
+def _coverage(
+    recs: Sequence[Mapping[str, Any]], planned: Mapping[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Per variant: planned requests, records, answered (ok or abstained), failed, missing."""
+    by_variant = _group(recs, "variant")
+    out = {}
+    for variant in sorted(set(planned) | set(by_variant)):
+        vrecs = by_variant.get(variant, [])
+        c = Counter(r.get("status") for r in vrecs)
+        p = planned.get(variant, len(vrecs))
+        out[variant] = {
+            "planned": p,
+            "records": len(vrecs),
+            "answered": c[OK] + c[ABSTAINED],
+            "failed": c[FAILED],
+            "missing": max(0, p - len(vrecs)),
+            "complete": len(vrecs) >= p,
+        }
+    return out
+
+
 def score_config(
     config: str,
     recs: Sequence[Mapping[str, Any]],
     st_metrics: Sequence[str] = ST_METRICS,
     judge: Mapping[str, Any] | None = None,
+    *,
+    task: str | None = None,
+    planned: Mapping[str, int] | None = None,
+    rows: int | None = None,
+    protocol: str = "koala",
+    select: str = "koala",
 ) -> dict[str, Any]:
-    """Scores of one model on one config: per variant and mode, the best, and the counts."""
-    from koala.prompts import task_of
-
-    task = recs[0].get("task") or task_of(config)
+    """Scores of one model on one config: per variant and mode, the shown variant (``best``),
+    coverage against the plan (``planned``: requests per variant) and the counts."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: use one of {PROTOCOLS}")
+    if select not in SELECTIONS:
+        raise ValueError(f"select={select!r}: use one of {SELECTIONS}")
+    task = task or (recs[0].get("task") if recs else None)
+    if task not in MAIN_METRIC:
+        return {
+            "task": task,
+            "note": f"not scored: unknown task {task!r} (tasks: {sorted(MAIN_METRIC)})",
+            "counts": _status_counts(recs),
+        }
+    by_variant = _group(recs, "variant")
+    coverage = _coverage(recs, planned or {v: len(r) for v, r in by_variant.items()})
+    cov_total = {
+        k: sum(c[k] for c in coverage.values())
+        for k in ("planned", "records", "answered", "failed", "missing")
+    }
+    cov_total["complete"] = all(c["complete"] for c in coverage.values())
     out: dict[str, Any] = {
         "task": task,
         "set": config.removesuffix("_noisy"),
         "noise": "noisy" if config.endswith("_noisy") else "clean",
-        "rows": len({str(r["id"]) for r in recs}),
+        "rows": rows if rows is not None else len({str(r["id"]) for r in recs}),
         "counts": _status_counts(recs),
+        "coverage": cov_total | {"variants": coverage},
+        "status": "complete" if cov_total["complete"] else "partial",
     }
+    if not recs:
+        out["status"] = "not run"
+    elif all(r.get("status") == FAILED for r in recs):
+        out["status"] = "failed"
     variants = {
-        v: _score_variant(task, vrecs, st_metrics, judge)
-        for v, vrecs in sorted(_group(recs, "variant").items())
+        v: _score_variant(task, vrecs, st_metrics, judge, protocol)
+        for v, vrecs in sorted(by_variant.items())
     }
     out["variants"] = variants
-    out["best"] = _best(task, variants)
+    out["best"] = _best(task, variants, select, coverage)
     subsets = sorted({r.get("subset") for r in recs if r.get("subset")})
     if len(subsets) > 1 and task not in ("sif",):
         out["subsets"] = {
             s: {
                 v: _score_variant(
-                    task, [r for r in vrecs if r.get("subset") == s], st_metrics, None
+                    task, [r for r in vrecs if r.get("subset") == s], st_metrics, None, protocol
                 )
-                for v, vrecs in sorted(_group(recs, "variant").items())
+                for v, vrecs in sorted(by_variant.items())
             }
             for s in subsets
         }
     return out
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by ``None`` and, beside it in the same
+    mapping, ``"<key>_null_reason"`` (strict JSON has no NaN: ``jq`` and browsers refuse it)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out[str(k)] = strict_json(v)
+            if isinstance(v, float) and not math.isfinite(v):
+                out[f"{k}_null_reason"] = (
+                    "undefined: no item in its denominator" if math.isnan(v) else f"was {v}"
+                )
+        return out
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(
+        json.dumps(strict_json(obj), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
+    os.replace(tmp, path)
 
 
 def score_run(
@@ -381,112 +635,212 @@ def score_run(
     st_metrics: Sequence[str] = ST_METRICS,
     judge: Mapping[str, Any] | None = None,
     write: bool = True,
+    *,
+    protocol: str = "koala",
+    select: str | None = None,
 ) -> dict[str, Any]:
-    """Score every (model, config) of a run directory; writes ``scores.json`` when ``write``."""
+    """Score what the run's plan asks for, per (model, config); writes ``scores.json`` when
+    ``write``. ``select`` defaults to the protocol's own rule."""
     run_dir = Path(run_dir)
+    select = select or protocol
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: use one of {PROTOCOLS}")
+    if select not in SELECTIONS:
+        raise ValueError(f"select={select!r}: use one of {SELECTIONS}")
     path = run_dir / PREDICTIONS
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no predictions (run 'koala-bench run ... --out {run_dir}' first)"
         )
+    plans = load_plan(run_dir)
+    if not plans:
+        raise FileNotFoundError(
+            f"{run_dir}: no plan of the run's requests (plan/*.json); it was not written by "
+            "'koala-bench run' of this version: run the same command again to plan and resume"
+        )
     records, rstats = read_predictions(path)
+    current, ignored = current_records(records, plans)
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
+        "protocol": protocol,
+        "selection": {"rule": select, "per_task": SELECTION_RULES[select]},
         "predictions": {
             "lines": rstats.lines,
             "records": len(records),
             "superseded": rstats.duplicates,
             "corrupt_lines": rstats.corrupt,
+            "malformed": [list(m) for m in rstats.malformed],
+            "other_versions": dict(rstats.other_versions),
             "truncated_tail": rstats.truncated_tail,
+            "ignored": {c: dict(n) for c, n in sorted(ignored.items()) if n},
         },
         "scoring": {
-            "cer_normalization": "koala",
-            "choice_fallback": "none (unparsed answers are wrong)",
+            "protocol": protocol,
+            "selection": select,
             "st_metrics": list(st_metrics),
             "judge_model": (judge or {}).get("model"),
         },
         "models": {},
     }
-    by_model = _group(list(records.values()), "model")
-    for model, mrecs in sorted(by_model.items()):
-        configs = {}
-        for config, crecs in sorted(_group(mrecs, "config").items()):
+    by_model: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    for config, plan in plans.items():
+        model = str(plan.settings.get("model") or "model")
+        by_model[model][config] = current.get(config, [])
+    for model, configs in sorted(by_model.items()):
+        scored = {}
+        for config, crecs in sorted(configs.items()):
+            plan = plans[config]
             jd = dict(judge) if judge else None
             if jd is not None and "cache_path" not in jd:
                 jd["cache_path"] = str(run_dir / "judge_cache.jsonl")
-            configs[config] = score_config(config, crecs, st_metrics, jd)
-        result["models"][model] = {"configs": configs}
+            planned = Counter(k[2] for k in plan.requests)
+            c = score_config(
+                config,
+                crecs,
+                st_metrics,
+                jd,
+                task=plan.task,
+                planned=planned,
+                rows=len({k[4] for k in plan.requests}),
+                protocol=protocol,
+                select=select,
+            )
+            c["ignored"] = dict(ignored.get(config, {}))
+            scored[config] = c
+        result["models"][model] = {"configs": scored}
     if write:
-        tmp = run_dir / f".{SCORES}.tmp"
-        tmp.write_text(
-            json.dumps(result, ensure_ascii=False, indent=2, allow_nan=True) + "\n",
-            encoding="utf-8",
-        )
-        os.replace(tmp, run_dir / SCORES)
+        _write_json(run_dir / SCORES, result)
     return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory written by 'koala-bench run'")
+    add_scoring_arguments(parser)
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``score`` and ``report`` share."""
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="koala",
+        help="scoring rules: 'koala' (default; departs from the published code where it is "
+        "wrong, see the README) or 'published' (the authors' code exactly)",
+    )
+    parser.add_argument(
+        "--select",
+        choices=SELECTIONS,
+        default=None,
+        help="which prompt variant a table shows: 'koala' (a rule no variant can win by "
+        "failing or shrinking a denominator) or 'published' (best of the variants by the task "
+        "metric); default: the protocol's own",
+    )
     parser.add_argument(
         "--st-metrics",
         default=",".join(ST_METRICS),
-        help="translation metrics, comma separated (bleu, meteor, bertscore)",
+        help="translation metrics, comma separated (bleu, meteor, bertscore; default all)",
     )
     parser.add_argument(
         "--judge-url",
         default=None,
         help="OpenAI-compatible base URL of the SIF judge (none: SIF is not scored)",
     )
-    parser.add_argument("--judge-model", default="gpt-4o-mini", help="judge model")
+    parser.add_argument("--judge-model", default="gpt-4o-mini", help="judge model name")
     parser.add_argument(
         "--judge-key-env",
         default="OPENAI_API_KEY",
         help="environment variable holding the judge's API key",
     )
-    parser.add_argument("--judge-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--judge-concurrency",
+        type=int,
+        default=8,
+        help="judge requests in flight (default 8)",
+    )
+    parser.add_argument(
+        "--judge-prompt-file",
+        default=None,
+        help="the MT-bench 'single-v1' judge prompt for --protocol published (a FastChat "
+        "judge_prompts.jsonl or a text file); by default it is read from an installed fschat",
+    )
 
 
 def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if not getattr(args, "judge_url", None):
         return None
-    return {
+    opts = {
         "base_url": args.judge_url,
         "model": args.judge_model,
         "api_key_env": args.judge_key_env,
         "concurrency": args.judge_concurrency,
     }
+    if getattr(args, "judge_prompt_file", None):
+        opts["judge_prompt_file"] = args.judge_prompt_file
+    return opts
+
+
+def st_metrics_option(value: str, prog: str) -> list[str] | None:
+    """The ``--st-metrics`` list, or ``None`` after printing what is wrong."""
+    metrics = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in metrics if m not in ST_METRICS]
+    if bad:
+        print(f"{prog}: unknown --st-metrics {bad}; use {list(ST_METRICS)}", file=sys.stderr)
+        return None
+    return metrics
+
+
+def headline(c: Mapping[str, Any]) -> str:
+    """One line per config for the terminal: the shown figures, or why there is none."""
+    best = ", ".join(
+        f"{mode} {b['metric']}={b['value']:.4f} ({b['variant']})"
+        for mode, b in c.get("best", {}).items()
+        if b.get("value") is not None
+    )
+    cov = c.get("coverage", {})
+    status = c.get("status", "")
+    if status == "failed":
+        best = "failed (every request failed)"
+    elif not best:
+        best = "not scored"
+    if status == "partial":
+        best += f"  PARTIAL: {cov.get('records', 0)}/{cov.get('planned', 0)} requests recorded"
+    cnt = c.get("counts", {})
+    ign = sum(c.get("ignored", {}).values())
+    extra = f", {ign} stale ignored" if ign else ""
+    return (
+        f"{best}  [ok {cnt.get('ok', 0)}, failed {cnt.get('failed', 0)}, "
+        f"abstained {cnt.get('abstained', 0)}{extra}]"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """``koala-bench score``."""
-    metrics = [m.strip() for m in args.st_metrics.split(",") if m.strip()]
-    bad = [m for m in metrics if m not in ST_METRICS]
-    if bad:
-        print(
-            f"koala-bench score: unknown --st-metrics {bad}; use {list(ST_METRICS)}",
-            file=sys.stderr,
-        )
+    metrics = st_metrics_option(args.st_metrics, "koala-bench score")
+    if metrics is None:
         return 1
     try:
-        result = score_run(args.run_dir, metrics, judge_options(args))
+        result = score_run(
+            args.run_dir,
+            metrics,
+            judge_options(args),
+            protocol=args.protocol,
+            select=args.select,
+        )
     except FileNotFoundError as exc:
         print(f"koala-bench score: {exc}", file=sys.stderr)
         return 1
+    print(f"protocol {result['protocol']}, selection {result['selection']['rule']}")
     for model, m in result["models"].items():
         for config, c in m["configs"].items():
-            best = (
-                ", ".join(
-                    f"{mode} {b['metric']}={b['value']:.4f} ({b['variant']})"
-                    for mode, b in c["best"].items()
-                )
-                or "not scored"
-            )
-            cnt = c["counts"]
-            print(
-                f"{model}  {config}: {best}  [ok {cnt['ok']}, failed {cnt['failed']}, "
-                f"abstained {cnt['abstained']}]"
-            )
+            print(f"{model}  {config}: {headline(c)}")
+    p = result["predictions"]
+    if p["malformed"] or p["other_versions"] or p["corrupt_lines"]:
+        print(
+            f"predictions: {len(p['malformed'])} malformed record(s), "
+            f"{len(p['corrupt_lines'])} corrupt line(s), other format versions "
+            f"{p['other_versions'] or 'none'}: not scored (see scores.json)",
+            file=sys.stderr,
+        )
     print(f"wrote {Path(args.run_dir) / SCORES}")
     return 0
 

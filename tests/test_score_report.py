@@ -12,7 +12,14 @@ import pytest
 from openai_server import Reply, ScriptedServer, completion
 
 from koala import report as rep
-from koala.runner import PREDICTIONS
+from koala.predictions import (
+    FORMAT_VERSION,
+    PREDICTIONS,
+    ConfigPlan,
+    fingerprint,
+    record_key,
+    write_plan,
+)
 from koala.score import score_run
 
 LETTERS = ["A", "B", "C", "D"]
@@ -33,7 +40,8 @@ def rec(
     task=None,
 ):
     task = task or rep_task(config)
-    return {
+    r = {
+        "format": FORMAT_VERSION,
         "model": model,
         "config": config,
         "task": task,
@@ -50,6 +58,8 @@ def rec(
         "error": None if status == "ok" else f"{status} on purpose",
         "seconds": 0.01,
     }
+    r["fingerprint"] = fingerprint({"key": list(record_key(r)), "ref": r["ref"]})
+    return r
 
 
 def rep_task(config):
@@ -68,10 +78,28 @@ def mc_ref(gold, labels=LETTERS, **extra):
 
 
 def write_run(path: Path, records: list[dict]) -> Path:
+    """A run directory as ``koala-bench run`` leaves it: the records and the plan that asks
+    for exactly them."""
     path.mkdir(parents=True, exist_ok=True)
     with open(path / PREDICTIONS, "w", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    plans: dict[str, dict] = {}
+    for r in records:
+        p = plans.setdefault(r["config"], {"task": r["task"], "model": r["model"], "req": {}})
+        p["req"][record_key(r)] = r["fingerprint"]
+    for config, p in plans.items():
+        write_plan(
+            path,
+            config,
+            ConfigPlan(
+                config=config,
+                task=p["task"],
+                planned=len(p["req"]),
+                requests=p["req"],
+                settings={"model": p["model"]},
+            ),
+        )
     return path
 
 
@@ -181,7 +209,12 @@ def test_scores_match_hand_worked_values(runs):
     asr = s["asr_zeroth"]
     assert asr["variants"]["k1"]["gen"]["cer"] == pytest.approx(7 / 15)
     assert asr["variants"]["k2"]["gen"]["cer"] == pytest.approx(9 / 15)
-    assert asr["best"]["gen"] == {"variant": "k1", "metric": "cer", "value": pytest.approx(7 / 15)}
+    assert asr["best"]["gen"] == {
+        "variant": "k1",
+        "metric": "cer",
+        "value": pytest.approx(7 / 15),
+        "rule": "koala",
+    }
     assert asr["variants"]["k1"]["gen"]["failed"] == 1
     assert asr["counts"] == {"records": 6, "ok": 5, "failed": 1, "abstained": 0}
     assert s["asr_zeroth_noisy"]["best"]["gen"]["variant"] == "k1"
@@ -259,9 +292,26 @@ def test_sif_is_judged_through_an_openai_compatible_server(runs):
         s = score_run(a, judge=judge, write=False)
         sent = json.dumps(srv.requests, ensure_ascii=False)
     sif = s["models"]["m1"]["configs"]["sif_vicuna"]["variants"]["k1"]["gen"]
-    assert sif["score"] == pytest.approx(80.0) and sif["num_scored"] == 2
-    assert sif["abstained"] == 1  # not sent to the judge, and reported
+    # the abstention is not sent to the judge: it gets the lowest rating (1), so failing on a
+    # hard item never raises the mean: (8 + 8 + 1) / 3 x 10
+    assert sif["score"] == pytest.approx(170 / 3) and sif["num_scored"] == 2
+    assert sif["num_empty"] == 1 and sif["abstained"] == 1
+    assert len(srv.requests) == 2
     assert "물을 아끼는 방법" in sent and "빗물을 모으세요" in sent
+    # the published protocol leaves the empty answer out of the mean
+    with ScriptedServer(lambda b, n: Reply(body=completion("좋은 답입니다. [[8]]"))) as srv:
+        judge = {"base_url": srv.url, "model": "judge-m", "progress": False}
+        judge["judge_prompt_file"] = str(write_single_v1(a.parent))
+        pub = score_run(a, judge=judge, write=False, protocol="published")
+    sif = pub["models"]["m1"]["configs"]["sif_vicuna"]["variants"]["k1"]["gen"]
+    assert sif["score"] == pytest.approx(80.0) and sif["num_empty"] == 1
+
+
+def write_single_v1(folder: Path) -> Path:
+    """A judge prompt file in the documented plain-text form (written for this test)."""
+    path = folder / "judge_prompt.txt"
+    path.write_text("Rate the answer.\n[Question]\n{question}\n[Answer]\n{answer}\n", "utf-8")
+    return path
 
 
 def _bars(fig):
@@ -279,9 +329,13 @@ def test_report_tables_plots_and_their_data(runs, tmp_path):
     # PA-QA by segment: the lines drawn are the per-segment accuracies worked out by hand
     seg = payload["plots"]["pa_qa_segments"]["data"]
     assert seg == {"m1 (pa_qa)": [100.0, 0.0, 100.0, 50.0], "m2 (pa_qa)": [100.0] * 4}
-    fig = rep.figure_pa_qa_segments(seg)
+    counts = rep.pa_qa_segment_counts(results)
+    assert counts == {"m1 (pa_qa)": [1, 1, 1, 2], "m2 (pa_qa)": [1, 1, 1, 2]}
+    fig = rep.figure_pa_qa_segments(seg, counts)
     lines = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[0].get_lines()}
     assert lines == seg
+    n_text = {t.get_gid(): t.get_text() for t in fig.axes[0].texts if t.get_gid()}
+    assert n_text["n|m1 (pa_qa)|late"] == "n=2" and n_text["n|m2 (pa_qa)|front"] == "n=1"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(rep.SEGMENTS)
 
     # clean vs noisy: CER in % and accuracy in %, both models, both noise conditions
@@ -321,12 +375,18 @@ def test_report_tables_plots_and_their_data(runs, tmp_path):
     # results.md: one table per task, models side by side, counts shown
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "| set | noise | m1 | m2 |" in md
-    assert "| asr_zeroth | clean | 46.67 | 0.00 |" in md
-    assert "| sqa_click | clean | 75.0 / 25.0 | 100.0 / — |" in md
-    assert "| pa_qa | m1 | k1 | 75.0 | 100.0 | 0.0 | 100.0 | 50.0 | 50.0 |" in md
+    assert "| asr_zeroth | clean | 46.67 (1/3 failed) | 0.00 |" in md  # the failure shows
+    assert "| sqa_click | clean | 75.0 / 25.0 (n=4) | 100.0 / — (n=4) |" in md
+    # every percentage with the number of items behind it
+    assert (
+        "| pa_qa | m1 | k1 | 75.0 (n=4) | 100.0 (n=1) | 0.0 (n=1) | 100.0 (n=1) | 50.0 (n=2) "
+        "| 50.0 |"
+    ) in md
     assert "| sca_qa_kpop | m1 | k1 | 75.0 | 50.0 | 100.0 | 33.3 | 33.3 | 3/4 |" in md
-    assert "| m1 | sqa_click_noisy | 4 | 4 | 3 | 0 | 1 | 0 |" in md  # the abstention shows
-    assert "| m1 | asr_zeroth | 3 | 6 | 5 | 1 | 0 |" in md  # the failure shows
+    assert "| sqa_click | noisy | 50.0 / — (n=4) (1/4 abstained) | 25.0 / — (n=4) |" in md
+    # model, config, status, rows, planned, records, ok, failed, abstained, missing, stale
+    assert "| m1 | sqa_click_noisy | complete | 4 | 4 | 4 | 3 | 0 | 1 | 0 | 0 | 0 | 0 |" in md
+    assert "| m1 | asr_zeroth | complete | 3 | 6 | 6 | 5 | 1 | 0 | 0 | 0 |" in md
     assert "n/a (every request was abstained)" in md
     assert "n/a (no judge configured" in md
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
