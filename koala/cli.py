@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("koala.demo", "run the whole path on the embedded mini benchmark"),
     "mini": ("koala.mini", "build the embedded mini benchmark source tree (espeak-ng)"),
     "run": ("koala.runner", "run a model over configs into a resumable run directory"),
+    "check": (
+        "koala.check",
+        "check that a model's answers depend on the audio (own clip, silence, another clip)",
+    ),
     "score": ("koala.score", "score a run directory with the evaluate modules"),
     "report": ("koala.report", "write results.json, results.md and plots for run directories"),
     "export": (

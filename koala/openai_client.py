@@ -5,8 +5,10 @@ Used by the ``openai`` model adapter and by the LLM judge. What it adds over a b
 * a concurrency limit (an ``asyncio.Semaphore``), so many requests can be in flight against a
   cluster of replicas behind one URL;
 * a per-request timeout, and retries with exponential backoff and jitter on 429, 5xx,
-  time-outs and connection errors (``Retry-After`` is honoured when the server sends it);
-  other 4xx are not retried;
+  time-outs and connection errors (``Retry-After`` is honoured when the server sends it, up
+  to ``max_backoff``, :data:`MAX_BACKOFF` = 30 s by default); other 4xx are not retried. With
+  the defaults a request is given up after :func:`deadline` = 60 s x 5 attempts = 300 s of
+  waiting for answers, plus the waits between attempts (each at most 30 s);
 * an API key read from an environment variable at call time, sent only in the
   ``Authorization`` header and never stored on the object, logged or written anywhere; every
   exception message the client raises has the key's value and any ``Authorization`` header
@@ -30,14 +32,28 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported when a client opens: `koala-bench --help` reads the constants only
+    import httpx
 
-__all__ = ["ChatError", "ChatResult", "OpenAIClient", "check_base_url", "redact"]
+__all__ = [
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MAX_BACKOFF",
+    "ChatError",
+    "ChatResult",
+    "OpenAIClient",
+    "check_base_url",
+    "deadline",
+    "redact",
+]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_TIMEOUT = 60.0  # seconds per attempt
+DEFAULT_RETRIES = 4  # retries after the first attempt
+MAX_BACKOFF = 30.0  # seconds: the longest wait between attempts, and the Retry-After cap
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 REDACTED = "[REDACTED]"
 # an Authorization header as text, JSON or a Python repr: its value up to the end of the quote
@@ -79,6 +95,13 @@ def check_base_url(url: str, what: str = "base URL") -> str:
             f"{what}: {url!r} is not an http(s) URL naming a host (e.g. http://127.0.0.1:8000/v1)"
         )
     return url
+
+
+def deadline(timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> float:
+    """The seconds one request may spend waiting for answers before it is given up:
+    ``timeout`` x ``retries + 1`` attempts (the waits between attempts, each at most
+    :data:`MAX_BACKOFF`, come on top)."""
+    return float(timeout) * (int(retries) + 1)
 
 
 class ChatError(RuntimeError):
@@ -138,10 +161,10 @@ class OpenAIClient:
         model: str,
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8,
-        timeout: float = 60.0,
-        max_retries: int = 4,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_RETRIES,
         backoff: float = 0.5,
-        max_backoff: float = 30.0,
+        max_backoff: float = MAX_BACKOFF,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -170,6 +193,8 @@ class OpenAIClient:
         return ChatError(self._redact(message), status, attempts)
 
     async def __aenter__(self) -> OpenAIClient:
+        import httpx
+
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=None)
         self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, trust_env=False)
         self._sem = asyncio.Semaphore(self.concurrency)
@@ -195,6 +220,8 @@ class OpenAIClient:
         logprobs, top_logprobs, ...). Must run inside ``async with client``."""
         if self._client is None or self._sem is None:
             raise RuntimeError("use 'async with OpenAIClient(...) as client' before achat()")
+        import httpx
+
         body = {"model": self.model, "messages": list(messages), **params}
         url = f"{self.base_url}/chat/completions"
         status: int | None = None

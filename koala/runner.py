@@ -4,13 +4,15 @@
 
     koala-bench run --model SPEC --configs CONFIG [CONFIG ...] [--data DIR_OR_HUB_ID]
                     [--prompts FILE] [--limit N] [--concurrency N]
-                    [--protocol koala|published] --out RUN_DIR
+                    [--protocol koala|published] [--check] --out RUN_DIR
 
 What one run does, per config (one after another, each with a progress bar showing rate and
 ETA):
 
 1. ``datasets.load_dataset(DATA, CONFIG, split="test")``: ``DATA`` is a directory written by
-   ``koala-bench export`` (Parquet shards + a README with YAML ``configs:``) or a Hub id.
+   ``koala-bench export`` (Parquet shards + a README with YAML ``configs:``) or a Hub id. A
+   KoALA source tree (the published metadata JSONL in ``SQA/``, ``PA-QA/``, ... and no card
+   with ``configs:``) is refused with the ``koala-bench export`` command that converts it.
 2. For every row, every prompt variant (:mod:`koala.prompts`, chosen by the row's subset; all
    of them are run, the report keeps the best and shows all) and every condition of the task
    it builds one request. SCA-QA has three conditions: ``text`` (the question alone, gold
@@ -33,7 +35,14 @@ ETA):
    same fingerprint is skipped: a re-run resumes, and a change of prompts, model options,
    data or settings re-asks exactly the requests it changes. Failed records are retried.
 5. The model answers (``--concurrency`` requests in flight for HTTP models, a thread pool or
-   batches for local ones; an asynchronous model answers one request per call).
+   batches for local ones; an asynchronous model answers one request per call). A model that
+   ignores the prompt (``ignores_prompt``, e.g. ``vosk-ko``) is asked once per clip and
+   condition: the one answer is recorded for every prompt variant, each record with its own
+   fingerprint and ``"shared_answer": true``. Every record with audio carries
+   ``"audio_seconds"``, and ``"truncated": true`` when the clip is longer than the model's
+   input limit (``max_audio_s``; several audio LMs and servers cut input at 30 s and still
+   answer, so the late part of a 1-2 minute PA-QA passage is never heard); the summary counts
+   them per config.
    Multiple-choice requests ask for label log-probabilities too when the model gives them,
    so generation-based and logit-based scores come from one call.
 6. Each answer becomes one JSON line, appended and fsynced before it counts as done (a writer
@@ -51,9 +60,20 @@ Records are keyed by ``(model, config, variant, condition, id)`` and carry the f
 scorer needs (``ref``), so ``koala-bench score RUN_DIR`` needs no dataset; the format lives
 in :mod:`koala.predictions`.
 
+A dead or hung server: after ``breaker`` consecutive failed requests (the ``openai`` adapter's
+``?breaker=N``, default 8; 0: never) the run stops sending to it: requests in flight are
+dropped and the rest are not sent; neither is recorded, so they stay pending and the same
+command resumes them. Everything committed is kept; the summary names the server and the last
+error.
+
+``--check`` first runs :mod:`koala.check` (the model's answers must depend on the audio) on
+one of the configs and stops when they do not.
+
 Exit status: 0 when every requested config ran (even with failed samples, which the summary
 and the report count); 1 on a usage error; 2 when nothing could be answered; 3 when a
-requested config did not run (or stopped); 4 when the predictions file could not be written.
+requested config did not run (or stopped); 4 when the predictions file could not be written;
+5 when the circuit breaker stopped the run; 6 when ``--check`` found that the answers do not
+depend on the audio.
 """
 
 from __future__ import annotations
@@ -119,6 +139,8 @@ from koala.prompts import (
 
 __all__ = [
     "ABSTAINED",
+    "EXIT_BREAKER",
+    "EXIT_CHECK_FAILED",
     "EXIT_NOTHING_ANSWERED",
     "EXIT_NOT_RUN",
     "EXIT_WRITE_FAILED",
@@ -127,6 +149,8 @@ __all__ = [
     "OK",
     "PREDICTIONS",
     "REF_FIELDS",
+    "Breaker",
+    "BreakerTripped",
     "Key",
     "PredictionStore",
     "ReadStats",
@@ -141,6 +165,8 @@ __all__ = [
     "request_fingerprint",
     "run",
     "run_model",
+    "share_by_clip",
+    "source_tree_error",
     "summary",
 ]
 
@@ -177,7 +203,8 @@ REF_FIELDS: dict[str, tuple[str, ...]] = {
         "source_counterfactual_answer",
     ),
 }
-EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED = 2, 3, 4
+EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED, EXIT_BREAKER = 2, 3, 4, 5
+EXIT_CHECK_FAILED = 6  # koala-bench check / run --check: the answers ignore the audio
 
 
 def _sha(text: str) -> str:
@@ -187,11 +214,9 @@ def _sha(text: str) -> str:
 # ============================================================================ data
 
 
-def _local_data_files(root: Path, config: str) -> list[str] | None:
-    """The test-split files of ``config`` per the YAML ``configs:`` block of ``root/README.md``
-    (the block ``load_dataset(root, config)`` reads); ``None`` when there is no such block."""
-    import glob
-
+def _card_configs(root: Path) -> list[Any] | None:
+    """The YAML ``configs:`` block of the dataset card ``root/README.md`` (the block
+    ``load_dataset(root, config)`` reads); ``None`` when there is no such block."""
     import yaml
 
     readme = root / "README.md"
@@ -205,7 +230,17 @@ def _local_data_files(root: Path, config: str) -> list[str] | None:
     except yaml.YAMLError as exc:
         raise ValueError(f"{readme}: the YAML header does not parse: {exc}") from None
     configs = meta.get("configs") if isinstance(meta, Mapping) else None
-    if not isinstance(configs, list):
+    return configs if isinstance(configs, list) else None
+
+
+def _local_data_files(root: Path, config: str) -> list[str] | None:
+    """The test-split files of ``config`` per the YAML ``configs:`` block of ``root/README.md``
+    (the block ``load_dataset(root, config)`` reads); ``None`` when there is no such block."""
+    import glob
+
+    readme = root / "README.md"
+    configs = _card_configs(root)
+    if configs is None:
         return None
     names = [c.get("config_name") for c in configs if isinstance(c, Mapping)]
     entry = next(
@@ -234,6 +269,40 @@ def _local_data_files(root: Path, config: str) -> list[str] | None:
     return files
 
 
+# the metadata folders of the published KoALA layout (see koala.sources.koala_meta)
+SOURCE_FOLDERS = ("ASR", "SQA", "Instruct", "SCA-QA", "PA-QA", "Translation")
+
+
+def source_tree_error(data: str) -> str | None:
+    """What to say when ``data`` is a KoALA source tree (the published layout: metadata JSONL
+    files in ``ASR/``, ``SQA/``, ... and no dataset card with a ``configs:`` block) instead of
+    an export; ``None`` otherwise. ``load_dataset`` would read such a folder as one
+    ``default`` config ("BuilderConfig 'sqa_click' not found. Available: ['default']")."""
+    import shlex
+
+    root = Path(data)
+    if not root.is_dir():
+        return None
+    found = sorted(
+        str(f.relative_to(root)) for d in SOURCE_FOLDERS for f in (root / d).glob("*.jsonl")
+    )
+    if not found:
+        return None
+    try:
+        if _card_configs(root) is not None:  # a card with configs: an export after all
+            return None
+    except ValueError:  # a broken card: the loader says what is wrong with it
+        return None
+    out = root.parent / f"{root.resolve().name}_parquet"
+    command = shlex.join(["koala-bench", "export", "--data-dir", str(root), "--out", str(out)])
+    return (
+        f"{root} is a KoALA source tree (the published metadata, e.g. {found[0]}), not an "
+        "export: the runner reads Parquet exports. Export it first:\n"
+        f"    {command}\n"
+        f"then run with --data {shlex.quote(str(out))}"
+    )
+
+
 def load_config(data: str, config: str, limit: int | None = None) -> Any:
     """The ``test`` split of ``config``, with audio columns left undecoded (the runner decodes
     them itself, off the event loop) and the first ``limit`` rows.
@@ -248,6 +317,9 @@ def load_config(data: str, config: str, limit: int | None = None) -> Any:
     import datasets
 
     root = Path(data)
+    refused = source_tree_error(data)
+    if refused is not None:
+        raise ValueError(refused)
     if root.is_dir():
         files = _local_data_files(root, config)
         if files is not None:
@@ -304,7 +376,13 @@ def decode_audio(value: Any, where: str) -> Audio:
 
 
 def config_names(data: str) -> list[str]:
+    """The configs of an export or Hub id (a source tree is refused, see
+    :func:`source_tree_error`)."""
     import datasets
+
+    refused = source_tree_error(data)
+    if refused is not None:
+        raise ValueError(refused)
 
     return list(datasets.get_dataset_config_names(data))
 
@@ -326,6 +404,9 @@ class Item:
     base: dict[str, Any]  # the record without the answer
     record: dict[str, Any] | None = None  # a record decided without calling the model
     request: Request | None = None
+    # the other variants of the same clip and condition, answered by this item's one call
+    # (a model that ignores the prompt, see share_by_clip)
+    followers: list[Item] = field(default_factory=list)
 
 
 @dataclass
@@ -349,12 +430,20 @@ class RunStats:
     writer_error: str | None = None
     lost: int = 0
     committed: int = 0
+    # records whose clip is longer than the model's input limit, per config
+    truncated: Counter[str] = field(default_factory=Counter)
+    max_audio_s: float | None = None  # the model's input limit (seconds) when known
+    # model calls made, per config (fewer than records when one answer is shared by variants)
+    calls: Counter[str] = field(default_factory=Counter)
+    breaker: str | None = None  # why the circuit breaker stopped the run
 
     def count(self, config: str, rec: Mapping[str, Any]) -> None:
         self.written[config] += 1
         self.status.setdefault(config, Counter())[rec["status"]] += 1
         if rec["status"] == FAILED:
             self.errors.setdefault(config, Counter())[str(rec.get("error"))[:160]] += 1
+        if rec.get("truncated"):
+            self.truncated[config] += 1
 
 
 def _ref(task: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -569,10 +658,36 @@ def attach_audio(
         item.request = Request(audio, item.prompt, item.labels)
 
 
+def share_by_clip(plan: RowPlan) -> None:
+    """For a model that ignores the prompt: make the first pending item of each condition of
+    the row ask for every other variant of that condition (its ``followers``, which leave
+    ``plan.items``): one call per clip and condition instead of one per prompt variant."""
+    leaders: dict[str, Item] = {}
+    kept: list[Item] = []
+    for item in plan.items:
+        if item.record is None and item.request is not None:
+            leader = leaders.setdefault(item.condition, item)
+            if leader is not item:
+                leader.followers.append(item)
+                continue
+        kept.append(item)
+    plan.items = kept
+
+
 # ============================================================================ execution
 
 
-def _answer_record(item: Item, ans: Answer | BaseException, seconds: float) -> dict[str, Any]:
+def _answer_record(
+    item: Item,
+    ans: Answer | BaseException,
+    seconds: float,
+    max_audio_s: float | None = None,
+    shared: bool = False,
+) -> dict[str, Any]:
+    """The record of one answered (or failed) request. A request with audio records its
+    length in ``audio_seconds`` and whether it exceeds the model's input limit
+    ``max_audio_s`` in ``truncated``; ``shared`` marks an answer given once for every prompt
+    variant (``shared_answer``)."""
     rec = dict(item.base)
     if isinstance(ans, Abstain):
         rec.update(status=ABSTAINED, prediction=None, logprobs=None, error=ans.reason)
@@ -584,7 +699,51 @@ def _answer_record(item: Item, ans: Answer | BaseException, seconds: float) -> d
         if ans.meta:
             rec["meta"] = ans.meta
     rec["seconds"] = round(seconds, 4)
+    audio = item.request.audio if item.request is not None else None
+    if audio is not None:
+        rec["audio_seconds"] = round(audio.duration, 3)
+        rec["truncated"] = bool(max_audio_s and audio.duration > max_audio_s)
+    if shared:
+        rec["shared_answer"] = True
     return rec
+
+
+class BreakerTripped(RuntimeError):
+    """The circuit breaker stopped the run (see :class:`Breaker`)."""
+
+
+@dataclass
+class Breaker:
+    """Stops sending to a server after ``limit`` consecutive failed requests (0: never).
+
+    With the adapter's defaults a hung server costs 60 s x 5 attempts per request; without a
+    breaker every request of the run would pay it. A success (or an abstention) resets the
+    count; requests that fail before reaching the model (an undecodable clip, a prompt that
+    cannot be built) do not count.
+    """
+
+    limit: int
+    server: str
+    consecutive: int = 0
+    last_error: str | None = None
+
+    @property
+    def tripped(self) -> bool:
+        return self.limit > 0 and self.consecutive >= self.limit
+
+    def record(self, ans: Answer | BaseException) -> None:
+        """Count one model call's outcome."""
+        if isinstance(ans, BaseException) and not isinstance(ans, Abstain):
+            self.consecutive += 1
+            self.last_error = f"{type(ans).__name__}: {ans}".strip()[:500]
+        else:
+            self.consecutive = 0
+
+    def message(self) -> str:
+        return (
+            f"circuit breaker: {self.consecutive} consecutive requests to {self.server} "
+            f"failed; stopped sending to it. Last error: {self.last_error}"
+        )
 
 
 class _End:
@@ -618,6 +777,7 @@ class _Run:
     settings: dict[str, Any]  # the plan's settings
     executor: ThreadPoolExecutor | None
     progress: bool
+    breaker: Breaker | None = None
 
 
 async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
@@ -667,6 +827,8 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
         smoothing=0.1,
     )
     audio_ds = ds.select_columns(audio_cols) if audio_cols else None
+    shared = bool(getattr(model, "ignores_prompt", False))  # one call per clip, see Item
+    breaker = ctx.breaker
     queue: asyncio.Queue[Any] = asyncio.Queue()
     # Bounded read-ahead: decoded clips waiting for a worker (long PA-QA passages are large).
     slots = threading.Semaphore(concurrency + 8)
@@ -691,6 +853,8 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
                     if any(it.record is None for it in plan.items):
                         row = audio_ds[plan.index] if audio_ds is not None else {}
                         attach_audio(plan, row, ctx.text_audio, cache)
+                        if shared:
+                            share_by_clip(plan)
                 interleaved = itertools.chain.from_iterable(
                     itertools.zip_longest(*(p.items for p in chunk))
                 )
@@ -771,8 +935,18 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
             except Exception as exc:
                 answers = [exc] * len(items)
             took = (time.perf_counter() - start) / len(items)
+            limit = getattr(model, "max_audio_s", None)
+            stats.max_audio_s = limit
+            stats.calls[config] += len(items)
             for it, ans in zip(items, answers, strict=True):
-                finish(_answer_record(it, ans, took))
+                for one in (it, *it.followers):
+                    finish(_answer_record(one, ans, took, limit, shared))
+                if breaker is not None:
+                    breaker.record(ans)
+            if breaker is not None and breaker.tripped:
+                # the TaskGroup cancels the other workers (and their calls in flight, which
+                # stay pending); nothing more is sent
+                raise BreakerTripped(breaker.message())
 
     n_workers = max(1, concurrency if is_async else -(-concurrency // batch_size))
     failure: BaseException | None = None
@@ -801,7 +975,7 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _opened(model: Any, concurrency: int) -> Any:
+async def opened(model: Any, concurrency: int) -> Any:
     if hasattr(model, "aopen"):
         await model.aopen(concurrency)
     elif hasattr(model, "open"):
@@ -829,8 +1003,12 @@ async def _run_all(
         ctx.concurrency = conc
         ctx.executor = ThreadPoolExecutor(conc, thread_name_prefix="koala-model")
     loop = asyncio.get_running_loop()
+    limit_fails = int(getattr(model, "breaker", 0) or 0)
+    if limit_fails > 0:
+        server = getattr(model, "server", None) or getattr(model, "base_url", None) or model.name
+        ctx.breaker = Breaker(limit_fails, str(server))
     try:
-        async with _opened(model, ctx.concurrency):
+        async with opened(model, ctx.concurrency):
             for n, config in enumerate(configs):
                 try:
                     task_of(config)
@@ -838,6 +1016,13 @@ async def _run_all(
                     await _run_config(model, ds, config, ctx)
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
+                except BreakerTripped as exc:
+                    stats.breaker = str(exc)
+                    log.error("config %s: %s; the run stops", config, exc)
+                    stats.config_errors[config] = "stopped by the circuit breaker"
+                    for rest in configs[n + 1 :]:
+                        stats.config_errors[rest] = "not started: the circuit breaker tripped"
+                    break
                 except WriteError as exc:
                     cause = exc.__cause__ or exc
                     stats.writer_error = f"{type(cause).__name__}: {cause}"
@@ -859,7 +1044,16 @@ async def _run_all(
 # Spec options that change how a request travels, never what the model answers: left out of
 # the fingerprint, so raising a time-out to get past failures does not re-ask every request.
 TRANSPORT_OPTIONS = frozenset(
-    {"timeout", "retries", "backoff", "key_env", "pool_size", "max_concurrency", "concurrency"}
+    {
+        "timeout",
+        "retries",
+        "backoff",
+        "key_env",
+        "pool_size",
+        "max_concurrency",
+        "concurrency",
+        "breaker",
+    }
 )
 
 
@@ -1071,6 +1265,9 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
             "config_errors": stats.config_errors,
             "writer_error": stats.writer_error,
             "lost": stats.lost,
+            "breaker": stats.breaker,
+            "truncated": dict(stats.truncated),
+            "max_audio_s": stats.max_audio_s,
             "exit_status": exit_status(stats),
         }
     )
@@ -1081,10 +1278,13 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
 
 
 def exit_status(stats: RunStats) -> int:
-    """The exit status of a run: 4 when the predictions file could not be written, 2 when
-    nothing could be answered, 3 when a requested config did not run (or stopped), else 0."""
+    """The exit status of a run: 4 when the predictions file could not be written, 5 when the
+    circuit breaker stopped it, 2 when nothing could be answered, 3 when a requested config
+    did not run (or stopped), else 0."""
     if stats.writer_error is not None:
         return EXIT_WRITE_FAILED
+    if stats.breaker is not None:
+        return EXIT_BREAKER
     answered = sum(st[OK] + st[ABSTAINED] for st in stats.status.values())
     attempted = sum(stats.written.values())
     if (attempted and not answered) or (stats.config_errors and not stats.planned):
@@ -1111,6 +1311,17 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
             f"{stats.written[c]} new (ok {st[OK]}, failed {st[FAILED]}, "
             f"abstained {st[ABSTAINED]}){rate}"
         )
+        if stats.calls[c] and stats.calls[c] < stats.written[c]:
+            lines.append(
+                f"      {stats.calls[c]} model call(s): the model ignores the prompt, so one "
+                "answer per clip and condition is recorded for every variant (shared_answer)"
+            )
+        if stats.truncated[c]:
+            lines.append(
+                f"      {stats.truncated[c]} request(s) TRUNCATED: the clip is longer than the "
+                f"model's input limit of {stats.max_audio_s:g} s, the rest was never heard "
+                "(records say truncated: true)"
+            )
         if c in stats.config_errors:
             lines.append(f"      STOPPED before the end: {stats.config_errors[c]}")
         for msg, n in stats.errors.get(c, Counter()).most_common(5):
@@ -1124,6 +1335,12 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
         lines.append(
             f"  {len(stats.config_errors)} requested config(s) did not run to the end: "
             f"{', '.join(stats.config_errors)}."
+        )
+    if stats.breaker is not None:
+        lines.append(
+            f"  STOPPED: {stats.breaker}. The requests not sent are not recorded: they stay "
+            "pending, and everything committed is kept; run the same command again when the "
+            "server answers (the model option ?breaker=0 turns the breaker off)."
         )
     if stats.writer_error is not None:
         lines.append(
@@ -1139,42 +1356,66 @@ def _split_configs(values: Sequence[str]) -> list[str]:
     return [c for v in values for c in v.replace(",", " ").split() if c]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="model spec: vosk-ko | cascade | openai:MODEL@URL | "
-        "transformers:PATH (options after '?', see koala.models)",
+def model_help() -> str:
+    """The ``--model`` help: the spec forms, and what a dead or hung server costs (the
+    per-request deadline, the Retry-After cap, the circuit breaker)."""
+    from koala.models.openai import DEFAULT_BREAKER
+    from koala.openai_client import DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_BACKOFF, deadline
+
+    return (
+        "model spec: vosk-ko | cascade | openai:MODEL@URL | transformers:PATH (options after "
+        "'?', see koala.models); required, no default. openai: a request is given up after "
+        f"TIMEOUT x (RETRIES + 1) attempts, by default {DEFAULT_TIMEOUT:g} s x "
+        f"{DEFAULT_RETRIES + 1} = {deadline():g} s (?timeout=SECONDS&retries=N), plus the waits "
+        f"between attempts (exponential from 0.5 s; a server's Retry-After is honoured up to "
+        f"{MAX_BACKOFF:g} s); after {DEFAULT_BREAKER} consecutive failed requests the run stops "
+        "sending to the server and exits with status 5, the rest staying pending (?breaker=N; "
+        "0 = never). ?max_audio_s=SECONDS: the model's input limit (default: unknown, except "
+        "transformers: its feature extractor's, 30 s for Whisper-style ones); longer clips are "
+        "still sent and flagged truncated"
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=model_help())
     parser.add_argument(
         "--configs",
         nargs="+",
         required=True,
-        help="config names (space or comma separated), or 'all'",
+        help="config names (space or comma separated), or 'all' (every config of --data); "
+        "required, no default",
     )
     parser.add_argument(
         "--data",
         default=os.environ.get(DATA_ENV),
-        help=f"export directory or Hub id (default: ${DATA_ENV})",
+        help="directory written by 'koala-bench export' (Parquet + dataset card) or Hub id "
+        f"(default: ${DATA_ENV}); a KoALA source tree must be exported first",
     )
     parser.add_argument(
         "--prompts",
         default=None,
-        help="prompt file (this project's or the published prompts.yaml format)",
+        help="prompt file, YAML (this project's or the published prompts.yaml format); "
+        "default: the built-in prompts (koala/prompts_default.yaml)",
     )
-    parser.add_argument("--limit", type=int, default=None, help="first N rows of each config")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="run the first N rows of each config (rows; default: every row)",
+    )
     parser.add_argument(
         "--concurrency",
         type=int,
         default=8,
-        help="requests in flight (HTTP models) or worker threads",
+        help="requests in flight (HTTP models) or worker threads (local models), a count "
+        "(default: 8, capped by the model's own limit)",
     )
     parser.add_argument(
         "--sca-text-audio",
         choices=("silence", "none"),
         default="silence",
         help="what the SCA-QA text-only condition sends: a 1 s silent clip "
-        "(default, as published) or no audio",
+        "(default: silence, as published) or no audio (none)",
     )
     parser.add_argument(
         "--protocol",
@@ -1183,9 +1424,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how requests are shown: koala (default; every set with its own labels) or "
         "published (SCA-QA choices shown as (A)-(D), as the published evaluation does)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
-        "--out", required=True, help="run directory (created; resumed if it exists)"
+        "--check",
+        action="store_true",
+        help="before the run, send 4 rows of one config with their audio, with silence and "
+        "with another row's audio (12 requests), and stop with exit status 6 when the answers "
+        "do not depend on the audio (default: off; see 'koala-bench check')",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (default: one bar per config on stderr)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="run directory (created; resumed if it exists); required, no default",
     )
 
 
@@ -1204,6 +1458,10 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("koala-bench run: --concurrency must be >= 1", file=sys.stderr)
         return 1
+    refused = source_tree_error(args.data)
+    if refused is not None:
+        print(f"koala-bench run: {refused}", file=sys.stderr)
+        return 1
     configs = _split_configs(args.configs)
     try:
         if configs == ["all"]:
@@ -1215,6 +1473,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"koala-bench run: {exc}", file=sys.stderr)
         return 1
+    if getattr(args, "check", False):
+        from koala.check import check_model
+
+        status = check_model(model, args.data, configs, prompts=prompts, protocol=args.protocol)
+        if status:
+            print("koala-bench run: the check failed; nothing was run", file=sys.stderr)
+            return status
     try:
         stats = run_model(
             model,
@@ -1251,6 +1516,7 @@ _EXIT_MEANING = {
     EXIT_NOTHING_ANSWERED: "nothing could be answered",
     EXIT_NOT_RUN: "a requested config did not run",
     EXIT_WRITE_FAILED: "the predictions file could not be written; answers were lost",
+    EXIT_BREAKER: "the circuit breaker stopped sending to a failing server",
 }
 
 

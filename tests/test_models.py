@@ -151,6 +151,44 @@ def test_names_and_name_option():
     assert load_model("cascade?tokens=word").name == "cascade(tokens=word)"
 
 
+def test_max_audio_s_is_an_option_of_every_adapter():
+    assert load_model("openai:m@http://127.0.0.1:1/v1").max_audio_s is None  # unknown
+    assert load_model("openai:m@http://127.0.0.1:1/v1?max_audio_s=30").max_audio_s == 30.0
+    assert load_model("vosk-ko?max_audio_s=20.5").max_audio_s == 20.5
+    assert load_model("cascade").max_audio_s is None
+    for bad in ("abc", "-1", "true"):
+        with pytest.raises(ValueError, match="max_audio_s"):
+            load_model(f"openai:m@http://127.0.0.1:1/v1?max_audio_s={bad}")
+
+
+def test_hf_input_limit_comes_from_its_feature_extractor():
+    from types import SimpleNamespace
+
+    from koala.models.hf import HFAudioLM
+
+    whisper = SimpleNamespace(n_samples=480_000, sampling_rate=16_000, chunk_length=30)
+    m = HFAudioLM("unused")
+    assert m.max_audio_s is None  # not loaded: unknown
+    m.processor = SimpleNamespace(feature_extractor=whisper)
+    assert m.max_audio_s == 30.0  # 480000 samples at 16 kHz
+    m.processor = SimpleNamespace(feature_extractor=SimpleNamespace(chunk_length=20))
+    assert m.max_audio_s == 20.0
+    m.processor = SimpleNamespace(feature_extractor=whisper)
+    m.max_audio_s = 45.0  # told by the spec
+    assert m.max_audio_s == 45.0
+    m.max_audio_s = 0.0  # no limit
+    assert m.max_audio_s is None
+
+
+def test_openai_breaker_option():
+    assert load_model("openai:m@http://127.0.0.1:1/v1").breaker == 8
+    m = load_model("openai:m@http://127.0.0.1:1/v1?breaker=0")
+    assert m.breaker == 0 and m.server == "http://127.0.0.1:1/v1"
+    for bad in ("-1", "x", "2.5"):
+        with pytest.raises(ValueError, match="breaker"):
+            load_model(f"openai:m@http://127.0.0.1:1/v1?breaker={bad}")
+
+
 # ------------------------------------------------------------------------------- openai
 
 

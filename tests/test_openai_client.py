@@ -150,3 +150,21 @@ def test_base_url_with_credentials_or_without_host_is_refused(url):
     with pytest.raises(ValueError, match=r"key_env|not an http") as e:
         OpenAIClient(url, "m")
     assert "pw-777" not in str(e.value) and "sk-abc" not in str(e.value)
+
+
+def test_deadline_and_the_retry_after_cap():
+    from koala.openai_client import MAX_BACKOFF, deadline
+
+    assert deadline() == 60.0 * 5 == 300.0  # the defaults: 60 s x (4 retries + 1)
+    assert deadline(0.5, 2) == 1.5
+    assert MAX_BACKOFF == 30.0
+
+    def script(body, n):
+        if n == 0:
+            return Reply(status=503, headers={"Retry-After": "3600"})
+        return Reply(body=completion("ok"))
+
+    with ScriptedServer(script) as s:
+        t0 = time.perf_counter()
+        assert run(_one(s.url, max_backoff=0.2)).text == "ok"
+        assert 0.2 <= time.perf_counter() - t0 < 2.0  # an hour asked, 0.2 s waited

@@ -34,6 +34,7 @@ from koala.runner import (
     read_predictions,
     record_key,
     run_model,
+    summary,
 )
 from koala.score import score_run
 
@@ -1155,3 +1156,129 @@ def test_a_crashing_worker_stops_its_siblings(tmp_path, monkeypatch):
     late = [t for t in model.started if t > model.fatal_at]
     assert len(late) <= 3, f"{len(late)} calls started after the fatal error"
     assert len(model.started) < 20
+
+
+# ------------------------------------------------------------ input limits, shared answers
+
+
+class ShortEars(Recorder):
+    """A model that hears the first second of a clip only (and says so)."""
+
+    max_audio_s = 1.0
+
+
+def test_clips_longer_than_the_models_limit_are_flagged_truncated(tmp_path):
+    rows = sqa_rows(4)
+    for r, seconds in zip(rows, (0.25, 2.0, 1.0, 3.5), strict=True):
+        r["audio"] = tone(int(seconds * 10), seconds)
+    data = make_export(tmp_path / "data", {"sqa_click": rows})
+    out = tmp_path / "run"
+    model = ShortEars()
+    prompts = load_prompts(one_variant_prompts(tmp_path))
+    stats = run_model(model, ["sqa_click"], out, data=str(data), progress=False, prompts=prompts)
+    assert len(model.calls) == 4  # the model is still asked, as the user's server would be
+    recs, _ = read_predictions(out / PREDICTIONS)
+    by_id = {r["id"]: r for r in recs.values()}
+    # 1.0 s is not longer than the 1 s limit; 2 s and 3.5 s are
+    assert {i: r["truncated"] for i, r in by_id.items()} == {
+        "q00": False,
+        "q01": True,
+        "q02": False,
+        "q03": True,
+    }
+    assert {i: r["audio_seconds"] for i, r in by_id.items()} == {
+        "q00": 0.25,
+        "q01": 2.0,
+        "q02": 1.0,
+        "q03": 3.5,
+    }
+    assert stats.truncated == Counter({"sqa_click": 2})
+    text = summary(stats)
+    assert "2 request(s) TRUNCATED" in text and "input limit of 1 s" in text
+    run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run_json["invocations"][-1]["truncated"] == {"sqa_click": 2}
+
+    # a model with no known limit flags nothing
+    plain = Recorder()
+    run_model(plain, ["sqa_click"], tmp_path / "run2", data=str(data), progress=False,
+              prompts=prompts)  # fmt: skip
+    recs2, _ = read_predictions(tmp_path / "run2" / PREDICTIONS)
+    assert not any(r["truncated"] for r in recs2.values())
+
+
+def test_a_servers_input_limit_comes_from_the_spec(tmp_path, capsys):
+    rows = sqa_rows(3)
+    rows[1]["audio"] = tone(1, 1.5)
+    data = make_export(tmp_path / "data", {"sqa_click": rows})
+    out = tmp_path / "run"
+    with ScriptedServer(lambda b, n: Reply(body=completion("(A)"))) as srv:
+        argv = ["--model", f"openai:m@{srv.url}?max_audio_s=0.5", "--configs", "sqa_click"]
+        argv += ["--data", str(data), "--prompts", str(one_variant_prompts(tmp_path))]
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+        assert len(srv.requests) == 3
+    assert "1 request(s) TRUNCATED" in capsys.readouterr().err
+    recs, _ = read_predictions(out / PREDICTIONS)
+    assert sorted(r["id"] for r in recs.values() if r["truncated"]) == ["q01"]
+
+
+class Deafish(Recorder):
+    """Answers from the audio alone, as an ASR model does."""
+
+    ignores_prompt = True
+
+
+def test_a_model_that_ignores_the_prompt_is_asked_once_per_clip_and_condition(tmp_path):
+    from koala.models.vosk_ko import VoskKorean
+
+    assert VoskKorean.ignores_prompt is True
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(3), "sca_qa_kpop": sca_rows(4)})
+    out = tmp_path / "run"
+    k_sqa = len(load_prompts().variants("sqa_click"))
+    k_sca = len(load_prompts().variants("sca_qa_kpop"))
+    assert k_sqa > 1 and k_sca > 1  # else nothing would be shared
+    model = Deafish(lambda a, p: f"{len(a.array) if a is not None else 0}")
+    stats = run_model(model, ["sqa_click", "sca_qa_kpop"], out, data=str(data), progress=False)
+    # 3 SQA clips; SCA-QA: 4 silent clips (text), 4 counterfactual, 2 original
+    assert len(model.calls) == 3 + (4 + 4 + 2)
+    recs, _ = read_predictions(out / PREDICTIONS)
+    assert len(recs) == 3 * k_sqa + 10 * k_sca
+    assert all(r["shared_answer"] is True for r in recs.values())
+    by_clip: dict = {}
+    for r in recs.values():
+        by_clip.setdefault((r["config"], r["condition"], r["id"]), []).append(r)
+    assert len(by_clip) == 13
+    for group in by_clip.values():
+        assert len({r["variant"] for r in group}) == len(group)
+        assert len({r["fingerprint"] for r in group}) == len(group)  # each its own
+        assert len({r["prediction"] for r in group}) == 1  # the one answer
+    assert stats.calls == Counter({"sqa_click": 3, "sca_qa_kpop": 10})
+    assert "one answer per clip and condition" in summary(stats)
+    again = Deafish()
+    run_model(again, ["sqa_click", "sca_qa_kpop"], out, data=str(data), progress=False)
+    assert again.calls == []
+
+
+def test_a_source_tree_is_refused_with_the_export_command(tmp_path, capsys):
+    import shlex
+
+    from koala.runner import load_config
+
+    tree = tmp_path / "KoALA"
+    (tree / "SQA").mkdir(parents=True)
+    (tree / "SQA" / "click_clean.jsonl").write_text('{"index": 0}\n', encoding="utf-8")
+    (tree / "README.md").write_text("# KoALA\n", encoding="utf-8")  # a card without configs
+    for configs in (["sqa_click"], ["all"]):
+        argv = ["--model", "cascade", "--configs", *configs, "--data", str(tree)]
+        assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "BuilderConfig" not in err and "source tree" in err
+        out = tmp_path / "KoALA_parquet"
+        command = f"koala-bench export --data-dir {shlex.quote(str(tree))} --out {out}"
+        assert command in err and f"--data {out}" in err
+    with pytest.raises(ValueError, match="Export it first"):
+        load_config(str(tree), "sqa_click")
+    # an export beside metadata folders is still an export
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(1)})
+    (data / "SQA").mkdir()
+    (data / "SQA" / "click_clean.jsonl").write_text("{}\n", encoding="utf-8")
+    assert len(load_config(str(data), "sqa_click")) == 1

@@ -27,7 +27,16 @@ Optional members the runner uses when present:
 * ``answer_batch(requests) -> list[Answer | Exception]`` with ``batch_size`` > 1: batched calls;
 * ``aanswer(request) -> Answer`` (a coroutine) with ``aopen(concurrency)``/``aclose()``: an
   asynchronous backend (HTTP servers); the runner then keeps ``concurrency`` requests in flight;
-* ``open(concurrency)``/``close()``: set-up and tear-down around a run.
+* ``open(concurrency)``/``close()``: set-up and tear-down around a run;
+* ``ignores_prompt`` (bool): the answer depends on the audio only (an ASR model such as
+  ``vosk-ko``): the runner asks once per clip and condition and records that one answer for
+  every prompt variant, each record with ``"shared_answer": true``;
+* ``max_audio_s`` (float or ``None``): the longest clip the model hears, in seconds; a request
+  with a longer clip is still sent, and its record says ``"truncated": true`` (every record
+  with audio carries ``"audio_seconds"``). Adapters take it as the ``?max_audio_s=SECONDS``
+  option; ``transformers:`` reads it from its feature extractor (Whisper-style: 30 s);
+* ``breaker`` (int) and ``server`` (str): after ``breaker`` consecutive failed requests the
+  runner stops sending to ``server`` (0: never); the ``openai`` adapter's default is 8.
 
 A model that cannot or will not answer one request raises :class:`Abstain` (the runner
 records an abstention, which the report shows; it is never replaced by a guess). Any other
@@ -53,11 +62,13 @@ contain ``@``; options go after the last ``?``). A spec that does not parse is a
 
 Options after ``?`` are adapter keyword arguments (see each adapter's docstring), e.g.
 ``openai:m@http://host:8000/v1?timeout=30&retries=6&key_env=VLLM_API_KEY&top_logprobs=0``.
-``name=...`` sets the model's name in predictions and reports; by default it is
-``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the URL. The runner's request
-fingerprint covers the URL and every option that can change an answer (not ``timeout``,
-``retries``, ``backoff``, ``key_env``): another URL or temperature re-asks the requests it
-changes, a longer time-out re-asks nothing. Values are parsed as int,
+``max_audio_s=SECONDS`` (any adapter) declares the longest clip the model hears (``0``: no
+limit; see ``max_audio_s`` above). ``name=...`` sets the model's name in predictions and
+reports; by default it is ``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the
+URL. The runner's request fingerprint covers the URL and every option that can change an
+answer or a record (``max_audio_s`` sets the records' ``truncated`` flag, so it counts), not
+``timeout``, ``retries``, ``backoff``, ``key_env``, ``breaker``: another URL or temperature
+re-asks the requests it changes, a longer time-out re-asks nothing. Values are parsed as int,
 float or bool (``true``/``false``) when they look like one. The API key is never part of a
 spec (a ``user:pass@`` URL or an ``api_key=`` option is refused): adapters read it from the
 environment variable named by ``key_env``. Without ``@URL`` an adapter that falls back to a
@@ -217,6 +228,8 @@ class ModelBase:
     max_concurrency: int | None = None
     batch_size: int = 1
     supports_logprobs: bool = False
+    ignores_prompt: bool = False
+    max_audio_s: float | None = None
 
     def generate(self, audio: Audio | None, prompt: str) -> str:
         raise NotImplementedError
@@ -454,10 +467,20 @@ def load_model(spec: str | ModelSpec) -> Any:
         )
     options = dict(parsed.options)
     name = options.pop("name", None)
+    max_audio_s = options.pop("max_audio_s", None)
+    if max_audio_s is not None and (
+        isinstance(max_audio_s, bool) or not isinstance(max_audio_s, int | float) or max_audio_s < 0
+    ):
+        raise ValueError(
+            f"--model {parsed.text!r}: max_audio_s={max_audio_s!r}: give the longest clip the "
+            "model hears in seconds (0: no limit)"
+        )
     try:
         model = factory(ModelSpec(parsed.kind, parsed.target, parsed.url, options, parsed.text))
     except TypeError as exc:  # an unknown option
         raise ValueError(f"--model {parsed.text!r}: {exc}") from None
+    if max_audio_s is not None:
+        model.max_audio_s = float(max_audio_s)
     if name is not None:
         model.name = str(name)
     elif getattr(model, "name", "model") == "model":

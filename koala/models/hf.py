@@ -36,6 +36,12 @@ first generation step (the same forward pass). A label with no single-token form
 from the result (it counts as ``-inf``). The full vocabulary is scored here, so unlike the
 ``openai`` adapter (top-k only, forms summed) no label is missing for want of rank.
 
+Input limit: a Whisper-style feature extractor (Qwen2-Audio's) pads or cuts every clip to
+``n_samples`` (``chunk_length`` = 30 s), so the model never hears what follows. The adapter
+reports that limit as ``max_audio_s`` (``n_samples / sampling_rate``, else ``chunk_length``,
+once the processor is loaded) and the runner flags longer clips ``"truncated": true``; the
+option ``max_audio_s=SECONDS`` overrides it (``0``: no limit).
+
 Batches (``batch_size``) are left-padded. Options: ``device`` (cpu), ``dtype`` (float32;
 ``auto``, ``bfloat16``, ``float16``), ``max_new_tokens``, ``template``, ``batch_size``,
 ``system`` (a system message; ``chat`` only), ``auto_class``, ``trust_remote_code`` (false),
@@ -116,6 +122,25 @@ class HFAudioLM(ModelBase):
         self.model: Any = None
         self._lock = threading.Lock()
         self._label_ids: dict[tuple[str, ...], dict[str, int]] = {}
+        self._max_audio_s: float | None = None  # set by the max_audio_s option
+
+    @property
+    def max_audio_s(self) -> float | None:
+        """The longest clip the model hears, in seconds: the ``max_audio_s`` option (0: no
+        limit), else what the loaded feature extractor keeps (``n_samples / sampling_rate``,
+        else ``chunk_length``), else ``None`` (unknown)."""
+        if self._max_audio_s is not None:
+            return self._max_audio_s or None
+        fe = getattr(self.processor, "feature_extractor", None)
+        n, sr = getattr(fe, "n_samples", None), getattr(fe, "sampling_rate", None)
+        if isinstance(n, int) and isinstance(sr, int) and n > 0 and sr > 0:
+            return n / sr
+        chunk = getattr(fe, "chunk_length", None)
+        return float(chunk) if isinstance(chunk, int | float) and chunk > 0 else None
+
+    @max_audio_s.setter
+    def max_audio_s(self, value: float | None) -> None:
+        self._max_audio_s = value
 
     # ------------------------------------------------------------------ loading
     def open(self, concurrency: int = 1) -> None:

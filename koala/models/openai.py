@@ -46,9 +46,17 @@ fewest in flight. httpcore's connection pool scans every connection for every qu
 at each request and response, so one pool of 32 costs several times the CPU of four pools of 8
 (measured with ``benchmarks/bench_runner.py``).
 
+A dead or hung server: one request is given up after ``timeout`` x (``retries`` + 1) attempts
+(60 s x 5 = 300 s by default, :func:`koala.openai_client.deadline`) plus the waits between
+them (a server's ``Retry-After`` is honoured up to 30 s). After ``breaker`` (8) consecutive
+failed requests the runner stops sending to the server: the rest of the run stays pending for
+the next run (``breaker=0``: never stop).
+
 Options (``openai:MODEL@URL?KEY=VALUE``): ``key_env``, ``timeout`` (60 s), ``retries`` (4),
 ``backoff`` (0.5 s), ``max_tokens`` (512), ``temperature`` (0), ``top_logprobs`` (20),
-``system`` (a system prompt, none by default), ``pool_size`` (8).
+``system`` (a system prompt, none by default), ``pool_size`` (8), ``breaker`` (8 consecutive
+failed requests; 0: off), ``max_audio_s`` (the server's input limit in seconds, e.g. 30 for a
+server that cuts clips at 30 s; unknown by default).
 """
 
 from __future__ import annotations
@@ -62,13 +70,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
-from koala.openai_client import OpenAIClient, check_base_url
+from koala.openai_client import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    OpenAIClient,
+    check_base_url,
+)
 
 __all__ = ["OpenAIChatModel", "label_forms", "label_logprobs", "label_token_forms"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_BREAKER = 8  # consecutive failed requests before the runner stops sending
 
 
 def label_forms(label: str) -> tuple[str, str, str, str]:
@@ -122,14 +136,15 @@ class OpenAIChatModel(ModelBase):
         model: str,
         base_url: str | None = None,
         key_env: str = "OPENAI_API_KEY",
-        timeout: float = 60.0,
-        retries: int = 4,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
         backoff: float = 0.5,
         max_tokens: int = 512,
         temperature: float = 0.0,
         top_logprobs: int = 20,
         system: str | None = None,
         pool_size: int = 8,
+        breaker: int = DEFAULT_BREAKER,
     ) -> None:
         self.model = model
         if base_url:
@@ -156,12 +171,23 @@ class OpenAIChatModel(ModelBase):
         self.supports_logprobs = self.top_logprobs > 0
         self.system = system
         self.pool_size = max(1, int(pool_size))
+        if isinstance(breaker, bool) or not isinstance(breaker, int) or breaker < 0:
+            raise ValueError(
+                f"openai:{model}: breaker={breaker!r}: give a number of consecutive failed "
+                "requests (0: never stop)"
+            )
+        self.breaker = breaker
         self.name = f"openai:{model}"
         self._clients: list[OpenAIClient] = []
         self._inflight: list[int] = []
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def server(self) -> str:
+        """Where requests go (what the runner's circuit breaker names)."""
+        return self.base_url
 
     def _new_client(self, concurrency: int) -> OpenAIClient:
         return OpenAIClient(

