@@ -85,7 +85,7 @@ def plain_read(paths: list[Path]) -> float:
 
 
 def run_export(root: Path, n: int) -> dict:
-    out = root / f"out{n}"
+    out = root.parent / f"out{n}"  # beside the source tree: never inside --data-dir
     shutil.rmtree(out, ignore_errors=True)
     code = CHILD.format(repo=str(REPO), src=str(root), out=str(out), meta=str(root / f"meta{n}"))
     proc = subprocess.run(
@@ -119,12 +119,13 @@ def main() -> int:
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="koala-bench-export-"))
     try:
         print(f"writing {args.rows} {args.format} clips of {args.seconds} s under {tmp} ...")
-        paths = write_tree(tmp, args.rows, args.seconds, args.format)
+        src = tmp / "src"
+        paths = write_tree(src, args.rows, args.seconds, args.format)
         plain_read(paths)  # warm the page cache, as the export will find it
         base = min(plain_read(paths) for _ in range(args.repeat))
-        small = run_export(tmp, args.rows // 4)
+        small = run_export(src, args.rows // 4)
         full = min(
-            (run_export(tmp, args.rows) for _ in range(args.repeat)), key=lambda r: r["seconds"]
+            (run_export(src, args.rows) for _ in range(args.repeat)), key=lambda r: r["seconds"]
         )
         base_rate = args.rows / base
         rate = full["rows"] / full["seconds"]

@@ -2,8 +2,8 @@
 
 ::
 
-    koala-bench export --data-dir /data/KoALA --out koala_parquet [--configs pa_qa sqa ...]
-                       [--skip-bad] [--push-to-hub user/koala-bench]
+    koala-bench export --data-dir /data/KoALA --out koala_parquet [--configs pa_qa,sqa ...]
+                       [--skip-bad] [--force] [--push-to-hub user/koala-bench]
 
 writes, per config, ``OUT/data/<config>/test-00000-of-0000N.parquet`` (audio embedded as WAV
 bytes, so the folder is self-contained) and ``OUT/README.md``: the dataset card filled from
@@ -19,12 +19,25 @@ of its subset configs (same schema, with the ``subset`` column).
 Nothing is half-written: each config is built into a hidden temporary folder inside ``OUT``
 (``.koala-tmp-*``, which ``load_dataset`` ignores) and renamed into place only when complete;
 the card is rewritten (atomically) after each config, listing only complete configs. An
-interrupted export leaves the previous state, or no trace of the config it was building.
+interrupted export leaves the previous state, or no trace of the config it was building; the
+next export removes whatever ``.koala-tmp*`` files or folders it left.
+
+Nothing is overwritten that the exporter did not write. ``OUT`` may not be, lie inside or hold
+``--data-dir`` (or another source folder given). The card carries a marker line
+(:data:`CARD_MARKER`); a ``README.md`` without it, or an ``export_report.json`` or
+``data/<config>`` beside such a card (or beside none), is refused unless ``--force`` is given.
+Files are written with the permissions of any new file (0666 less the umask), as the Parquet
+shards are.
+
+Exit codes of ``koala-bench export``: 0 done; 1 a write failed (a full disk, a read-only
+folder: the message says what, where, and which configs already exported are intact); 2 bad
+input or a refused ``--out``. Never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import importlib
 import importlib.util
@@ -33,7 +46,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +55,36 @@ from koala.builder.generate import DEFAULT_DIRS, FIX_DESCRIPTIONS, BuildOptions
 from koala.builder.registry import ConfigSpec, UnknownConfigError, get_config, load_registry
 from koala.sources import SourceError
 
-__all__ = ["ExportResult", "add_arguments", "available", "export", "run"]
+__all__ = [
+    "CARD_MARKER",
+    "ExportError",
+    "ExportResult",
+    "add_arguments",
+    "available",
+    "export",
+    "run",
+]
 
 logger = logging.getLogger("koala.export")
 
 TMP_PREFIX = ".koala-tmp-"
 REPORT_FILE = "export_report.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the line that marks a card as written by the exporter (which then may replace it)
+CARD_MARKER = (
+    "<!-- written by koala-bench export, which replaces this file on the next export; "
+    "delete this line to keep the file (the exporter then refuses to overwrite it) -->"
+)
+DEFAULT_MAX_SHARD_SIZE = "500MB"
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be done or did not complete: says what failed, where, and how to
+    fix it. ``code`` is the exit code of ``koala-bench export`` (1 a write failed, 2 refused)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, code: int = 1) -> None:
+        self.code = code
+        super().__init__(message + (f". Fix: {fix}" if fix else ""))
 
 
 def builder_class() -> type:
@@ -124,9 +159,27 @@ class ExportResult:
 
 
 def _clean_stale(out: Path) -> None:
-    for stale in out.glob(f"{TMP_PREFIX}*"):
+    """Remove every ``.koala-tmp*`` file or folder an interrupted export left in ``out``."""
+    for stale in out.glob(".koala-tmp*"):
         logger.info("removing %s left by an interrupted export", stale)
-        shutil.rmtree(stale, ignore_errors=True)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def _write_atomic(dest: Path, text: str, kind: str) -> None:
+    """Write ``text`` to ``dest`` through a hidden temporary file (``.koala-tmp-<kind>-*``)
+    renamed over it. The file is created like any new file (mode 0666 less the umask), as
+    the Parquet shards are, not 0600 as ``tempfile.mkstemp`` would make it."""
+    tmp = dest.parent / f"{TMP_PREFIX}{kind}-{uuid.uuid4().hex[:8]}{dest.suffix}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _replace_dir(src: Path, dest: Path) -> None:
@@ -311,7 +364,8 @@ def _fingerprint(out: Path, names: list[str], registry: dict[str, ConfigSpec]) -
 
 
 def write_card(out: Path, reports: dict[str, dict[str, Any]] | None = None) -> Path:
-    """(Re)write ``out/README.md`` for the configs complete in ``out`` (atomic)."""
+    """(Re)write ``out/README.md`` for the configs complete in ``out`` (atomic), marked with
+    :data:`CARD_MARKER` as the exporter's own."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
@@ -402,15 +456,11 @@ def write_card(out: Path, reports: dict[str, dict[str, Any]] | None = None) -> P
         else "(no build report)",
     )
     body = body.replace("{{ export_fingerprint }}", _fingerprint(out, names, registry))
+    if CARD_MARKER not in body:
+        body = f"{CARD_MARKER}\n{body}"
     card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
     dest = out / "README.md"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f"{TMP_PREFIX}card-", suffix=".md")
-    os.close(fd)
-    try:
-        Path(tmp).write_text(str(card), encoding="utf-8")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    _write_atomic(dest, str(card), "card")
     return dest
 
 
@@ -425,13 +475,106 @@ def _load_reports(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def _save_reports(out: Path, reports: dict[str, dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f"{TMP_PREFIX}report-", suffix=".json")
-    os.close(fd)
+    _write_atomic(out / REPORT_FILE, json.dumps(reports, ensure_ascii=False, indent=1), "report")
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    """Config names given as ``a b``, ``a,b`` or ``"a, b"`` (as ``koala-bench run`` takes
+    them), each once, in order."""
+    names = [n for v in values or [] for n in v.replace(",", " ").split()]
+    return list(dict.fromkeys(names))
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether ``path`` is a card the exporter wrote (it holds :data:`CARD_MARKER`)."""
     try:
-        Path(tmp).write_text(json.dumps(reports, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, out / REPORT_FILE)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        return path.is_file() and CARD_MARKER.encode() in path.read_bytes()
+    except OSError:
+        return False
+
+
+def _check_out(out: Path, sources: dict[str, Path], members: list[str], force: bool) -> None:
+    """Refuse an ``out`` among the sources, an ``out`` that is a file, and (unless ``force``)
+    replacing files the exporter did not write (see the module doc)."""
+    real_out = Path(os.path.realpath(out))
+    for flag, src in sources.items():
+        real_src = Path(os.path.realpath(src))
+        if real_out == real_src or real_src in real_out.parents:
+            how = "is" if real_out == real_src else "lies inside"
+        elif real_out in real_src.parents:
+            how = "holds"
+        else:
+            continue
+        raise ExportError(
+            f"--out {str(out)!r} {how} {flag} {str(src)!r}: the export would write among the "
+            "sources (its README.md over theirs); refused, also with --force",
+            fix="pass an --out outside the source folders, e.g. a new folder beside them",
+            code=2,
+        )
+    if out.exists() and not out.is_dir():
+        raise ExportError(
+            f"--out {str(out)!r} is a file, not a folder; nothing was written",
+            fix="pass the path of a folder (new, or one koala-bench export wrote)",
+            code=2,
+        )
+    if force or not out.is_dir() or _is_ours(out / "README.md"):
+        return
+    foreign = [
+        p
+        for p in (out / "README.md", out / REPORT_FILE, *(out / "data" / m for m in members))
+        if p.exists() or p.is_symlink()
+    ]
+    if foreign:
+        raise ExportError(
+            f"--out {str(out)!r} holds {', '.join(str(p.relative_to(out)) for p in foreign)}, "
+            "which koala-bench export did not write (no README.md carrying its marker line "
+            f"{CARD_MARKER[:40]!r}...) and would replace; nothing was written",
+            fix="pass a new or empty --out, or --force to replace them",
+            code=2,
+        )
+
+
+def _write_failed(
+    exc: OSError, out: Path, config: str | None, placed: bool, registry: dict[str, ConfigSpec]
+) -> ExportError:
+    """An :class:`ExportError` for a failed write (or read) during an export: what failed,
+    where, what is intact, and the fix."""
+    where = exc.filename or out
+    what = exc.strerror or str(exc) or type(exc).__name__
+    doing = f"exporting config {config!r}" if config else f"preparing the export folder {out}"
+    try:
+        intact = _exported(out, registry) if out.is_dir() else []
+    except OSError:
+        intact = []
+    if config and placed:
+        state = (
+            f"{config!r} is in place but the card or the report could not be updated; "
+            "run the export again"
+        )
+        intact = [n for n in intact if n != config]
+    elif config:
+        state = f"nothing of {config!r} was put in place"
+    else:
+        state = "nothing was written"
+    kept = (
+        f"the configs already exported in {out} are intact: {', '.join(intact)}"
+        if intact
+        else f"no config is exported in {out} yet"
+    )
+    real = Path(os.path.realpath(str(exc.filename))) if exc.filename else None
+    if real is not None and not real.is_relative_to(os.path.realpath(out)):
+        fix = f"make {where} readable, then export again"  # reading a source failed
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = (
+            f"free space on the disk of {out} (or pass an --out on another disk), then export again"
+        )
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"make {out} writable (or pass another --out), then export again"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        fix = "--out (or a folder on its path) is a file: pass the path of a folder"
+    else:
+        fix = f"check {where}, then export again"
+    return ExportError(f"{doing} failed: {what} ({where}); {state}; {kept}", fix=fix, code=1)
 
 
 def export(
@@ -446,9 +589,16 @@ def export(
     common_voice_dir: str | os.PathLike[str] | None = None,
     etri_dir: str | os.PathLike[str] | None = None,
     kspon_transcript: str = "phonetic",
-    max_shard_size: str | int = "500MB",
+    max_shard_size: str | int = DEFAULT_MAX_SHARD_SIZE,
+    force: bool = False,
 ) -> ExportResult:
-    """Export ``configs`` (default: every config whose sources are present) to ``out``."""
+    """Export ``configs`` (default: every config whose sources are present) to ``out``.
+
+    ``configs`` may name several configs per item (``"a,b"``, ``"a, b"``). Raises
+    :class:`ExportError` when ``out`` is refused (among the sources, a file, or holding files
+    the exporter did not write, unless ``force``) or a write fails, and ``SourceError`` /
+    ``UnknownConfigError`` for bad input."""
+    from datasets.utils.py_utils import convert_file_size_to_int
     from tqdm.auto import tqdm
 
     def path(value: str | os.PathLike[str] | None) -> Path | None:
@@ -470,10 +620,19 @@ def export(
             expected="the KoALA root (ASR/, SQA/, ..., audio/, audio_noise/)",
             fix="pass --data-dir pointing at the downloaded benchmark",
         )
+    try:
+        shard_bytes = convert_file_size_to_int(max_shard_size)
+    except (ValueError, TypeError):
+        raise ExportError(
+            f"--max-shard-size {max_shard_size!r} is not a size",
+            fix="give bytes or a number with a unit: 500MB, 1GB, 200MiB",
+            code=2,
+        ) from None
     registry = load_registry()
     result = ExportResult(Path(out).expanduser().resolve())
-    if configs:
-        wanted = [get_config(c).name for c in configs]  # unknown names fail here
+    names = _split_names(configs)
+    if names:
+        wanted = [get_config(c).name for c in names]  # unknown names fail here
     else:
         wanted = []
         for name, spec in registry.items():
@@ -497,25 +656,47 @@ def export(
                 fix="pass --data-dir (and --metadata-dir / --zeroth-dir / ... when elsewhere)",
             )
     to_build: list[str] = []
-    for name in wanted:
+    for name in dict.fromkeys(wanted):
         for member in _members(registry[name]):
             if member not in to_build:
                 to_build.append(member)
-    result.out.mkdir(parents=True, exist_ok=True)
-    _clean_stale(result.out)
-    reports = _load_reports(result.out)
+    sources = {
+        flag: value
+        for flag, value in (
+            ("--data-dir", options.data_dir),
+            ("--metadata-dir", options.metadata_dir),
+            ("--zeroth-dir", options.zeroth_dir),
+            ("--kspon-dir", options.kspon_dir),
+            ("--common-voice-dir", options.common_voice_dir),
+            ("--etri-dir", options.etri_dir),
+        )
+        if value is not None
+    }
+    _check_out(result.out, sources, to_build, force)
+    try:
+        result.out.mkdir(parents=True, exist_ok=True)
+        _clean_stale(result.out)
+        reports = _load_reports(result.out)
+        write_card(result.out, reports)  # the folder is marked the exporter's before any data
+    except OSError as exc:
+        raise _write_failed(exc, result.out, None, False, registry) from None
     for name in tqdm(to_build, desc="export", unit="config"):
         logger.info("building %s", name)
-        n_rows, report = _build_one(name, result.out, options, max_shard_size)
-        result.rows[name] = n_rows
-        result.reports[name] = report
-        reports[name] = report
-        for union in wanted:
-            if registry[union].union and name in _members(registry[union]):
-                members = _members(registry[union])
-                reports[union] = _merge_reports(union, [reports.get(m, {}) for m in members])
-        _save_reports(result.out, reports)
-        write_card(result.out, reports)
+        placed = False
+        try:
+            n_rows, report = _build_one(name, result.out, options, shard_bytes)
+            placed = True
+            result.rows[name] = n_rows
+            result.reports[name] = report
+            reports[name] = report
+            for union in wanted:
+                if registry[union].union and name in _members(registry[union]):
+                    members = _members(registry[union])
+                    reports[union] = _merge_reports(union, [reports.get(m, {}) for m in members])
+            _save_reports(result.out, reports)
+            write_card(result.out, reports)
+        except OSError as exc:
+            raise _write_failed(exc, result.out, name, placed, registry) from None
         logger.info("%s: %d rows -> %s", name, n_rows, result.out / "data" / name)
     for name in wanted:
         if registry[name].union:
@@ -551,14 +732,26 @@ def push_to_hub(out: Path, repo_id: str, private: bool = False) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``koala-bench export``."""
     parser.add_argument("--data-dir", required=True, help="the KoALA root: metadata + audio/")
-    parser.add_argument("--out", required=True, help="folder to write the Parquet export to")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="folder to write the Parquet export to: new, or one koala-bench export wrote "
+        "(outside --data-dir)",
+    )
     parser.add_argument(
         "--configs",
         nargs="+",
         metavar="NAME",
-        help="configs to export (default: every config whose sources are found)",
+        help="configs to export, space or comma separated (default: every config whose "
+        "sources are found)",
     )
     parser.add_argument("--skip-bad", action="store_true", help="skip bad rows, log and count")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a README.md, export_report.json or data/<config> in --out that "
+        "koala-bench export did not write (its card carries a marker line)",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="then upload to this Hub repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.add_argument("--metadata-dir", help="KoALA metadata folders (default: --data-dir)")
@@ -569,13 +762,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kspon-transcript",
         choices=("phonetic", "spelling"),
         default="phonetic",
-        help="side of KsponSpeech's dual transcripts",
+        help="side of KsponSpeech's dual transcripts (default: %(default)s)",
     )
-    parser.add_argument("--max-shard-size", default="500MB", help="Parquet shard size")
+    parser.add_argument(
+        "--max-shard-size",
+        default=DEFAULT_MAX_SHARD_SIZE,
+        metavar="SIZE",
+        help="largest Parquet shard, in bytes or with a unit: KB, MB, GB (powers of 1000) or "
+        "KiB, MiB, GiB (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``koala-bench export``; returns the exit code."""
+    """Run ``koala-bench export``; returns the exit code (0 done, 1 a write failed, 2 bad
+    input or a refused ``--out``)."""
     try:
         result = export(
             args.data_dir,
@@ -589,13 +789,20 @@ def run(args: argparse.Namespace) -> int:
             etri_dir=args.etri_dir,
             kspon_transcript=args.kspon_transcript,
             max_shard_size=args.max_shard_size,
+            force=getattr(args, "force", False),
         )
+    except ExportError as exc:
+        print(f"koala-bench export: error: {exc}", file=sys.stderr)
+        return exc.code
     except (SourceError, UnknownConfigError) as exc:
         print(f"koala-bench export: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # e.g. a builder option the config does not allow
         print(f"koala-bench export: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read or write failure not tied to one config
+        print(f"koala-bench export: error: {exc}", file=sys.stderr)
+        return 1
     skipped = sum(int(r.get("skipped", 0)) for r in result.reports.values())
     for name, n in result.rows.items():
         print(f"{name}: {n} rows")

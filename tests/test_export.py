@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import shutil
@@ -233,3 +234,216 @@ def test_reexport_is_not_served_from_a_stale_cache(exported, tmp_path: Path) -> 
         assert run_cli("--data-dir", str(src), "--out", str(out), "--configs", "sif_alpaca") == 0
         ds = load_dataset(str(out), "sif_alpaca", split="test", cache_dir=cache)
         assert set(ds["prompt"]) == {text}
+
+
+# ----------------------------------------------------------------------------- robust output
+
+
+def export_args(src: Path, out: Path, *configs: str) -> list[str]:
+    return ["--data-dir", str(src), "--out", str(out), "--configs", *configs]
+
+
+def test_configs_take_commas_and_spaces_like_run(exported, tmp_path: Path) -> None:
+    src = exported[0]
+    for k, given in enumerate((["sif_vicuna,sqa_kcsat"], ["sif_vicuna, sqa_kcsat"])):
+        out = tmp_path / f"out{k}"
+        assert run_cli(*export_args(src, out, *given)) == 0  # before: unknown config "a,b"
+        assert sorted(p.name for p in (out / "data").iterdir()) == ["sif_vicuna", "sqa_kcsat"]
+
+
+def test_every_export_option_has_a_help_text_and_the_shard_size_its_unit() -> None:
+    parser = argparse.ArgumentParser()
+    export.add_arguments(parser)
+    for action in parser._actions:
+        assert action.help, action.option_strings
+    text = " ".join(parser.format_help().split())
+    assert "--max-shard-size SIZE" in text and "(default: 500MB)" in text
+    assert "largest Parquet shard, in bytes or with a unit: KB, MB, GB" in text
+
+
+def test_bad_shard_size_is_refused_before_writing(exported, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    args = export_args(exported[0], out, "sif_vicuna")
+    assert run_cli(*args, "--max-shard-size", "lots") == 2
+    err = capsys.readouterr().err
+    assert "--max-shard-size 'lots' is not a size" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_is_refused_without_a_traceback(exported, tmp_path: Path, capsys):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine", "utf-8")
+    assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 2  # before: a traceback
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and str(out) in err and "Fix:" in err
+    assert run_cli(*export_args(exported[0], out / "sub", "sif_vicuna")) == 1
+    err = capsys.readouterr().err
+    assert "Not a directory" in err and "is a file: pass the path of a folder" in err
+    assert "Traceback" not in err
+    assert out.read_text("utf-8") == "mine"
+
+
+def test_full_disk_says_what_failed_and_what_is_intact(
+    exported, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    src, out = exported[0], tmp_path / "out"
+    original = export._write_parquet
+
+    def fill_the_disk(rows, features, folder, max_shard_size, name):
+        if name == "sqa_kcsat":
+            (folder / "shard-00000.parquet").write_bytes(b"PAR1 half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(rows, features, folder, max_shard_size, name)
+
+    monkeypatch.setattr(export, "_write_parquet", fill_the_disk)
+    assert run_cli(*export_args(src, out, "sif_vicuna", "sqa_kcsat")) == 1  # before: traceback
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "exporting config 'sqa_kcsat' failed: No space left on device" in err
+    assert "nothing of 'sqa_kcsat' was put in place" in err
+    assert f"the configs already exported in {out} are intact: sif_vicuna" in err
+    assert "Fix: free space on the disk" in err
+    assert not (out / "data/sqa_kcsat").exists() and not list(out.glob(".koala-tmp*"))
+    ds = load_dataset(str(out), "sif_vicuna", split="test", cache_dir=str(tmp_path / "c"))
+    assert len(ds) == 2
+
+
+def test_read_only_out_says_so(exported, tmp_path: Path, capsys, monkeypatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):  # the file system of OUT refuses writes
+        if Path(path).parent == out and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"preparing the export folder {out} failed: Read-only file system" in err
+    assert f"no config is exported in {out} yet" in err and f"Fix: make {out} writable" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_read_only_out_folder(exported, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 1
+    finally:
+        out.chmod(0o755)
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_card_and_report_respect_the_umask_like_the_parquet(
+    exported, tmp_path: Path, umask: int
+) -> None:
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 0
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask  # before: README.md and export_report.json were 0600
+    shard = next((out / "data/sif_vicuna").glob("*.parquet"))
+    modes = {
+        p.name: p.stat().st_mode & 0o777
+        for p in (out / "README.md", out / "export_report.json", shard)
+    }
+    assert set(modes.values()) == {expected}, modes
+
+
+def test_leftovers_of_a_killed_export_are_cleaned_up(exported, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 0
+    stale = [
+        out / ".koala-tmp-card-1a2b3c4d.md",
+        out / ".koala-tmp-report-1a2b3c4d.json",
+        out / ".koala-tmpxyz",
+    ]
+    for p in stale:
+        p.write_text("left by a killed export", "utf-8")
+    (out / ".koala-tmp-old-sif_vicuna-1a2b3c4d").mkdir()
+    mine = out / "notes.koala-tmp.txt"
+    mine.write_text("not the exporter's", "utf-8")
+    assert run_cli(*export_args(exported[0], out, "sqa_kcsat")) == 0
+    assert not list(out.glob(".koala-tmp*"))  # before: the files survived
+    assert mine.exists()
+
+
+def test_the_card_carries_the_exporters_marker(exported) -> None:
+    text = (exported[1] / "README.md").read_text(encoding="utf-8")
+    assert text.split("\n---\n", 1)[1].startswith(export.CARD_MARKER)
+    assert card_yaml(exported[1])["pretty_name"] == "KoALa-Bench"
+
+
+def test_a_readme_the_exporter_did_not_write_is_not_replaced(
+    exported, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("# my own notes\n", "utf-8")
+    args = export_args(exported[0], out, "sif_vicuna")
+    assert run_cli(*args) == 2  # before: replaced silently
+    err = capsys.readouterr().err
+    assert "holds README.md, which koala-bench export did not write" in err and "--force" in err
+    assert (out / "README.md").read_text("utf-8") == "# my own notes\n"
+    assert not (out / "data").exists()
+    assert run_cli(*args, "--force") == 0
+    assert export.CARD_MARKER in (out / "README.md").read_text("utf-8")
+    assert run_cli(*args) == 0  # now it is the exporter's card
+
+
+def test_a_report_or_data_without_the_exporters_card_is_not_replaced(
+    exported, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "other"
+    (out / "data/sif_vicuna").mkdir(parents=True)
+    (out / "data/sif_vicuna/train.csv").write_text("a,b\n", "utf-8")
+    assert run_cli(*export_args(exported[0], out, "sif_vicuna")) == 2
+    assert (
+        "holds data/sif_vicuna, which koala-bench export did not write" in capsys.readouterr().err
+    )
+    assert (out / "data/sif_vicuna/train.csv").exists()
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "holds"])
+def test_out_among_the_sources_is_refused_even_with_force(
+    exported, tmp_path: Path, capsys, where: str
+) -> None:
+    src = tmp_path / "KoALA"
+    shutil.copytree(exported[0], src)
+    (src / "README.md").write_text("the published card\n", "utf-8")
+    out = {"same": src, "inside": src / "export", "holds": tmp_path}[where]
+    how = {"same": "is", "inside": "lies inside", "holds": "holds"}[where]
+    assert run_cli(*export_args(src, out, "sif_vicuna"), "--force") == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(out)!r} {how} --data-dir {str(src)!r}" in err
+    assert (src / "README.md").read_text("utf-8") == "the published card\n"
+    assert not (src / "export").exists() and not (src / "data").exists()
+
+
+def test_exact_duplicates_are_reported_apart_from_siblings(exported, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(exported[0], src)
+    meta = src / "SQA/KCSAT_clean.jsonl"
+    lines = meta.read_text("utf-8").splitlines(keepends=True)
+    meta.write_text("".join(lines) + lines[0], "utf-8")  # line 1 again, exactly
+    out = tmp_path / "out"
+    assert run_cli(*export_args(src, out, "sqa_kcsat")) == 0
+    report = json.loads((out / "export_report.json").read_text("utf-8"))["sqa_kcsat"]
+    assert report["fixes"]["kcsat"]["duplicate_row"] == 1
+    assert report["fixes"]["kcsat"]["duplicate_index"] == 1  # the sibling: same audio, new question
+    assert sum(report["rows"].values()) == 3
+    text = (out / "README.md").read_text("utf-8")
+    repairs = (
+        "kcsat: choices_misnumbered x1; kcsat: choices_slash_n x1; kcsat: duplicate_index x1; "
+        "kcsat: duplicate_row x1"
+    )
+    assert f"| `sqa_kcsat` | 3 | {repairs} | 0 |" in text
+    assert "`duplicate_row`: a row repeated exactly" in text

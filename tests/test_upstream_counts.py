@@ -55,8 +55,8 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A KoALA root where every audio file the metadata names exists (symlinks to three tiny
     files; one 8 kHz talk long enough for every ETRI segment), in the published layouts."""
     root = tmp_path_factory.mktemp("upstream") / "root"
-    store = root.parent / "store"
-    store.mkdir()
+    store = root / ".store"  # links must stay inside the data root
+    store.mkdir(parents=True)
     clip = np.full(1600, 0.01, dtype=np.float32)
     sf.write(str(store / "s.wav"), clip, 16_000, subtype="PCM_16")
     sf.write(str(store / "s.flac"), clip, 16_000, subtype="PCM_16")

@@ -40,7 +40,7 @@ from koala.builder.rows import MAPPERS
 from koala.sources import AudioResolver, SourceError, as_text, looks_noisy
 from koala.sources.common_voice import read_tsv
 from koala.sources.etri import TalkReader
-from koala.sources.koala_meta import fix_swapped, partner_paths, read_set
+from koala.sources.koala_meta import fix_swapped, partner_paths, read_set, record_digest
 from koala.sources.ksponspeech import clean_transcript, read_trn
 from koala.sources.zeroth import read_zeroth
 
@@ -83,6 +83,8 @@ FIX_DESCRIPTIONS: dict[str, str] = {
     "duplicate_choice_text": "two choices with the same text (kept; a text-matching scorer "
     "cannot tell them apart)",
     "duplicate_index": "an index used twice (one recording, two questions); id suffixed -2",
+    "duplicate_row": "a row repeated exactly (same audio, same question, every field equal); "
+    "one copy kept",
     "not_valid": "item not marked valid upstream; left out",
     "answer_unreadable": "gold answer read by no rule (names no choice); row kept with an empty "
     "answer label (the default scorer counts it invalid; the published protocol scores it from "
@@ -103,6 +105,7 @@ WARN_FIXES = frozenset(
         "counterfactual_unreadable",
         "counterfactual_is_answer",
         "audio_condition_unpaired",
+        "duplicate_row",
     }
 )
 
@@ -251,11 +254,25 @@ def _pending_koala(
     resolver = AudioResolver(opts.data_dir, search)
     mapper = MAPPERS[sub.task]
     seen: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
     warned = False
     for line, rec in read_set(path):
         if isinstance(rec, SourceError):
             yield rec.where(source=path, line=line)
             continue
+        digest = record_digest(rec)
+        if digest in first_line:  # a copy, not a second question on the same recording
+            report.fix(sub.name, "duplicate_row")
+            logger.warning(
+                "%s: %s line %d repeats line %d exactly (same audio, same question, every "
+                "field equal); one copy kept",
+                spec.name,
+                path,
+                line,
+                first_line[digest],
+            )
+            continue
+        first_line[digest] = line
         index = str(rec.get("index", f"line{line}"))
         seen[index] += 1
         key = index if seen[index] == 1 else f"{index}-{seen[index]}"
@@ -316,7 +333,12 @@ def _pending_koala(
 
 
 def _pending_zeroth(sub: SubsetSpec, opts: BuildOptions) -> Iterator[_Pending | SourceError]:
-    for utt in read_zeroth(opts.source_dir("zeroth")):
+    base = opts.source_dir("zeroth")
+    resolver = AudioResolver(base)
+    for utt in read_zeroth(base):
+        if isinstance(utt, SourceError):  # a line that is not UTF-8 text
+            yield utt
+            continue
         row_id = _row_id(sub, utt.utt_id)
         if not utt.text:
             yield SourceError(
@@ -329,7 +351,12 @@ def _pending_zeroth(sub: SubsetSpec, opts: BuildOptions) -> Iterator[_Pending | 
                 fix="repair the line (or pass skip_bad=True)",
             )
             continue
-        yield _Pending(row_id, utt.source, utt.line, {"text": utt.text}, utt.path)
+        try:
+            audio = resolver.confine(utt.path, utt.path.name, field="audio")
+        except SourceError as exc:
+            yield exc.where(source=utt.source, line=utt.line, row_id=row_id)
+            continue
+        yield _Pending(row_id, utt.source, utt.line, {"text": utt.text}, audio)
 
 
 def _pending_kspon(sub: SubsetSpec, opts: BuildOptions) -> Iterator[_Pending | SourceError]:
@@ -337,6 +364,9 @@ def _pending_kspon(sub: SubsetSpec, opts: BuildOptions) -> Iterator[_Pending | S
     trn = base / (sub.trn or "")
     resolver = AudioResolver(base, [base])
     for item in read_trn(trn):
+        if isinstance(item, SourceError):  # a line that is not UTF-8 text
+            yield item
+            continue
         row_id = _row_id(sub, item.utt_id)
         try:
             if item.problem:
@@ -366,6 +396,9 @@ def _pending_common_voice(sub: SubsetSpec, opts: BuildOptions) -> Iterator[_Pend
     tsv = base / (sub.tsv or "test.tsv")
     resolver = AudioResolver(base / "clips", [base])
     for item in read_tsv(tsv):
+        if isinstance(item, SourceError):  # a row that is not UTF-8 text
+            yield item
+            continue
         row_id = _row_id(sub, item.utt_id)
         try:
             if item.problem:

@@ -10,14 +10,17 @@
   ``offset`` and ``duration`` by seeking).
 
 This module holds what they share: the error every reader raises for bad input
-(:class:`SourceError`), JSONL reading with line numbers, tolerant coercion of the fields that
-some copies of the metadata store as strings (``"['front']"``, ``"True"``), and path
-resolution that never leaves the data root (:class:`AudioResolver`).
+(:class:`SourceError`), reading text files line by line with line numbers (UTF-8, a leading
+byte-order mark allowed; a line that is not UTF-8 is a bad row, not a crash:
+:func:`read_lines`), JSONL reading on top of it, tolerant coercion of the fields that some
+copies of the metadata store as strings (``"['front']"``, ``"True"``), and path resolution that
+never leaves the data root, symbolic links included (:class:`AudioResolver`).
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
 import json
 import os
 import posixpath
@@ -35,6 +38,7 @@ __all__ = [
     "as_text",
     "looks_noisy",
     "read_jsonl",
+    "read_lines",
 ]
 
 
@@ -92,46 +96,86 @@ class SourceError(ValueError):
         return self
 
 
+def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str | SourceError]]:
+    """Yield ``(line_number, text)`` for every line of a UTF-8 text file (1-based; the line
+    ending removed, blank lines included).
+
+    A byte-order mark at the start of the file is dropped (``utf-8-sig``: some editors on
+    Windows write one). A line that is not UTF-8 is yielded as a :class:`SourceError` in place
+    of its text, naming the file, the line and the offending byte (``not UTF-8 text at byte N``,
+    N counted from 0 in the file as ``xxd`` shows it), so that a caller can skip it
+    (``skip_bad``) and go on reading the lines after it.
+    """
+    p = Path(path)
+    offset = 0
+    with p.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            start, offset = offset, offset + len(raw)
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw, start = raw[len(codecs.BOM_UTF8) :], start + len(codecs.BOM_UTF8)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield (
+                    number,
+                    SourceError(
+                        f"not UTF-8 text at byte {start + exc.start} "
+                        f"(0x{raw[exc.start]:02x}, counted from 0 in the file)",
+                        source=p,
+                        line=number,
+                        expected="UTF-8 text",
+                        fix="re-save the file as UTF-8 (from the Korean legacy encoding: "
+                        "iconv -f cp949 -t utf-8), or repair or remove that line (or pass "
+                        "skip_bad=True)",
+                    ),
+                )
+                continue
+            yield number, text.rstrip("\r\n")
+
+
 def read_jsonl(
     path: str | os.PathLike[str],
 ) -> Iterator[tuple[int, dict[str, Any] | SourceError]]:
     """Yield ``(line_number, record)`` for each non-blank line of a JSONL file (1-based).
 
-    A line that is not a JSON object is yielded as a :class:`SourceError` in place of the record,
-    so that a caller can skip it (``skip_bad``) and go on reading.
+    A line that is not a JSON object, or not UTF-8 text (:func:`read_lines`; a byte-order mark
+    at the start is allowed), is yielded as a :class:`SourceError` in place of the record, so
+    that a caller can skip it (``skip_bad``) and go on reading.
     """
     p = Path(path)
-    with p.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield (
-                    number,
-                    SourceError(
-                        f"not valid JSON ({exc.msg} at column {exc.colno})",
-                        source=p,
-                        line=number,
-                        expected="one JSON object per line",
-                        fix="repair or remove that line (or pass skip_bad=True)",
-                    ),
-                )
-                continue
-            if not isinstance(record, dict):
-                yield (
-                    number,
-                    SourceError(
-                        f"a JSON {type(record).__name__}, not an object",
-                        source=p,
-                        line=number,
-                        expected="one JSON object per line",
-                        fix="repair or remove that line (or pass skip_bad=True)",
-                    ),
-                )
-                continue
-            yield number, record
+    for number, line in read_lines(p):
+        if isinstance(line, SourceError):
+            yield number, line
+            continue
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield (
+                number,
+                SourceError(
+                    f"not valid JSON ({exc.msg} at column {exc.colno})",
+                    source=p,
+                    line=number,
+                    expected="one JSON object per line",
+                    fix="repair or remove that line (or pass skip_bad=True)",
+                ),
+            )
+            continue
+        if not isinstance(record, dict):
+            yield (
+                number,
+                SourceError(
+                    f"a JSON {type(record).__name__}, not an object",
+                    source=p,
+                    line=number,
+                    expected="one JSON object per line",
+                    fix="repair or remove that line (or pass skip_bad=True)",
+                ),
+            )
+            continue
+        yield number, record
 
 
 def _missing(field: str) -> SourceError:
@@ -246,6 +290,17 @@ def _inside(root: Path, candidate: str) -> bool:
     return cand_s == root_s or cand_s.startswith(root_s + os.sep)
 
 
+def _hub_blobs(real_root: Path) -> Path | None:
+    """The ``blobs/`` folder of the Hugging Face hub cache repository whose snapshot holds
+    ``real_root`` (``.../datasets--o--n/snapshots/<rev>/...``), else ``None``."""
+    parts = real_root.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "snapshots" and parts[i - 1].startswith(("datasets--", "models--")):
+            blobs = Path(*parts[:i]) / "blobs"
+            return blobs if blobs.is_dir() else None
+    return None
+
+
 class AudioResolver:
     """Resolves the published ``raw`` audio paths inside a data root, never outside it.
 
@@ -261,6 +316,13 @@ class AudioResolver:
       missing KoALA file is never replaced by a file of the same name from another set. The
       file-name index is built once, on first need. Ties go to the file whose path shares the
       longest suffix with the published path; a remaining tie is an error.
+    * Whatever way a file is found, its real path (symbolic links resolved) must lie inside the
+      root or a search dir (their real paths too, so a root or corpus folder that is itself a
+      link is fine): a link inside the data root that leads out of it is refused, never
+      followed into the export. One exception: a root inside a Hugging Face hub cache
+      snapshot (``datasets--<owner>--<name>/snapshots/<revision>/...``, as
+      ``huggingface_hub.snapshot_download`` leaves it) may link into that repository's
+      ``blobs/`` folder, where the hub keeps the files of every snapshot.
     """
 
     def __init__(self, root: str | os.PathLike[str], search_dirs: Sequence[Path] = ()) -> None:
@@ -268,6 +330,7 @@ class AudioResolver:
         self._root_s = os.fspath(self.root)
         self.search_dirs = [Path(d) for d in search_dirs if d is not None]
         self._index: dict[str, list[Path]] | None = None
+        self._real_roots: list[str] | None = None
 
     def _name_index(self) -> dict[str, list[Path]]:
         if self._index is None:
@@ -303,9 +366,41 @@ class AudioResolver:
         best = max(shared_suffix(p) for p in hits)
         return [p for p in hits if shared_suffix(p) == best]
 
+    def _allowed(self) -> list[str]:
+        """Real paths of the root and the search dirs (and of a hub cache's ``blobs/``)."""
+        if self._real_roots is None:
+            roots: list[str] = []
+            for base in (self.root, *self.search_dirs):
+                real = os.path.realpath(base)
+                roots.append(real)
+                blobs = _hub_blobs(Path(real))
+                if blobs is not None:
+                    roots.append(os.fspath(blobs))
+            self._real_roots = roots
+        return self._real_roots
+
+    def confine(self, path: str | os.PathLike[str], raw: Any = None, field: str = "raw") -> Path:
+        """``path`` itself when its real path (symbolic links resolved) lies inside the root or
+        a search dir; a ``SourceError`` naming ``field`` otherwise."""
+        real = os.path.realpath(path)
+        if any(_inside(Path(r), real) for r in self._allowed()):
+            return Path(path)
+        raise SourceError(
+            f"{str(raw if raw is not None else path)!r} is {os.fspath(path)}, a symbolic link "
+            f"(or inside a linked folder) that leads out of the data root to {real}; refused",
+            field=field,
+            expected="a file whose real path lies inside the data root "
+            f"{str(self.root)!r} (or a source dir)",
+            fix="replace the link by the file itself, or pass the folder it points into as "
+            "the data root (or as the source dir: zeroth_dir=, etri_dir=, ...)",
+        )
+
     def resolve(self, raw: Any, field: str = "raw") -> Path:
         """The file ``raw`` names, inside the root or the search dirs; ``SourceError`` if it is
-        missing, ambiguous or outside."""
+        missing, ambiguous or outside (symbolic links leading out included)."""
+        return self.confine(self._find(raw, field), raw, field)
+
+    def _find(self, raw: Any, field: str) -> Path:
         if not isinstance(raw, str) or not raw.strip():
             raise SourceError(
                 f"{raw!r:.60} is not a path", field=field, expected="the path of an audio file"

@@ -15,11 +15,16 @@ Each row names its audio in ``raw`` (resolved by :class:`koala.sources.AudioReso
 files are named ``_other`` or ``_noise``. The clean and noisy files list the same items in the
 same order, keyed by ``index``; :func:`partner_paths` pairs them so that a row whose ``raw``
 points at the other condition (the published PA-QA files have the two swapped) can be detected
-per row and put right (:func:`fix_swapped`).
+per row and put right (:func:`fix_swapped`). A row that repeats an earlier row of its file
+exactly (every field equal: :func:`record_digest`) is a copy, not a second question on the same
+recording; the builder keeps one copy, and :func:`partner_paths` skips copies too so that the
+two files' keys stay aligned.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +32,7 @@ from typing import Any
 
 from koala.sources import SourceError, looks_noisy, read_jsonl
 
-__all__ = ["fix_swapped", "occurrence_keys", "partner_paths", "read_set"]
+__all__ = ["fix_swapped", "occurrence_keys", "partner_paths", "read_set", "record_digest"]
 
 
 def read_set(
@@ -46,6 +51,13 @@ def read_set(
     yield from read_jsonl(p)
 
 
+def record_digest(record: dict[str, Any]) -> str:
+    """A digest equal for two records exactly when every field is equal (whatever the order
+    of the keys or the spacing of the line): the mark of an exact duplicate row."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def occurrence_keys(records: Any, id_field: str = "index") -> Iterator[str]:
     """A key per record: its ``id_field``, then ``<id>-2``, ``<id>-3`` for repeats (the
     published K-SAT files reuse an ``index`` when one recording carries two questions)."""
@@ -59,10 +71,18 @@ def occurrence_keys(records: Any, id_field: str = "index") -> Iterator[str]:
 def partner_paths(
     path: str | os.PathLike[str] | None, id_field: str = "index", raw_field: str = "raw"
 ) -> dict[str, str]:
-    """``key -> raw`` of the other noise condition's file (empty when it does not exist)."""
+    """``key -> raw`` of the other noise condition's file (empty when it does not exist).
+    Exact duplicate rows are skipped, as the builder skips them."""
     if path is None or not Path(path).is_file():
         return {}
-    records = list(read_jsonl(path))
+    records, seen = [], set()
+    for line, record in read_jsonl(path):
+        if isinstance(record, dict):
+            digest = record_digest(record)
+            if digest in seen:
+                continue
+            seen.add(digest)
+        records.append((line, record))
     out: dict[str, str] = {}
     for key, (_line, record) in zip(occurrence_keys(records, id_field), records, strict=True):
         raw = record.get(raw_field) if isinstance(record, dict) else None

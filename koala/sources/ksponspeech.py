@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from koala.normalize import StripKsponAnnotations
-from koala.sources import SourceError
+from koala.sources import SourceError, read_lines
 
 __all__ = ["TRANSCRIPT_FORMS", "KsponLine", "clean_transcript", "read_trn"]
 
@@ -57,8 +57,10 @@ class KsponLine:
         return Path(self.path.replace("\\", "/")).stem if self.path else f"line{self.line}"
 
 
-def read_trn(path: str | os.PathLike[str]) -> Iterator[KsponLine]:
-    """Every non-blank line of a KsponSpeech ``.trn`` file."""
+def read_trn(path: str | os.PathLike[str]) -> Iterator[KsponLine | SourceError]:
+    """Every non-blank line of a KsponSpeech ``.trn`` file, read as UTF-8 (a byte-order mark
+    allowed); a line that is not UTF-8 text comes as a ``SourceError`` naming the file, the
+    line and the byte (a bad row: re-save a CP949 file as UTF-8)."""
     p = Path(path)
     if not p.is_file():
         raise SourceError(
@@ -67,14 +69,16 @@ def read_trn(path: str | os.PathLike[str]) -> Iterator[KsponLine]:
             expected="eval_clean.trn / eval_other.trn from AI Hub (KsponSpeech_scripts)",
             fix="pass kspon_dir= pointing at the folder that holds the .trn files and the PCM",
         )
-    with p.open(encoding="utf-8", errors="strict") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            audio, sep, text = line.rstrip("\r\n").partition(" :: ")
-            if not sep:
-                yield KsponLine(number, "", "", "no ' :: ' between the path and the transcript")
-            elif not audio.strip():
-                yield KsponLine(number, "", text.strip(), "no audio path before ' :: '")
-            else:
-                yield KsponLine(number, audio.strip(), text.strip())
+    for number, line in read_lines(p):
+        if isinstance(line, SourceError):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        audio, sep, text = line.partition(" :: ")
+        if not sep:
+            yield KsponLine(number, "", "", "no ' :: ' between the path and the transcript")
+        elif not audio.strip():
+            yield KsponLine(number, "", text.strip(), "no audio path before ' :: '")
+        else:
+            yield KsponLine(number, audio.strip(), text.strip())

@@ -7,6 +7,8 @@ Layout of the corpus (test set)::
 
 The KoALA metadata names the files by the absolute path of the authors' machine; the builder
 finds them here by file name. Without the metadata, :func:`read_zeroth` reads the tree itself.
+Transcript files are read as UTF-8 (a byte-order mark allowed); a line that is not is yielded
+as a :class:`~koala.sources.SourceError` in place of its utterance (a bad row).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from koala.sources import SourceError
+from koala.sources import SourceError, read_lines
 
 __all__ = ["ZerothUtterance", "read_zeroth"]
 
@@ -35,8 +37,9 @@ class ZerothUtterance:
     line: int
 
 
-def read_zeroth(root: str | os.PathLike[str]) -> Iterator[ZerothUtterance]:
-    """Every utterance of a Zeroth tree, ordered by transcript file then line."""
+def read_zeroth(root: str | os.PathLike[str]) -> Iterator[ZerothUtterance | SourceError]:
+    """Every utterance of a Zeroth tree, ordered by transcript file then line (a line that is
+    not UTF-8 text comes as a ``SourceError`` naming the file and line)."""
     base = Path(root)
     if not base.is_dir():
         raise SourceError(
@@ -54,17 +57,19 @@ def read_zeroth(root: str | os.PathLike[str]) -> Iterator[ZerothUtterance]:
             fix="pass zeroth_dir= pointing at the unpacked Zeroth-Korean test set",
         )
     for trans in trans_files:
-        with trans.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                utt_id, _, text = line.strip().partition(" ")
-                audio = next(
-                    (
-                        trans.parent / f"{utt_id}{s}"
-                        for s in AUDIO_SUFFIXES
-                        if (trans.parent / f"{utt_id}{s}").is_file()
-                    ),
-                    trans.parent / f"{utt_id}.flac",
-                )
-                yield ZerothUtterance(utt_id, audio, text.strip(), trans, number)
+        for number, line in read_lines(trans):
+            if isinstance(line, SourceError):
+                yield line
+                continue
+            if not line.strip():
+                continue
+            utt_id, _, text = line.strip().partition(" ")
+            audio = next(
+                (
+                    trans.parent / f"{utt_id}{s}"
+                    for s in AUDIO_SUFFIXES
+                    if (trans.parent / f"{utt_id}{s}").is_file()
+                ),
+                trans.parent / f"{utt_id}.flac",
+            )
+            yield ZerothUtterance(utt_id, audio, text.strip(), trans, number)
