@@ -423,6 +423,11 @@ def _caveat(c: Mapping[str, Any], g: Mapping[str, Any] | None = None) -> str:
     cov = c.get("coverage") or {}
     if c.get("status") == "partial":
         parts.append(f"partial: {cov.get('records', 0)}/{cov.get('planned', 0)} requests")
+    cnt = c.get("counts") or {}
+    if cnt.get("truncated"):
+        parts.append(f"{cnt['truncated']}/{cnt.get('records')} clips cut by the model's limit")
+    if cnt.get("records") and cnt.get("shared_answer") == cnt.get("records"):
+        parts.append("one answer for every variant: the model ignores the prompt")
     if g:
         shown = (c.get("best", {}).get("gen") or {}).get("variant")
         n = (cov.get("variants") or {}).get(shown, {}).get("records") if shown else None
@@ -523,7 +528,15 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
                 ],
             )
         elif task == "pa_qa":
-            header = ["set", "model", "variant", "overall", *SEGMENTS, "logit overall"]
+            header = [
+                "set",
+                "model",
+                "variant",
+                "overall",
+                *SEGMENTS,
+                "logit overall",
+                "untruncated overall",
+            ]
 
             def pa_cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
                 lg = _best_metrics(c, "logit")
@@ -534,6 +547,12 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
                         for s in SEGMENTS
                     ],
                     _pct(lg["accuracy"]) if lg else "—",
+                    (
+                        f"{_pct(g['untruncated'].get('accuracy'))} "
+                        f"(n={g['untruncated'].get('total', 0)})"
+                        if isinstance(g.get("untruncated"), Mapping)
+                        else "—"
+                    ),
                 ]
 
             rows = _model_rows(results, configs, "segment_accuracy", pa_cells)

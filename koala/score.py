@@ -117,8 +117,18 @@ SELECTION_RULES: dict[str, dict[str, str]] = {
 
 
 def _status_counts(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Records by status, and how many sent a clip longer than the model's input limit
+    (``truncated``) or share one answer across the prompt variants (``shared_answer``: the
+    model ignores the prompt)."""
     c = Counter(r.get("status") for r in recs)
-    return {"records": len(recs), OK: c[OK], FAILED: c[FAILED], ABSTAINED: c[ABSTAINED]}
+    return {
+        "records": len(recs),
+        OK: c[OK],
+        FAILED: c[FAILED],
+        ABSTAINED: c[ABSTAINED],
+        "truncated": sum(bool(r.get("truncated")) for r in recs),
+        "shared_answer": sum(bool(r.get("shared_answer")) for r in recs),
+    }
 
 
 def _text(rec: Mapping[str, Any]) -> str:
@@ -246,10 +256,26 @@ def _mc(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str
     return _mc_counts(out, recs, preds, mode)
 
 
-def _pa_qa(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str, Any]:
+def _pa_qa(
+    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str, split_truncated: bool = True
+) -> dict[str, Any]:
+    """PA-QA by segment. When some clips were longer than the model's input limit (records
+    flagged ``truncated``: the model may never have heard the late segment), the result also
+    gives the same figures over the untruncated rows alone (``untruncated``)."""
     from koala.scoring.segments import segment_accuracy
 
     recs = _sorted(recs)
+    n_cut = sum(bool(r.get("truncated")) for r in recs)
+    if split_truncated and n_cut:
+        whole = _pa_qa(recs, mode, protocol, split_truncated=False)
+        kept = [r for r in recs if not r.get("truncated")]
+        whole["truncated"] = n_cut
+        whole["untruncated"] = (
+            _pa_qa(kept, mode, protocol, split_truncated=False)
+            if kept
+            else {"note": "not scored: every clip was longer than the model's input limit"}
+        )
+        return whole
     preds, kw, notes = _mc_inputs(recs, mode, protocol)
     refs = [r["ref"] for r in recs]
     if all(ref.get("evidence_positions") is not None for ref in refs):

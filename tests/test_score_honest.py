@@ -339,3 +339,26 @@ def test_rerun_with_changed_data_prompts_and_options_scores_as_a_fresh_run(tmp_p
     assert set(rerun["variants"]) == {"v1", "v2"} and rerun["coverage"]["planned"] == 12
     ignored = score_run(tmp_path / "a", write=False)["models"]["recorder"]["configs"]
     assert sum(ignored["sqa_click"]["ignored"].values()) == 0  # v1 superseded under its key
+
+
+def test_pa_qa_with_and_without_clips_the_model_cut_short(tmp_path):
+    # the late-evidence questions came with passages longer than the model's input limit:
+    # their (wrong) answers are counted, and the figures without them are shown beside
+    recs = []
+    for k, (pos, pred, cut) in enumerate(
+        [(0.1, "(A)", False), (0.3, "(A)", False), (0.8, "(B)", True), (0.9, "(B)", True)]
+    ):
+        ref = {"choices": ["가", "나"], "choice_labels": ["A", "B"], "answer": "A"}
+        r = record("pa_qa", f"p{k}", pred, task="pa_qa", ref=ref | {"evidence_positions": [pos]})
+        r["truncated"], r["audio_seconds"] = cut, 95.0 if cut else 20.0
+        recs.append(r)
+    run = make_run(tmp_path / "r", recs)
+    c = score_run(run)["models"]["m"]["configs"]["pa_qa"]
+    g = c["variants"]["k1"]["gen"]
+    assert (g["accuracy"], g["segment_accuracy"]["late"], g["truncated"]) == (0.5, 0.0, 2)
+    assert g["untruncated"]["accuracy"] == 1.0 and g["untruncated"]["total"] == 2
+    assert c["counts"]["truncated"] == 2
+    rep.write_report(rep.collect([run]), tmp_path / "out", [str(run)])
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| pa_qa | m |"))
+    assert "2/4 clips cut by the model's limit" in row and row.endswith("| 100.0 (n=2) |")

@@ -216,7 +216,14 @@ def test_scores_match_hand_worked_values(runs):
         "rule": "koala",
     }
     assert asr["variants"]["k1"]["gen"]["failed"] == 1
-    assert asr["counts"] == {"records": 6, "ok": 5, "failed": 1, "abstained": 0}
+    assert asr["counts"] == {
+        "records": 6,
+        "ok": 5,
+        "failed": 1,
+        "abstained": 0,
+        "truncated": 0,
+        "shared_answer": 0,
+    }
     assert s["asr_zeroth_noisy"]["best"]["gen"]["variant"] == "k1"
 
     sqa = s["sqa_click"]["variants"]["k1"]
