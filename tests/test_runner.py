@@ -289,7 +289,14 @@ def test_bad_samples_are_recorded_not_fatal(tmp_path):
     # is unusable (2 choices, 4 labels): left out of the accuracy and counted
     assert (g["correct"], g["total"], g["failed"], g["abstained"]) == (1, 5, 2, 1)
     assert g["invalid"] == 1 and g["unparsed"] == 0
-    assert s["counts"] == {"records": 6, "ok": 2, "failed": 3, "abstained": 1}
+    assert s["counts"] == {
+        "records": 6,
+        "ok": 2,
+        "failed": 3,
+        "abstained": 1,
+        "truncated": 0,
+        "shared_answer": 0,
+    }
 
 
 def test_tasks_outside_the_model_are_abstained_without_calls(tmp_path):
