@@ -13,7 +13,10 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup apt test lint demo bench clean
 
+# setup also (re)installs the evaluate modules into evaluate's modules cache, so that
+# evaluate.load("koala/<name>") works offline from any folder (idempotent, by content hash)
 setup: $(STAMP)
+	$(BIN)/koala-bench metrics install
 
 apt:
 	@missing=""; \
@@ -41,7 +44,9 @@ test: $(STAMP)
 	bash scripts/legacy_datasets3.sh
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+# prepare --mini: load_dataset("koala-bench", CONFIG) on the mini benchmark, from any folder
+demo: setup
+	$(BIN)/koala-bench prepare --mini --mini-dir demo_out/mini_source
 	$(BIN)/koala-bench demo
 
 bench: $(STAMP)

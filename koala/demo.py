@@ -108,4 +108,41 @@ def run(args: argparse.Namespace) -> int:
     for plot in ("pa_qa_segments.png", "clean_vs_noisy.png", "scf.png"):
         print(f"plot:   {report_dir / plot}")
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    _installed_calls()
     return 0
+
+
+def _installed_calls() -> None:
+    """End with the two calls users type, from the datasets and modules caches that
+    ``koala-bench prepare --mini`` and ``koala-bench metrics install`` fill (``make demo``)."""
+    import datasets
+    import evaluate
+
+    from koala.prepare import PreparedDatasetError, check_prepared
+
+    print('\nload_dataset("koala-bench", "pa_qa")[0]:')
+    try:
+        check_prepared("pa_qa")  # names data another package version prepared
+        row = datasets.load_dataset("koala-bench", "pa_qa", split="test")[0]
+    except (PreparedDatasetError, FileNotFoundError, ValueError, ConnectionError) as exc:
+        print(f"      not available ({exc}); run: koala-bench prepare --mini")
+    else:
+        audio = row.pop("audio")
+        print(f"      audio: {len(audio['array']) / audio['sampling_rate']:.1f} s")
+        for key, value in row.items():
+            print(f"      {key}: {str(value)[:100]}")
+    print('evaluate.load("koala/scf").compute(...):')
+    try:
+        scf = evaluate.load("koala/scf")
+    except FileNotFoundError as exc:
+        print(f"      not available ({exc}); run: koala-bench metrics install")
+        return
+    # three items answered right from text alone; two follow the counterfactual speech
+    result = scf.compute(
+        predictions=["A", "B", "A", "C"],
+        references=["A", "B", "C", "D"],
+        text_predictions=["B", "C", "A", "A"],
+        text_references=["B", "C", "A", "B"],
+        labels="letters",
+    )
+    print(f"      scf = {result['scf']:.3f}, parametric = {result['parametric_proportion']:.3f}")

@@ -7,7 +7,7 @@
 
 writes, per config, ``OUT/data/<config>/test-00000-of-0000N.parquet`` (audio embedded as WAV
 bytes, so the folder is self-contained) and ``OUT/README.md``: the dataset card filled from
-``dataset_card/README.md`` with YAML ``configs:`` (data files per config) and
+``koala/dataset_card/README.md`` with YAML ``configs:`` (data files per config) and
 ``dataset_info:`` (features, row counts), the licence table and the known defects. Then, on
 datasets 4/5 and without remote code::
 
@@ -108,15 +108,15 @@ def builder_class() -> type:
 
 
 def card_template() -> str:
-    """The dataset card template (``dataset_card/README.md``)."""
+    """The dataset card template (``koala/dataset_card/README.md``, shipped in the wheel)."""
     for candidate in (
         Path(os.environ.get("KOALA_DATASET_CARD", "")),
-        REPO_ROOT / "dataset_card" / "README.md",
+        Path(__file__).resolve().parent / "dataset_card" / "README.md",
     ):
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     raise FileNotFoundError(
-        "dataset_card/README.md not found; set KOALA_DATASET_CARD or use a source checkout"
+        "koala/dataset_card/README.md not found; set KOALA_DATASET_CARD or reinstall koala-bench"
     )
 
 

@@ -6,8 +6,8 @@ config (``sqa_click``) and, where the subset has noisy audio (published, or this
 recipe), a ``_noisy`` config (``sqa_click_noisy``); and the union config (``sqa``, with a
 ``subset`` column) plus its ``_noisy`` variant when every subset has one.
 
-The folder is found, in order, from ``$KOALA_BUILDER_CONFIGS``, next to the ``koala`` package
-(a source checkout or an editable install), or from an explicit path.
+The folder is found, in order, from an explicit path, ``$KOALA_BUILDER_CONFIGS``, or inside the
+``koala`` package (``koala/builder_configs/``, shipped in the wheel).
 """
 
 from __future__ import annotations
@@ -127,13 +127,13 @@ def config_dir(path: str | os.PathLike[str] | None = None) -> Path:
         candidates.append(Path(path))
     if os.environ.get("KOALA_BUILDER_CONFIGS"):
         candidates.append(Path(os.environ["KOALA_BUILDER_CONFIGS"]))
-    candidates.append(Path(__file__).resolve().parent.parent.parent / "builder_configs")
+    candidates.append(Path(__file__).resolve().parent.parent / "builder_configs")
     for c in candidates:
         if c.is_dir() and any(c.glob("*.yaml")):
             return c
     raise FileNotFoundError(
         f"no builder_configs/*.yaml found (looked in {[str(c) for c in candidates]}); "
-        "set KOALA_BUILDER_CONFIGS to the folder or use a source checkout of koala-bench"
+        "set KOALA_BUILDER_CONFIGS to the folder or reinstall koala-bench"
     )
 
 
