@@ -2,7 +2,7 @@
 
 One config per published set (``sqa_click``), its noisy variant (``sqa_click_noisy``), and one
 per task that unites its subsets with a ``subset`` column (``sqa``, ``sqa_noisy``). The configs
-are declared as data in ``builder_configs/*.yaml``. One split, ``test``.
+are declared as data in ``koala/builder_configs/*.yaml``. One split, ``test``.
 
 Use it
 
@@ -57,7 +57,7 @@ class KoalaBenchConfig(datasets.BuilderConfig):
         task: ``asr``, ``st``, ``sqa``, ``sif``, ``sca_qa`` or ``pa_qa``.
         subsets: the published sets this config reads, in order.
         noise: ``clean`` or ``noisy`` (the published noisy audio, or this project's recipe for
-            sets without it, as ``builder_configs/*.yaml`` declares).
+            sets without it, as ``koala/builder_configs/*.yaml`` declares).
         noise_type: add this project's noise to a clean config: ``white``, ``pink`` or
             ``babble`` (other rows of the same set). ``None``: no added noise.
         snr_db: signal-to-noise ratio of the added noise in dB (default 10).

@@ -3,7 +3,7 @@
 ``koala_bench.py`` (the ``datasets`` builder) and ``koala.export`` are thin layers over this:
 
 * :mod:`koala.builder.features`: the ``Features`` of each task's rows;
-* :mod:`koala.builder.registry`: the configs declared in ``builder_configs/*.yaml``;
+* :mod:`koala.builder.registry`: the configs declared in ``koala/builder_configs/*.yaml``;
 * :mod:`koala.builder.rows`: a published record -> the task's typed columns;
 * :mod:`koala.builder.labels`: choices and gold answers, with the repairs the data needs;
 * :mod:`koala.builder.generate`: rows with their audio, noise, and bad-input handling.

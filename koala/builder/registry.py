@@ -1,4 +1,4 @@
-"""The config registry: the YAML files of ``builder_configs/`` turned into config specs.
+"""The config registry: the YAML files of ``koala/builder_configs/`` turned into config specs.
 
 One YAML file per task declares its subsets (source layout, metadata files, field names, label
 scheme, noise) and the name of the config that unites them. From it come, per subset, a clean
@@ -64,7 +64,7 @@ class UnknownConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SubsetSpec:
-    """One published set, as declared in ``builder_configs/<task>.yaml``."""
+    """One published set, as declared in ``koala/builder_configs/<task>.yaml``."""
 
     name: str
     config: str
