@@ -22,13 +22,14 @@ merge exactly (``a + b``) and the score is derived from them, never averaged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
 from koala.normalize import Step, get_normalizer, normalize_batch
 from koala.scoring._validate import check_pairs
+from koala.scoring.bootstrap import Interval, cer_interval
 from koala.scoring.protocol import check_protocol
 
 __all__ = ["PROTOCOL_NORMALIZATION", "CERResult", "CERStats", "cer_stats", "corpus_cer"]
@@ -70,12 +71,14 @@ class CERStats:
 
 @dataclass(frozen=True)
 class CERResult:
-    """Corpus CER with its counts, and the per-utterance CERs when asked for."""
+    """Corpus CER with its counts, the per-utterance CERs when asked for, and a bootstrap
+    interval (``interval``, ``cer_ci`` in :meth:`as_dict`) when one was asked for."""
 
     stats: CERStats
     normalization: str
     per_utterance: list[float] | None = field(default=None)
     protocol: str = "koala"
+    interval: Interval | None = None
 
     @property
     def cer(self) -> float:
@@ -98,6 +101,8 @@ class CERResult:
         }
         if self.per_utterance is not None:
             out["per_utterance_cer"] = self.per_utterance
+        if self.interval is not None:
+            out["cer_ci"] = self.interval.as_dict()
         return out
 
 
@@ -141,12 +146,21 @@ def corpus_cer(
     normalization: str | Step | None = "default",
     return_per_utterance: bool = False,
     protocol: str = "koala",
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[Hashable] | None = None,
 ) -> CERResult:
     """Corpus-level CER of ``predictions`` against ``references`` after ``normalization``.
 
     ``normalization`` is a preset name from :data:`koala.normalize.PRESETS`, a callable,
     ``None`` for raw text, or ``"default"``: the protocol's preset (``koala`` -> ``"koala"``,
     the published rule after NFC; ``published`` -> ``"koala_published"``, the rule exactly).
+
+    ``confidence`` (e.g. 0.95) adds a seeded percentile bootstrap interval of the corpus CER
+    (:func:`koala.scoring.bootstrap.cer_interval`: sum of edits / sum of reference lengths of
+    each resample of ``n_resamples``, never a mean of per-utterance CERs); ``clusters`` (one
+    key per utterance) resamples clusters instead of utterances.
     """
     if normalization == "default":
         normalization = PROTOCOL_NORMALIZATION[check_protocol(protocol)]
@@ -157,6 +171,7 @@ def corpus_cer(
     refs = normalize_batch(norm, references)
     hyps = normalize_batch(norm, predictions)
     per_utt: list[float] | None = [] if return_per_utterance else None
+    edits: list[int] = []
     s = d = i = n_ref = empty = 0
     for ref, hyp in zip(refs, hyps, strict=True):
         ps, pd, pi = _sdi(ref, hyp)
@@ -167,6 +182,7 @@ def corpus_cer(
         n_ref += n
         if n == 0:
             empty += 1
+        edits.append(ps + pd + pi)
         if per_utt is not None:
             per_utt.append((ps + pd + pi) / n if n else float(ps + pd + pi > 0))
     total = CERStats(
@@ -180,4 +196,15 @@ def corpus_cer(
         empty_references=empty,
     )
     name = normalization if isinstance(normalization, str) else repr(normalization)
-    return CERResult(stats=total, normalization=name, per_utterance=per_utt, protocol=protocol)
+    interval = None
+    if confidence is not None:
+        interval = cer_interval(
+            edits, [len(r) for r in refs], clusters, n_resamples, confidence, seed
+        )
+    return CERResult(
+        stats=total,
+        normalization=name,
+        per_utterance=per_utt,
+        protocol=protocol,
+        interval=interval,
+    )

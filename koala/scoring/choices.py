@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from koala.scoring._validate import check_same_length, check_sequence
+from koala.scoring.bootstrap import accuracy_interval, subset_clusters
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
@@ -466,6 +467,10 @@ def choice_accuracy(
     return_items: bool = False,
     protocol: str = "koala",
     strict: bool = False,
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Accuracy = correct / total over multiple-choice items (generation- or logit-based).
 
@@ -474,6 +479,11 @@ def choice_accuracy(
     left out under ``koala``), ``invalid_gold`` (golds naming no label, kept in the denominator
     and always wrong under ``published``), ``protocol`` and, with ``return_items``, the
     per-item ``predicted_labels``, ``gold_labels`` and ``methods`` (one per input item).
+
+    ``confidence`` (e.g. 0.95) adds ``accuracy_ci``: a seeded percentile bootstrap interval
+    (:func:`koala.scoring.bootstrap.accuracy_interval`, ``n_resamples``, ``seed``) recomputing
+    correct / total over the counted items of each resample; ``clusters`` (one key per input
+    item) resamples clusters of items instead of items.
     """
     items = score_choice_items(
         predictions,
@@ -486,6 +496,15 @@ def choice_accuracy(
         strict=strict,
     )
     out = summarize_items(items, protocol)
+    if confidence is not None:
+        counted = [k for k, it in enumerate(items) if it.counted]
+        out["accuracy_ci"] = accuracy_interval(
+            [items[k].correct for k in counted],
+            subset_clusters(clusters, len(items), counted),
+            n_resamples,
+            confidence,
+            seed,
+        ).as_dict()
     if return_items:
         out["predicted_labels"] = [it.predicted for it in items]
         out["gold_labels"] = [it.gold for it in items]

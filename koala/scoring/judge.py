@@ -64,13 +64,14 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from koala.openai_client import ChatError, OpenAIClient
 from koala.scoring._validate import check_same_length, check_sequence, check_strings
+from koala.scoring.bootstrap import mean_interval
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
@@ -851,6 +852,10 @@ def judge_scores(
     max_tokens: int | None = None,
     progress: bool = True,
     return_records: bool = True,
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[Hashable] | None = None,
 ) -> dict[str, Any]:
     """Judge ``answers`` to ``instructions`` with an LLM on an OpenAI-compatible server.
 
@@ -875,7 +880,15 @@ def judge_scores(
     ``cache_path`` and, unless ``return_records=False``, ``records``: one dict per item
     (``index``, ``status``, ``rating``, ``judgement``, ``error``, ``judge_model``,
     ``prompt_id``, ``prompt_hash``, ``key``, ``cached``, ``attempts``, ``latency_s``).
+
+    ``confidence`` (e.g. 0.95) adds ``score_ci``: a seeded percentile bootstrap interval of
+    ``score`` (``n_resamples``, ``seed``), 10 x the mean rating over the items in the mean of
+    each resample, items without a rating left out as in the figure
+    (:func:`koala.scoring.bootstrap.mean_interval`). It is computed from the ratings already
+    obtained: no extra judge call. ``clusters`` (one key per item) resamples clusters instead.
     """
+    if clusters is not None and len(clusters) != len(answers):
+        raise ValueError(f"clusters has {len(clusters)} keys for {len(answers)} answers")
     result = _run(
         ajudge(
             instructions,
@@ -897,4 +910,8 @@ def judge_scores(
             progress=progress,
         )
     )
-    return result.as_dict(return_records=return_records)
+    out = result.as_dict(return_records=return_records)
+    if confidence is not None:
+        scores = [None if r.rating is None else 10.0 * r.rating for r in result.records]
+        out["score_ci"] = mean_interval(scores, clusters, n_resamples, confidence, seed).as_dict()
+    return out

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from koala.scoring._validate import check_same_length, check_sequence
+from koala.scoring.bootstrap import ratio_interval, subset_clusters
 from koala.scoring.choices import (
     LETTER_LABELS,
     ItemScore,
@@ -117,6 +118,10 @@ def speech_context_faithfulness(
     fallback: str = "none",
     protocol: str = "koala",
     strict: bool = False,
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """SCF and its companions over SCA-QA items.
 
@@ -133,6 +138,13 @@ def speech_context_faithfulness(
             ignored (letters A, B, ... are shown; nothing read means A).
         protocol: ``"koala"`` or ``"published"`` (see the module doc for how each reads).
         strict: ``koala`` only: raise on an invalid item instead of leaving it out.
+        confidence: e.g. 0.95 adds ``scf_ci`` and ``parametric_proportion_ci``: seeded
+            percentile bootstrap intervals (``n_resamples``, ``seed``) that resample the
+            scored items (an item's conditions together) and recompute each ratio over the
+            text-correct items of the resample, so the denominator varies
+            (:func:`koala.scoring.bootstrap.ratio_interval`).
+        clusters: one key per input item to resample clusters of items instead (default:
+            every item is its own cluster).
 
     Returns a dict with ``scf``, ``parametric_proportion``, ``other_proportion`` (text-correct
     items whose speech answer is neither), ``num_text_correct``, ``total`` (scored items),
@@ -232,6 +244,16 @@ def speech_context_faithfulness(
             col = "original_correct" if original[k].correct else "original_wrong"
             table[row][col] += 1
         out["case_table"] = table
+    if confidence is not None:
+        opts = (subset_clusters(clusters, len(predictions), keep), n_resamples, confidence, seed)
+        is_text_correct = [t.correct for t in text]
+        follows = [sp.correct for sp in speech]
+        own = [
+            sp.predicted is not None and sp.predicted == t.predicted
+            for sp, t in zip(speech, text, strict=True)
+        ]
+        out["scf_ci"] = ratio_interval(follows, is_text_correct, *opts).as_dict()
+        out["parametric_proportion_ci"] = ratio_interval(own, is_text_correct, *opts).as_dict()
     if n == 0:
         out["note"] = (
             f"all {len(predictions)} items are invalid (see invalid_items); SCF is undefined (NaN)"

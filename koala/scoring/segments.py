@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from koala.scoring._validate import check_probability, check_sequence
+from koala.scoring.bootstrap import accuracy_interval, segment_intervals, subset_clusters
 from koala.scoring.choices import score_choice_items, summarize_items
 from koala.scoring.protocol import check_protocol
 
@@ -86,6 +87,10 @@ def segment_accuracy(
     fallback: str = "none",
     protocol: str = "koala",
     strict: bool = False,
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Overall and per-segment accuracy of PA-QA answers.
 
@@ -97,6 +102,14 @@ def segment_accuracy(
     ``no_evidence`` (items in no segment, still in the overall figure) and ``spread`` = best
     minus worst accuracy over the non-empty segments. Items left out as invalid (``koala``)
     count in no segment.
+
+    ``confidence`` (e.g. 0.95) adds seeded percentile bootstrap intervals (``n_resamples``,
+    ``seed``): ``accuracy_ci`` (overall) and ``segment_accuracy_ci`` (per segment, each
+    recomputed as correct / count of the segment's items in the resample; a resample in which a
+    segment holds no item gives it no value and is counted as ``dropped``; an empty segment
+    has a null interval). ``clusters``, one key per item (the passage: the questions of one
+    passage share its audio), resamples passages instead of questions, once for the overall
+    figure and all four segments; the intervals then name the unit ``"passage"``.
     """
     check_protocol(protocol)
     if (positions is None) == (segments is None):
@@ -116,10 +129,14 @@ def segment_accuracy(
     count = dict.fromkeys(SEGMENTS, 0)
     correct = dict.fromkeys(SEGMENTS, 0)
     no_evidence = 0
+    counted: list[int] = []
+    counted_segments: list[list[str]] = []
     for i, item in enumerate(items):
         segs = _item_segments(i, positions, segments)
         if not item.counted:
             continue
+        counted.append(i)
+        counted_segments.append(sorted(segs))
         if not segs:
             no_evidence += 1
         for s in segs:
@@ -128,7 +145,7 @@ def segment_accuracy(
     empty = 0.0 if protocol == "published" else math.nan
     acc = {s: (correct[s] / count[s] if count[s] else empty) for s in SEGMENTS}
     filled = [acc[s] for s in SEGMENTS if count[s]]
-    return {
+    out = {
         **summarize_items(items, protocol),
         "segment_accuracy": acc,
         "segment_count": count,
@@ -136,3 +153,12 @@ def segment_accuracy(
         "no_evidence": no_evidence,
         "spread": (max(filled) - min(filled)) if filled else math.nan,
     }
+    if confidence is not None:
+        kept = subset_clusters(clusters, len(items), counted)
+        name = None if clusters is None else "passage"
+        is_correct = [items[k].correct for k in counted]
+        opts = (kept, n_resamples, confidence, seed, name)
+        out["accuracy_ci"] = accuracy_interval(is_correct, *opts).as_dict()
+        per_segment = segment_intervals(is_correct, counted_segments, *opts, names=SEGMENTS)
+        out["segment_accuracy_ci"] = {s: iv.as_dict() for s, iv in per_segment.items()}
+    return out

@@ -68,7 +68,7 @@ import importlib.metadata
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,7 @@ from sacrebleu.metrics import BLEU
 
 from koala.normalize import Step, get_normalizer, normalize_batch
 from koala.scoring._validate import check_pairs
+from koala.scoring.bootstrap import Interval, bleu_interval
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
@@ -207,7 +208,9 @@ def _bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int,
 
 @dataclass(frozen=True)
 class BLEUResult:
-    """Corpus BLEU (0-100) with its statistics, signature and optional bootstrap interval."""
+    """Corpus BLEU (0-100) with its statistics, signature and optional bootstrap intervals:
+    the sacreBLEU-style ``ci_low``/``ci_high`` (``n_bootstrap``) and ``interval`` (an
+    :class:`~koala.scoring.bootstrap.Interval`, ``bleu_ci`` in :meth:`as_dict`)."""
 
     score: float
     stats: BLEUStats
@@ -224,6 +227,7 @@ class BLEUResult:
     ci_high: float | None = None
     bootstrap_mean: float | None = None
     per_sentence: list[float] | None = field(default=None)
+    interval: Interval | None = None
 
     def as_dict(self, prefix: str = "bleu") -> dict[str, Any]:
         s = self.stats
@@ -248,6 +252,8 @@ class BLEUResult:
             )
         if self.per_sentence is not None:
             out[f"{prefix}_per_sentence"] = self.per_sentence
+        if self.interval is not None:
+            out[f"{prefix}_ci"] = self.interval.as_dict()
         return out
 
 
@@ -268,9 +274,11 @@ def corpus_bleu(
     normalization: str | Step | None = "default",
     n_bootstrap: int = 0,
     seed: int = DEFAULT_SEED,
-    confidence: float = 0.95,
+    confidence: float | None = None,
     return_per_sentence: bool = False,
     protocol: str = "koala",
+    n_resamples: int = 1000,
+    clusters: Sequence[Hashable] | None = None,
 ) -> BLEUResult:
     """Corpus BLEU of ``predictions`` against ``references`` (one reference per sentence).
 
@@ -281,16 +289,22 @@ def corpus_bleu(
     ``koala_st_published``: Latin letters kept, case kept) and is ``koala_spaced`` otherwise.
     BLEU is 0-100 in both protocols.
 
-    ``n_bootstrap > 0`` adds a percentile bootstrap interval at ``confidence``: sentences are
-    resampled with replacement (numpy ``default_rng(seed)``) and BLEU is recomputed from the
-    summed per-sentence statistics, which is exact because BLEU's statistics are additive.
+    ``n_bootstrap > 0`` adds a percentile bootstrap interval at ``confidence`` (0.95 when
+    ``None``): sentences are resampled with replacement (numpy ``default_rng(seed)``) and BLEU
+    is recomputed from the summed per-sentence statistics, which is exact because BLEU's
+    statistics are additive (``ci_low``/``ci_high``, ``bleu_ci_low``/``bleu_ci_high``).
+    ``confidence`` set (e.g. 0.95) adds ``interval`` (``bleu_ci``), the project-wide interval
+    of :func:`koala.scoring.bootstrap.bleu_interval` over ``n_resamples`` resamples from
+    ``seed``; with ``clusters`` (one key per sentence, e.g. the TED talk: its segments share a
+    speaker and a topic) whole clusters are resampled and the unit is named ``"talk"``.
     ``return_per_sentence`` adds each sentence's own BLEU (sacreBLEU ``sentence_score``).
     """
     check_pairs(predictions, references)
     _check_tokenize(tokenize)
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-    if not 0.0 < confidence < 1.0:
+    legacy_confidence = 0.95 if confidence is None else confidence
+    if not 0.0 < legacy_confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     norm, norm_name = _resolve_normalization(tokenize, normalization, protocol)
     hyps = _prepare(predictions, tokenize, norm)
@@ -304,8 +318,13 @@ def corpus_bleu(
     if return_per_sentence:  # sacreBLEU's sentence BLEU (effective order, exp smoothing)
         sent = BLEU(tokenize=TOKENIZE[tokenize][2], effective_order=True)
         per_sentence = [sent.sentence_score(h, [r]).score for h, r in zip(hyps, refs, strict=True)]
+    rows = _sentence_stats(bleu, hyps, refs) if n_bootstrap or confidence is not None else None
+    interval = None
+    if confidence is not None:
+        name = None if clusters is None else "talk"
+        interval = bleu_interval(rows, clusters, n_resamples, confidence, seed, name)
     if n_bootstrap:
-        rows = _sentence_stats(bleu, hyps, refs)
+        assert rows is not None
         sig.update("bs", n_bootstrap)
         sig.update("seed", seed)
         rng = np.random.default_rng(seed)
@@ -315,7 +334,7 @@ def corpus_bleu(
             weights = np.bincount(rng.integers(0, n, n), minlength=n)
             c = weights @ rows
             samples[b] = _bleu_from_stats(c[0:4], c[4:8], c[8], c[9])
-        tail = (1.0 - confidence) / 2.0 * 100.0
+        tail = (1.0 - legacy_confidence) / 2.0 * 100.0
         ci_low, ci_high = (float(x) for x in np.percentile(samples, [tail, 100.0 - tail]))
         bs_mean = float(samples.mean())
     signature = f"{sig.format()}|norm:{norm_name}|spaces:{_spaces_field(tokenize)}"
@@ -330,11 +349,12 @@ def corpus_bleu(
         num_sentences=len(hyps),
         n_bootstrap=n_bootstrap,
         seed=seed if n_bootstrap else None,
-        confidence=confidence if n_bootstrap else None,
+        confidence=legacy_confidence if n_bootstrap else None,
         ci_low=ci_low,
         ci_high=ci_high,
         bootstrap_mean=bs_mean,
         per_sentence=per_sentence,
+        interval=interval,
     )
 
 
@@ -605,7 +625,9 @@ def translation_scores(
     normalization: str | Step | None = "default",
     n_bootstrap: int = 0,
     seed: int = DEFAULT_SEED,
-    confidence: float = 0.95,
+    confidence: float | None = None,
+    n_resamples: int = 1000,
+    clusters: Sequence[Hashable] | None = None,
     meteor_alpha: float = 0.9,
     meteor_beta: float = 3.0,
     meteor_gamma: float = 0.5,
@@ -625,7 +647,10 @@ def translation_scores(
     ``"bertscore"`` torch is never imported. Keys: ``bleu`` (0-100) with ``bleu_counts``,
     ``bleu_totals``, ``bleu_sys_len``, ``bleu_ref_len``, ``bleu_precisions``, ``bleu_bp``,
     ``bleu_signature`` (and ``bleu_ci_low``/``bleu_ci_high``/``bleu_bootstrap_mean``/
-    ``bleu_confidence`` when ``n_bootstrap > 0``); ``meteor`` with ``meteor_scale`` (``"0-1"``
+    ``bleu_confidence`` when ``n_bootstrap > 0``, and ``bleu_ci``, a
+    :class:`~koala.scoring.bootstrap.Interval` dict, when ``confidence`` is set: BLEU only,
+    ``n_resamples`` resamples of the sentences, or of ``clusters``, from ``seed``; see
+    :func:`corpus_bleu`); ``meteor`` with ``meteor_scale`` (``"0-1"``
     under ``koala``, ``"0-100"`` under ``published``) and ``meteor_signature``;
     ``bertscore_precision``/``_recall``/``_f1`` with ``bertscore_model``, ``_num_layers``,
     ``_hash``, ``_normalization``; ``num_sentences``; ``protocol``; per-sentence lists on
@@ -654,6 +679,8 @@ def translation_scores(
                 confidence=confidence,
                 return_per_sentence=return_per_sentence,
                 protocol=protocol,
+                n_resamples=n_resamples,
+                clusters=clusters,
             ).as_dict()
         )
     if "meteor" in chosen:

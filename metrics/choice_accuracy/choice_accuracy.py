@@ -36,10 +36,16 @@ Args:
         exactly; `fallback` and `match_text` are then ignored).
     strict (`bool`, default `False`): raise on a malformed reference instead of leaving the
         item out.
+    confidence (`float`, optional): e.g. `0.95` adds `accuracy_ci`: a seeded percentile
+        bootstrap interval (`low`, `high`, `confidence`, `method`, `n_resamples`, `seed`,
+        `cluster`, `n_clusters`, `dropped`; `null` bounds when undefined) that recomputes the
+        metric on every resample.
+    n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
+    clusters (`list`, optional): one key per item; whole clusters are resampled.
 Returns:
     accuracy (`float` in [0, 1], NaN when no item is valid), correct, total, unparsed,
     fallback_used, invalid, invalid_gold (`int`), invalid_items (`list` of `int`),
-    protocol (`str`).
+    protocol (`str`), accuracy_ci (`dict`, with `confidence`).
 Examples:
     >>> acc = evaluate.load("metrics/choice_accuracy")
     >>> acc.compute(predictions=["정답은 (C)입니다", "1443년"], references=["(C) 1592년", "B"],
@@ -82,6 +88,10 @@ class ChoiceAccuracy(metric_base.KoalaMetric):
         return_items: bool = False,
         protocol: str = "koala",
         strict: bool = False,
+        confidence: float | None = None,
+        n_resamples: int = 1000,
+        seed: int = 0,
+        clusters: list | None = None,
     ) -> dict:
         return choice_accuracy(
             predictions,
@@ -93,4 +103,8 @@ class ChoiceAccuracy(metric_base.KoalaMetric):
             return_items,
             protocol=protocol,
             strict=strict,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            clusters=clusters,
         )

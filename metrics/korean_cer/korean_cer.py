@@ -29,11 +29,18 @@ Args:
     protocol (`str`, default `"koala"`): `"koala"` (preset `koala`) or `"published"`
         (preset `koala_published`).
     return_per_utterance (`bool`, default `False`): also return `per_utterance_cer`.
+    confidence (`float`, optional): e.g. `0.95` adds `cer_ci` (sum of edits / sum of
+        reference lengths of each resample, never a mean of per-utterance CERs): a seeded
+        percentile bootstrap interval (`low`, `high`, `confidence`, `method`, `n_resamples`, `seed`,
+        `cluster`, `n_clusters`, `dropped`; `null` bounds when undefined) that recomputes the
+        metric on every resample.
+    n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
+    clusters (`list`, optional): one key per item; whole clusters are resampled.
 Returns:
     cer (`float`): sum of edits / sum of normalised reference characters (>= 0, may exceed 1).
     substitutions, deletions, insertions, hits, reference_length, hypothesis_length,
     num_utterances, empty_references (`int`), normalization, protocol (`str`),
-    per_utterance_cer (`list` of `float`, on request).
+    per_utterance_cer (`list` of `float`, on request), cer_ci (`dict`, with `confidence`).
 Examples:
     >>> cer = evaluate.load("metrics/korean_cer")
     >>> cer.compute(predictions=["안녕하세요."], references=["안녕 하세요"])["cer"]
@@ -61,7 +68,19 @@ class KoreanCER(metric_base.KoalaMetric):
         normalization: str | None = "default",
         return_per_utterance: bool = False,
         protocol: str = "koala",
+        confidence: float | None = None,
+        n_resamples: int = 1000,
+        seed: int = 0,
+        clusters: list | None = None,
     ) -> dict:
         return corpus_cer(
-            predictions, references, normalization, return_per_utterance, protocol=protocol
+            predictions,
+            references,
+            normalization,
+            return_per_utterance,
+            protocol=protocol,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            clusters=clusters,
         ).as_dict()

@@ -34,8 +34,15 @@ Args:
         word spacing as `▁` tokens (`koala_spaced`); `"ko-mecab"` uses mecab-ko morphemes.
     normalization (`str`, default follows `tokenize` and `protocol`): a `koala.normalize`
         preset for BLEU/METEOR; an explicit value wins over the protocol.
-    n_bootstrap (`int`, default 0), seed (`int`, default 12345), confidence (`float`, 0.95):
-        percentile bootstrap interval of BLEU over resampled sentences.
+    confidence (`float`, optional): e.g. `0.95` adds `bleu_ci`: a seeded percentile
+        bootstrap interval of BLEU (`low`, `high`, `confidence`, `method`, `n_resamples`,
+        `seed`, `cluster`, `n_clusters`, `dropped`), recomputed from the summed sufficient
+        statistics of every resample. BLEU only.
+    n_resamples (`int`, default 1000), seed (`int`, default 12345): the bootstrap draws.
+    clusters (`list`, optional): one key per sentence (the TED talk); whole talks are
+        resampled.
+    n_bootstrap (`int`, default 0): the older sacreBLEU-style interval (`bleu_ci_low`,
+        `bleu_ci_high`) over `n_bootstrap` resampled sentences, at `confidence` (0.95 unset).
     model_type (`str`, default `"xlm-roberta-large"`), model_path (`str`, a local model
         directory), num_layers (`int`, default bert-score's layer for `model_type`), lang
         (`str`, `"ko"`), batch_size (`int`, 32), device (`str`), bertscore_normalization
@@ -45,7 +52,7 @@ Returns:
     bleu (`float`, 0-100), bleu_counts, bleu_totals (`list` of `int`, 1- to 4-grams),
     bleu_sys_len, bleu_ref_len (`int`), bleu_precisions (`list` of `float`), bleu_bp (`float`),
     bleu_signature (`str`), and with a bootstrap bleu_ci_low, bleu_ci_high,
-    bleu_bootstrap_mean, bleu_confidence;
+    bleu_bootstrap_mean, bleu_confidence; with `confidence` bleu_ci (`dict`);
     meteor (`float`, 0-1 under `koala`, 0-100 under `published`), meteor_scale (`str`,
     `"0-1"` or `"0-100"`), meteor_signature (`str`);
     bertscore_precision, bertscore_recall, bertscore_f1 (`float`, sentence means),

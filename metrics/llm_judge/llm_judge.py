@@ -56,6 +56,13 @@ Args:
     max_tokens (`int`, 2048 under `koala`, 512 under `published`), prompt (`str`, a prompt id
         of `koala.scoring.judge.PROMPTS`, `koala` only), progress (`bool`, True),
         return_records (`bool`, True).
+    confidence (`float`, optional): e.g. `0.95` adds `score_ci` (10 x the mean rating over
+        the rated items of each resample; from the ratings obtained, no extra judge call): a
+        seeded percentile bootstrap interval (`low`, `high`, `confidence`, `method`,
+        `n_resamples`, `seed`, `cluster`, `n_clusters`, `dropped`; `null` bounds when
+        undefined).
+    n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
+    clusters (`list`, optional): one key per item; whole clusters are resampled.
 Returns:
     score (`float`, 0-100, or `None` when nothing is in the mean): 10 x mean grade;
     mean_rating (`float`); protocol (`str`); mean_rule (`str`: what the mean is over);
@@ -63,8 +70,8 @@ Returns:
     num_judge_failed (`int`); not_in_mean (`dict`: status -> count); judge_model, judge_url,
     prompt_id, prompt_hash, prompt_source (`"builtin"`, `"fastchat"` or the file path) (`str`);
     reference_guided (`bool`); temperature (`float`); max_tokens, requests_sent, cache_hits
-    (`int`); cache_path; records (`list` of `dict`: index, status
-    ok/empty/no_rating/unparsable/judge_failed, rating, judgement, error, ...).
+    (`int`); cache_path; score_ci (`dict`, with `confidence`); records (`list` of `dict`:
+    index, status ok/empty/no_rating/unparsable/judge_failed, rating, judgement, error, ...).
 Examples:
     >>> judge = evaluate.load("metrics/llm_judge")
     >>> judge.compute(predictions=["서울입니다."], instructions=["한국의 수도는 어디인가요?"],

@@ -32,11 +32,20 @@ Args:
     protocol (`str`, default `"koala"`): `"koala"` or `"published"`.
     strict (`bool`, default `False`): raise on an invalid item (malformed reference, or a
         counterfactual answer equal to the original) instead of leaving it out.
+    confidence (`float`, optional): e.g. `0.95` adds `scf_ci` and `parametric_proportion_ci`
+        (the text-correct denominator recounted per resample): a seeded percentile
+        bootstrap interval (`low`, `high`, `confidence`, `method`, `n_resamples`, `seed`,
+        `cluster`, `n_clusters`, `dropped`; `null` bounds when undefined) that recomputes the
+        metric on every resample.
+    n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
+    clusters (`list`, optional): one key per item (default: each item, its conditions
+        together); whole clusters are resampled.
 Returns:
     scf, parametric_proportion, other_proportion (`float` in [0, 1], NaN when no item is
     text-correct), num_text_correct, total, text_accuracy, counterfactual_accuracy,
     original_accuracy, unparsed and fallback_used (per condition), invalid, invalid_items,
-    protocol, case_table (2x2 counts).
+    protocol, case_table (2x2 counts), scf_ci and parametric_proportion_ci (`dict`, with
+    `confidence`).
 Examples:
     >>> scf = evaluate.load("metrics/scf")
     >>> scf.compute(predictions=["3", "1"], references=["3", "4"],
@@ -70,6 +79,10 @@ class SpeechContextFaithfulness(metric_base.KoalaMetric):
         fallback: str = "none",
         protocol: str = "koala",
         strict: bool = False,
+        confidence: float | None = None,
+        n_resamples: int = 1000,
+        seed: int = 0,
+        clusters: list | None = None,
     ) -> dict:
         if text_predictions is None or text_references is None:
             raise ValueError(
@@ -87,4 +100,8 @@ class SpeechContextFaithfulness(metric_base.KoalaMetric):
             fallback=fallback,
             protocol=protocol,
             strict=strict,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            clusters=clusters,
         )

@@ -22,10 +22,18 @@ Args:
     positions (`list` of `list` of `float`): evidence positions in [0, 1] per item; or
     segments (`list` of `list` of `str`): segment names per item (`middle-front` is accepted).
     choices, labels, fallback, protocol, strict: as in `choice_accuracy`.
+    confidence (`float`, optional): e.g. `0.95` adds `accuracy_ci` and
+        `segment_accuracy_ci` (per segment): a seeded percentile bootstrap interval (`low`,
+        `high`, `confidence`, `method`, `n_resamples`, `seed`, `cluster`, `n_clusters`,
+        `dropped`; `null` bounds when undefined) that recomputes the metric on every resample.
+    n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
+    clusters (`list`, optional): one key per item (the passage: its questions share the
+        audio; the passages are drawn once for all segments); whole clusters are resampled.
 Returns:
     accuracy (`float`), correct, total, unparsed, fallback_used, invalid, invalid_gold,
     no_evidence (`int`), invalid_items (`list`), protocol (`str`),
-    segment_accuracy / segment_count / segment_correct (`dict` by segment), spread (`float`).
+    segment_accuracy / segment_count / segment_correct (`dict` by segment), spread (`float`),
+    accuracy_ci and segment_accuracy_ci (`dict`, with `confidence`).
 Examples:
     >>> seg = evaluate.load("metrics/segment_accuracy")
     >>> seg.compute(predictions=["A", "B"], references=["A", "C"],
@@ -57,6 +65,10 @@ class SegmentAccuracy(metric_base.KoalaMetric):
         fallback: str = "none",
         protocol: str = "koala",
         strict: bool = False,
+        confidence: float | None = None,
+        n_resamples: int = 1000,
+        seed: int = 0,
+        clusters: list | None = None,
     ) -> dict:
         return segment_accuracy(
             predictions,
@@ -68,4 +80,8 @@ class SegmentAccuracy(metric_base.KoalaMetric):
             fallback,
             protocol=protocol,
             strict=strict,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            clusters=clusters,
         )
