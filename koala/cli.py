@@ -23,9 +23,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "score": ("koala.score", "score a run directory with the evaluate modules"),
     "report": ("koala.report", "write results.json, results.md and plots for run directories"),
+    "compare": (
+        "koala.compare",
+        "is model A really better than B: paired intervals, McNemar and Holm per config",
+    ),
     "export": (
         "koala.export",
         "write the benchmark as Parquet shards + a dataset card (load_dataset, no remote code)",
+    ),
+    "prepare": (
+        "koala.prepare",
+        'prepare configs for load_dataset("koala-bench", CONFIG), offline, from any folder',
+    ),
+    "metrics": (
+        "koala.metrics_install",
+        'install the evaluate modules for evaluate.load("koala/<name>"), offline',
+    ),
+    "publish": (
+        "koala.publish",
+        "upload the export (dataset) or the evaluate modules (Spaces) to the Hub",
     ),
 }
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from koala.mini import build_mini_tree
     from koala.models.cascade import Cascade
     from koala.models.vosk_ko import VoskKorean
-    from koala.report import collect, write_report
+    from koala.report import collect, significance, write_report
     from koala.runner import run_model, summary
 
     out = Path(args.out).resolve()
@@ -98,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
     print("[5/5] score and report")
     report_dir = out / "report"
     results = collect(run_dirs, rescore=True)
-    write_report(results, report_dir, [str(d) for d in run_dirs])
+    payload = write_report(
+        results,
+        report_dir,
+        [str(d) for d in run_dirs],
+        significance=significance(run_dirs),
+        html=True,
+    )
     md = report_dir / "results.md"
     print()
     print(md.read_text(encoding="utf-8").split("## Plots")[0].rstrip())
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"        {report_dir / 'results.json'}")
     for plot in ("pa_qa_segments.png", "clean_vs_noisy.png", "scf.png"):
         print(f"plot:   {report_dir / plot}")
+    print(f"page:   {payload['html']}  (self-contained leaderboard page)")
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     _installed_calls()
     return 0

@@ -37,6 +37,7 @@ from koala.score import (
     SELECTION_RULES,
     ST_METRICS,
     add_scoring_arguments,
+    interval_options,
     judge_options,
     score_run,
     st_metrics_option,
@@ -93,10 +94,12 @@ def _load_scores(
     judge: Mapping[str, Any] | None,
     protocol: str = "koala",
     select: str | None = None,
+    intervals: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's scores under ``protocol`` and ``select``: ``scores.json`` when it is newer
-    than the predictions and the plan and was scored with the same switches, else scored
-    now."""
+    than the predictions and the plan and was scored with the same switches and interval
+    options, else scored now."""
+    iv = dict(intervals or {"confidence": 0.95, "n_resamples": 1000, "seed": 0})
     scores, preds = run_dir / SCORES, run_dir / PREDICTIONS
     inputs = [preds, *sorted((run_dir / "plan").glob("*.json"))]
     stale = (
@@ -106,12 +109,16 @@ def _load_scores(
     )
     if not stale:
         old = json.loads(scores.read_text(encoding="utf-8"))
-        same = old.get("protocol") == protocol and old.get("selection", {}).get("rule") == (
-            select or protocol
+        stored = old.get("scoring", {}).get("intervals") or {}
+        same = (
+            old.get("protocol") == protocol
+            and old.get("selection", {}).get("rule") == (select or protocol)
+            and all(stored.get(k) == v for k, v in iv.items() if v is not None)
+            and (iv.get("confidence") is not None) == bool(stored)
         )
         if same:
             return old
-    return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select)
+    return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select, **iv)
 
 
 def collect(
@@ -121,13 +128,15 @@ def collect(
     judge: Mapping[str, Any] | None = None,
     protocol: str = "koala",
     select: str | None = None,
+    intervals: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {config: config scores}}`` over the runs (a model name that occurs in two
-    runs gets the run directory's name appended)."""
+    runs gets the run directory's name appended). ``intervals``: the bootstrap options of
+    :func:`koala.score.score_run` (``confidence`` ``None`` for none)."""
     out: dict[str, dict[str, Any]] = {}
     for d in run_dirs:
         path = Path(d)
-        scores = _load_scores(path, rescore, st_metrics, judge, protocol, select)
+        scores = _load_scores(path, rescore, st_metrics, judge, protocol, select, intervals)
         for model, m in scores["models"].items():
             name = model if model not in out else f"{model} [{path.name}]"
             out[name] = m["configs"]
@@ -394,6 +403,34 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return "—" if math.isnan(v) else f"{v:.{digits}f}"
 
 
+def _interval(g: Mapping[str, Any], key: str, scale: float = 1.0, digits: int = 1) -> str:
+    """`` [low, high]`` of ``g[key + "_ci"]`` (a bootstrap interval), scaled; empty when the
+    interval is absent or undefined."""
+    ci = g.get(f"{key}_ci")
+    if not isinstance(ci, Mapping):
+        return ""
+    low, high = _num(ci.get("low")), _num(ci.get("high"))
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    return f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+
+
+def _pct_ci(g: Mapping[str, Any], key: str) -> str:
+    """A share in % with its interval: ``75.0 [61.2, 86.1]``."""
+    return _pct(g.get(key)) + _interval(g, key, 100.0)
+
+
+def _spread(c: Mapping[str, Any], scale: float) -> str:
+    """How much the choice of prompt variant matters: ``4 variants: mean 70.1, range 8.2``."""
+    sens = (c.get("sensitivity") or {}).get("gen")
+    if not sens or sens.get("variants", 0) < 2:
+        return ""
+    return (
+        f"{sens['variants']} variants: mean {scale * _num(sens['mean']):.1f}, "
+        f"range {scale * _num(sens['range']):.1f}"
+    )
+
+
 def _shown(c: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
     """The variant a table row shows: the best generation variant, else (no defined main
     metric, e.g. SCF with no text-correct item) the first variant, marked with ``*``."""
@@ -429,6 +466,10 @@ def _caveat(c: Mapping[str, Any], g: Mapping[str, Any] | None = None) -> str:
     if cnt.get("records") and cnt.get("shared_answer") == cnt.get("records"):
         parts.append("one answer for every variant: the model ignores the prompt")
     if g:
+        task = c.get("task")
+        spread = _spread(c, PLOT_METRIC[task][1]) if task in PLOT_METRIC else ""
+        if spread:
+            parts.append(spread)
         shown = (c.get("best", {}).get("gen") or {}).get("variant")
         n = (cov.get("variants") or {}).get(shown, {}).get("records") if shown else None
         for what in ("failed", "abstained"):
@@ -445,16 +486,18 @@ def _cell(task: str, c: Mapping[str, Any] | None) -> str:
     if g is None:
         return _note(c) + _caveat(c)
     if task == "asr":
-        text = _fmt(100 * _num(g["cer"]))
+        text = _fmt(100 * _num(g["cer"])) + _interval(g, "cer", 100.0, 2)
     elif task == "st":
         text = " / ".join(
-            _fmt(g.get(k)) if k in g else "—" for k in ("bleu", "meteor", "bertscore_f1")
+            _fmt(g.get(k)) + (_interval(g, k, 1.0, 2) if k == "bleu" else "") if k in g else "—"
+            for k in ("bleu", "meteor", "bertscore_f1")
         )
     elif task == "sif":
-        text = _fmt(g.get("score"), 1)
+        text = _fmt(g.get("score"), 1) + _interval(g, "score")
     else:
         lg = _best_metrics(c, "logit")
-        text = f"{_pct(g['accuracy'])} / {_pct(lg['accuracy']) if lg else '—'} (n={g.get('total')})"
+        logit = _pct(lg["accuracy"]) if lg else "—"
+        text = f"{_pct_ci(g, 'accuracy')} / {logit} (n={g.get('total')})"
     return text + _caveat(c, g)
 
 
@@ -522,8 +565,8 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
                     _pct(g["text_accuracy"]),
                     _pct(g["counterfactual_accuracy"]),
                     _pct(g.get("original_accuracy")),
-                    _pct(g["scf"]),
-                    _pct(g["parametric_proportion"]),
+                    _pct_ci(g, "scf"),
+                    _pct_ci(g, "parametric_proportion"),
                     f"{g['num_text_correct']}/{g['total']}",
                 ],
             )
@@ -541,9 +584,10 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
             def pa_cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
                 lg = _best_metrics(c, "logit")
                 return [
-                    f"{_pct(g['accuracy'])} (n={g.get('total')})",
+                    f"{_pct_ci(g, 'accuracy')} (n={g.get('total')})",
                     *[
-                        f"{_pct(g['segment_accuracy'][s])} (n={g['segment_count'][s]})"
+                        f"{_pct(g['segment_accuracy'][s])}"
+                        f"{_segment_interval(g, s)} (n={g['segment_count'][s]})"
                         for s in SEGMENTS
                     ],
                     _pct(lg["accuracy"]) if lg else "—",
@@ -568,6 +612,13 @@ def _tables(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
             ]
         tables[task] = {"title": TASK_TITLES[task], "header": header, "rows": rows}
     return tables
+
+
+def _segment_interval(g: Mapping[str, Any], segment: str) -> str:
+    cis = g.get("segment_accuracy_ci")
+    if not isinstance(cis, Mapping) or not isinstance(cis.get(segment), Mapping):
+        return ""
+    return _interval({"x_ci": cis[segment]}, "x", 100.0)
 
 
 def _cer_above_100(table: Mapping[str, Any] | None) -> bool:
@@ -636,9 +687,13 @@ def write_report(
     runs: Sequence[str] = (),
     protocol: str = "koala",
     select: str | None = None,
+    significance: Mapping[str, Any] | None = None,
+    html: bool = False,
 ) -> dict[str, Any]:
     """Write ``results.json``, ``results.md`` and the three plots into ``out``; ``protocol``
-    and ``select`` are the switches the results were scored with (stated in both files)."""
+    and ``select`` are the switches the results were scored with (stated in both files).
+    ``significance`` (:func:`significance`) adds the paired comparisons of the runs; ``html``
+    also writes ``results.html``, one self-contained page (:mod:`koala.html_report`)."""
     select = select or protocol
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -709,6 +764,26 @@ def write_report(
         ),
         "",
     ]
+    if significance:
+        md += ["## Paired comparisons", "", *_table(
+            ["config", "A", "B", "metric", "A - B", "interval", "p", "p (Holm)"],
+            [
+                [
+                    config,
+                    p["a"],
+                    p["b"],
+                    p["metric"],
+                    _fmt(p["difference"], 4),
+                    f"[{_fmt(p['low'], 4)}, {_fmt(p['high'], 4)}]",
+                    _fmt(p["p_value"], 4),
+                    _fmt(p.get("p_holm"), 4),
+                ]
+                for config, entry in sorted(significance.items())
+                for p in entry["pairs"]
+            ],
+        ), "", "Paired over the same items (PA-QA passages), exact McNemar for accuracy, "
+           "paired bootstrap otherwise; Holm-corrected over the configs of each pair of runs.",
+           ""]  # fmt: skip
     md += [
         "## Every prompt variant",
         "",
@@ -719,6 +794,7 @@ def write_report(
     ]
     (out_dir / "results.md").write_text("\n".join(md), encoding="utf-8")
     payload = {
+        "significance": dict(significance or {}),
         "protocol": protocol,
         "selection": {"rule": select, "per_task": SELECTION_RULES[select]},
         "runs": [str(r) for r in runs],
@@ -733,7 +809,51 @@ def write_report(
         encoding="utf-8",
     )
     os.replace(tmp, out_dir / "results.json")
+    if html:
+        from koala.html_report import write_html
+
+        payload["html"] = str(write_html(payload, out_dir / "results.html"))
     return payload
+
+
+def significance(
+    run_dirs: Sequence[str | Path],
+    protocol: str = "koala",
+    select: str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired comparisons of every two runs (:func:`koala.compare.compare_runs`), as
+    ``{config: {"models": [...], "pairs": [{"a", "b", "metric", "difference", "low",
+    "high", "p_value", "p_holm"}]}}``; configs a pair could not be compared on are left out."""
+    from itertools import combinations
+
+    from koala.compare import compare_runs
+
+    out: dict[str, Any] = {}
+    for ra, rb in combinations(run_dirs, 2):
+        res = compare_runs(
+            ra, rb, protocol=protocol, select=select, n_resamples=n_resamples, seed=seed
+        )
+        a, b = res["a"]["model"], res["b"]["model"]
+        for config, e in res["configs"].items():
+            if "difference" not in e:
+                continue
+            entry = out.setdefault(config, {"models": [], "pairs": []})
+            entry["models"] += [m for m in (a, b) if m not in entry["models"]]
+            entry["pairs"].append(
+                {
+                    "a": a,
+                    "b": b,
+                    "metric": e["metric"],
+                    "difference": e["difference"],
+                    "low": e["interval"]["low"],
+                    "high": e["interval"]["high"],
+                    "p_value": e["p_value"],
+                    "p_holm": e.get("p_holm"),
+                }
+            )
+    return out
 
 
 # ------------------------------------------------------------------------ CLI
@@ -747,6 +867,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output directory (default: the run directory if one, else koala_report)",
     )
     parser.add_argument("--rescore", action="store_true", help="score again even if up to date")
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write results.html: one self-contained page (tables, intervals, sortable "
+        "columns, paired comparisons, plots, the paper's published figures)",
+    )
     add_scoring_arguments(parser)
 
 
@@ -763,18 +889,33 @@ def run(args: argparse.Namespace) -> int:
             judge_options(args),
             protocol=args.protocol,
             select=args.select,
+            intervals=interval_options(args),
         )
     except FileNotFoundError as exc:
         print(f"koala-bench report: {exc}", file=sys.stderr)
         return 1
     out = args.out or (args.run_dirs[0] if len(args.run_dirs) == 1 else "koala_report")
-    write_report(results, out, args.run_dirs, protocol=args.protocol, select=args.select)
+    sig = None
+    if len(args.run_dirs) > 1:
+        iv = interval_options(args)
+        sig = significance(args.run_dirs, args.protocol, args.select, iv["n_resamples"], iv["seed"])
+    payload = write_report(
+        results,
+        out,
+        args.run_dirs,
+        protocol=args.protocol,
+        select=args.select,
+        significance=sig,
+        html=args.html,
+    )
     text = (Path(out) / "results.md").read_text(encoding="utf-8")
     print(text.split("## Plots")[0].rstrip())
     pngs = ", ".join(
         str(Path(out) / p) for p in ("pa_qa_segments.png", "clean_vs_noisy.png", "scf.png")
     )
     print(f"\nwrote {Path(out) / 'results.md'}, {Path(out) / 'results.json'} and plots {pngs}")
+    if payload.get("html"):
+        print(f"leaderboard page: {payload['html']}")
     return 0
 
 

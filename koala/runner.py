@@ -191,6 +191,7 @@ REF_FIELDS: dict[str, tuple[str, ...]] = {
         "evidence_segments",
         "source_answer",
         "source_choices",
+        "passage",  # its questions are resampled together for the intervals
     ),
     "sca_qa": (
         "question",
@@ -594,6 +595,8 @@ def plan_config(
                 key = (model_name, config, v.name, condition, rid)
                 work.requests[key] = fp
                 base["fingerprint"] = fp
+                # the data the request was about (for comparing two runs on the same items)
+                base["data_sha"] = _sha(canonical_json({"audio": audio, "ref": ref}))
                 base["prompt_sha"] = _sha(prompt) if prompt is not None else None
                 base["shown_labels"] = list(labels) if labels is not None else None
                 if prompt is None:

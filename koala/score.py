@@ -242,13 +242,27 @@ def _mc_counts(
     return out
 
 
-def _mc(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str, Any]:
+def _ci(ci: Mapping[str, Any] | None, clusters: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The interval options of a scorer call: none when ``ci`` is ``None``; ``clusters`` (one
+    per item) where items are not independent (PA-QA questions of one passage, ST segments of
+    one talk)."""
+    if not ci:
+        return {}
+    out = dict(ci)
+    if clusters is not None and len(set(clusters)) < len(clusters):
+        out["clusters"] = list(clusters)
+    return out
+
+
+def _mc(
+    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str, ci: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     from koala.scoring.choices import choice_accuracy
 
     recs = _sorted(recs)
     preds, kw, notes = _mc_inputs(recs, mode, protocol)
     try:
-        out = choice_accuracy(preds, protocol=protocol, **kw)
+        out = choice_accuracy(preds, protocol=protocol, **kw, **_ci(ci))
     except (TypeError, ValueError) as exc:
         return {"note": f"not scored: {exc}"}
     if notes:
@@ -257,7 +271,11 @@ def _mc(recs: Sequence[Mapping[str, Any]], mode: str, protocol: str) -> dict[str
 
 
 def _pa_qa(
-    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str, split_truncated: bool = True
+    recs: Sequence[Mapping[str, Any]],
+    mode: str,
+    protocol: str,
+    ci: Mapping[str, Any] | None = None,
+    split_truncated: bool = True,
 ) -> dict[str, Any]:
     """PA-QA by segment. When some clips were longer than the model's input limit (records
     flagged ``truncated``: the model may never have heard the late segment), the result also
@@ -267,11 +285,11 @@ def _pa_qa(
     recs = _sorted(recs)
     n_cut = sum(bool(r.get("truncated")) for r in recs)
     if split_truncated and n_cut:
-        whole = _pa_qa(recs, mode, protocol, split_truncated=False)
+        whole = _pa_qa(recs, mode, protocol, ci, split_truncated=False)
         kept = [r for r in recs if not r.get("truncated")]
         whole["truncated"] = n_cut
         whole["untruncated"] = (
-            _pa_qa(kept, mode, protocol, split_truncated=False)
+            _pa_qa(kept, mode, protocol, ci, split_truncated=False)
             if kept
             else {"note": "not scored: every clip was longer than the model's input limit"}
         )
@@ -283,7 +301,9 @@ def _pa_qa(
     else:
         kw["segments"] = [ref.get("evidence_segments") or [] for ref in refs]
     try:
-        out = segment_accuracy(preds, protocol=protocol, **kw)
+        # the questions of one passage share its audio: resample passages, not questions
+        passages = [r["ref"].get("passage") or str(r["id"]) for r in recs]
+        out = segment_accuracy(preds, protocol=protocol, **kw, **_ci(ci, passages))
     except (TypeError, ValueError) as exc:
         return {"note": f"not scored: {exc}"}
     if notes:
@@ -292,8 +312,14 @@ def _pa_qa(
 
 
 def _sca(
-    by_cond: Mapping[str, Sequence[Mapping[str, Any]]], mode: str, protocol: str
+    by_cond: Mapping[str, Sequence[Mapping[str, Any]]],
+    mode: str,
+    protocol: str,
+    ci: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """SCF and the conditions' accuracies over the items answered in the text-only and the
+    counterfactual condition; an item's conditions are resampled together (one item, one
+    draw) for the intervals."""
     from koala.scoring.scf import speech_context_faithfulness
 
     pick = _text if mode == "gen" else _logit
@@ -348,6 +374,7 @@ def _sca(
             [pick(orig[i]) for i in ids] if with_orig else None,
             protocol=protocol,
             **kw,
+            **_ci(ci),
         )
     except (TypeError, ValueError) as exc:
         return {"note": f"not scored: {exc}"}
@@ -374,18 +401,26 @@ def _sca(
     return out
 
 
-def _asr(recs: Sequence[Mapping[str, Any]], protocol: str) -> dict[str, Any]:
+def _asr(
+    recs: Sequence[Mapping[str, Any]], protocol: str, ci: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     from koala.scoring.cer import corpus_cer
 
     recs = _sorted(recs)
-    out = corpus_cer(
-        [_text(r) for r in recs], [r["ref"]["text"] for r in recs], protocol=protocol
-    ).as_dict()
+    res = corpus_cer(
+        [_text(r) for r in recs], [r["ref"]["text"] for r in recs], protocol=protocol, **_ci(ci)
+    )
+    out = res if isinstance(res, dict) else res.as_dict()
     out.update(_non_ok(recs))
     return out
 
 
-def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str], protocol: str) -> dict[str, Any]:
+def _st(
+    recs: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    protocol: str,
+    ci: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     recs = _sorted(recs)
     try:
         from koala.scoring.translation import translation_scores
@@ -397,7 +432,10 @@ def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str], protocol: str
     notes = []
     for m in metrics:
         try:
-            out.update(translation_scores(preds, refs, metrics=[m], protocol=protocol))
+            # segments of one TED talk share a speaker and a topic: resample talks
+            talks = [str(r["ref"].get("talk_id") or r["id"]) for r in recs]
+            extra = _ci(ci, talks) if m == "bleu" else {}
+            out.update(translation_scores(preds, refs, metrics=[m], protocol=protocol, **extra))
         except Exception as exc:  # e.g. the BERTScore model is not available offline
             notes.append(f"{m}: not scored: {type(exc).__name__}: {str(exc)[:300]}")
     if notes:
@@ -409,7 +447,10 @@ def _st(recs: Sequence[Mapping[str, Any]], metrics: Sequence[str], protocol: str
 
 
 def _sif(
-    recs: Sequence[Mapping[str, Any]], judge: Mapping[str, Any] | None, protocol: str
+    recs: Sequence[Mapping[str, Any]],
+    judge: Mapping[str, Any] | None,
+    protocol: str,
+    ci: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     recs = _sorted(recs)
     base = _non_ok(recs) | {"num_answered": sum(r.get("status") == OK for r in recs)}
@@ -428,6 +469,7 @@ def _sif(
             return_records=False,
             protocol=protocol,
             **judge,
+            **_ci(ci),
         )
     except Exception as exc:
         return base | {"note": f"not scored: judge failed: {type(exc).__name__}: {exc}"}
@@ -450,8 +492,10 @@ def _score_variant(
     st_metrics: Sequence[str],
     judge: Mapping[str, Any] | None,
     protocol: str = "koala",
+    ci: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of one prompt variant, per mode (``gen``, and ``logit`` where available).
+    """Metrics of one prompt variant, per mode (``gen``, and ``logit`` where available), with
+    intervals when ``ci`` gives the bootstrap options.
 
     A variant whose every request failed is ``failed``; one whose every request was
     abstained is not scored (an abstaining model has no accuracy on a task it declines);
@@ -463,18 +507,18 @@ def _score_variant(
     if recs and all(r.get("status") in (ABSTAINED, FAILED) for r in recs):
         return {"gen": {"note": "not scored: every request failed or was abstained"}}
     if task == "asr":
-        return {"gen": _asr(recs, protocol)}
+        return {"gen": _asr(recs, protocol, ci)}
     if task == "st":
-        return {"gen": _st(recs, st_metrics, protocol)}
+        return {"gen": _st(recs, st_metrics, protocol, ci)}
     if task == "sif":
-        return {"gen": _sif(recs, judge, protocol)}
+        return {"gen": _sif(recs, judge, protocol, ci)}
     modes = ["gen", "logit"] if _has_logits(recs) else ["gen"]
     if task == "sca_qa":
         by_cond = _group(recs, "condition")
-        return {m: _sca(by_cond, m, protocol) for m in modes}
+        return {m: _sca(by_cond, m, protocol, ci) for m in modes}
     if task == "pa_qa":
-        return {m: _pa_qa(recs, m, protocol) for m in modes}
-    return {m: _mc(recs, m, protocol) for m in modes}
+        return {m: _pa_qa(recs, m, protocol, ci) for m in modes}
+    return {m: _mc(recs, m, protocol, ci) for m in modes}
 
 
 def _value(res: Mapping[str, Any], key: str) -> float | None:
@@ -537,6 +581,29 @@ def _best(
     return best
 
 
+def _sensitivity(
+    task: str, variants: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Per mode, the main metric across the prompt variants: mean, lowest, highest and their
+    range, so a reader sees how much "best of the variants" adds over a typical one."""
+    metric, _ = MAIN_METRIC[task]
+    out: dict[str, dict[str, Any]] = {}
+    for mode in sorted({m for v in variants.values() for m in v}):
+        values = [
+            v for res in variants.values() if (v := _value(res.get(mode, {}), metric)) is not None
+        ]
+        if values:
+            out[mode] = {
+                "metric": metric,
+                "variants": len(values),
+                "mean": sum(values) / len(values),
+                "min": min(values),
+                "max": max(values),
+                "range": max(values) - min(values),
+            }
+    return out
+
+
 def _pick(cands: Sequence[tuple[float, str]], higher: bool) -> tuple[float, str]:
     """The best (value, variant); ties go to the variant name that sorts first."""
     return sorted(cands, key=lambda c: (-c[0] if higher else c[0], c[1]))[0]
@@ -574,9 +641,12 @@ def score_config(
     rows: int | None = None,
     protocol: str = "koala",
     select: str = "koala",
+    ci: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Scores of one model on one config: per variant and mode, the shown variant (``best``),
-    coverage against the plan (``planned``: requests per variant) and the counts."""
+    how much the choice of variant matters (``sensitivity``), coverage against the plan
+    (``planned``: requests per variant) and the counts; with ``ci`` (``confidence``,
+    ``n_resamples``, ``seed``) a bootstrap interval beside each headline figure."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}: use one of {PROTOCOLS}")
     if select not in SELECTIONS:
@@ -609,11 +679,12 @@ def score_config(
     elif all(r.get("status") == FAILED for r in recs):
         out["status"] = "failed"
     variants = {
-        v: _score_variant(task, vrecs, st_metrics, judge, protocol)
+        v: _score_variant(task, vrecs, st_metrics, judge, protocol, ci)
         for v, vrecs in sorted(by_variant.items())
     }
     out["variants"] = variants
     out["best"] = _best(task, variants, select, coverage)
+    out["sensitivity"] = _sensitivity(task, variants)
     subsets = sorted({r.get("subset") for r in recs if r.get("subset")})
     if len(subsets) > 1 and task not in ("sif",):
         out["subsets"] = {
@@ -664,9 +735,14 @@ def score_run(
     *,
     protocol: str = "koala",
     select: str | None = None,
+    confidence: float | None = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Score what the run's plan asks for, per (model, config); writes ``scores.json`` when
-    ``write``. ``select`` defaults to the protocol's own rule."""
+    ``write``. ``select`` defaults to the protocol's own rule. ``confidence`` (``None``: no
+    intervals) sets the seeded percentile bootstrap intervals beside each headline figure:
+    items are resampled, PA-QA questions by passage and ST segments by talk."""
     run_dir = Path(run_dir)
     select = select or protocol
     if protocol not in PROTOCOLS:
@@ -686,6 +762,11 @@ def score_run(
         )
     records, rstats = read_predictions(path)
     current, ignored = current_records(records, plans)
+    ci = (
+        {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+        if confidence
+        else None
+    )
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "protocol": protocol,
@@ -705,6 +786,20 @@ def score_run(
             "selection": select,
             "st_metrics": list(st_metrics),
             "judge_model": (judge or {}).get("model"),
+            "intervals": (
+                {
+                    "method": "percentile bootstrap",
+                    **ci,
+                    "cluster_unit": {
+                        "pa_qa": "passage",
+                        "st": "talk",
+                        "sca_qa": "item (its conditions together)",
+                        "other": "item",
+                    },
+                }
+                if ci
+                else None
+            ),
         },
         "models": {},
     }
@@ -730,6 +825,7 @@ def score_run(
                 rows=len({k[4] for k in plan.requests}),
                 protocol=protocol,
                 select=select,
+                ci=ci,
             )
             c["ignored"] = dict(ignored.get(config, {}))
             scored[config] = c
@@ -760,6 +856,22 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         help="which prompt variant a table shows: 'koala' (a rule no variant can win by "
         "failing or shrinking a denominator) or 'published' (best of the variants by the task "
         "metric); default: the protocol's own",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="confidence of the bootstrap interval beside each headline figure (default 0.95; "
+        "0 for none)",
+    )
+    parser.add_argument(
+        "--n-resamples",
+        type=int,
+        default=1000,
+        help="bootstrap resamples per interval (default 1000)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)"
     )
     parser.add_argument(
         "--st-metrics",
@@ -803,6 +915,16 @@ def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if getattr(args, "judge_prompt_file", None):
         opts["judge_prompt_file"] = args.judge_prompt_file
     return opts
+
+
+def interval_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--confidence``, ``--n-resamples``, ``--seed`` as :func:`score_run` keywords."""
+    conf = getattr(args, "confidence", 0.95)
+    return {
+        "confidence": conf if conf and 0 < conf < 1 else None,
+        "n_resamples": getattr(args, "n_resamples", 1000),
+        "seed": getattr(args, "seed", 0),
+    }
 
 
 def st_metrics_option(value: str, prog: str) -> list[str] | None:
@@ -851,6 +973,7 @@ def run(args: argparse.Namespace) -> int:
             judge_options(args),
             protocol=args.protocol,
             select=args.select,
+            **interval_options(args),
         )
     except FileNotFoundError as exc:
         print(f"koala-bench score: {exc}", file=sys.stderr)

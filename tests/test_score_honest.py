@@ -55,7 +55,7 @@ def make_run(path: Path, records, extra_planned=(), stale=()) -> Path:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     by_config: dict[str, dict] = {}
     for r in [*records, *extra_planned]:
-        by_config.setdefault(r["config"], {"task": r["task"], "requests": {}})
+        by_config.setdefault(r["config"], {"task": r["task"], "model": r["model"], "requests": {}})
         by_config[r["config"]]["requests"][record_key(r)] = r["fingerprint"]
     for config, p in by_config.items():
         write_plan(
@@ -66,7 +66,7 @@ def make_run(path: Path, records, extra_planned=(), stale=()) -> Path:
                 task=p["task"],
                 planned=len(p["requests"]),
                 requests=p["requests"],
-                settings={"model": "m"},
+                settings={"model": p["model"]},
             ),
         )
     return path
@@ -289,7 +289,7 @@ def test_report_explains_cer_above_100_and_plots_with_nothing_to_show(tmp_path):
     run = make_run(tmp_path / "r", recs)
     rep.write_report(rep.collect([run]), tmp_path / "out", [str(run)])
     md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
-    assert "| asr_zeroth | clean | 250.00 |" in md
+    assert "| asr_zeroth | clean | 250.00 [250.00, 250.00] |" in md  # one item: a point
     assert "exceeds 100 %" in md
     assert "No PA-QA by segment plot: no PA-QA config was scored." in md
     assert "![PA-QA by segment]" not in md and "![SCF]" not in md

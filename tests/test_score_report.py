@@ -382,15 +382,25 @@ def test_report_tables_plots_and_their_data(runs, tmp_path):
     # results.md: one table per task, models side by side, counts shown
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "| set | noise | m1 | m2 |" in md
-    assert "| asr_zeroth | clean | 46.67 (1/3 failed) | 0.00 |" in md  # the failure shows
-    assert "| sqa_click | clean | 75.0 / 25.0 (n=4) | 100.0 / — (n=4) |" in md
+    # the shown figure, its bootstrap interval, the spread over variants and the failure
+    assert (
+        "| asr_zeroth | clean | 46.67 [0.00, 100.00] (2 variants: mean 53.3, range 13.3; "
+        "1/3 failed) | 0.00 [0.00, 0.00] |"
+    ) in md
+    assert (
+        "| sqa_click | clean | 75.0 [25.0, 100.0] / 25.0 (n=4) | 100.0 [100.0, 100.0] / — (n=4) |"
+        in md
+    )
     # every percentage with the number of items behind it
     assert (
-        "| pa_qa | m1 | k1 | 75.0 (n=4) | 100.0 (n=1) | 0.0 (n=1) | 100.0 (n=1) | 50.0 (n=2) "
-        "| 50.0 |"
+        "| pa_qa | m1 | k1 | 75.0 [25.0, 100.0] (n=4) | 100.0 [100.0, 100.0] (n=1) "
+        "| 0.0 [0.0, 0.0] (n=1) | 100.0 [100.0, 100.0] (n=1) | 50.0 [0.0, 100.0] (n=2) | 50.0 |"
     ) in md
-    assert "| sca_qa_kpop | m1 | k1 | 75.0 | 50.0 | 100.0 | 33.3 | 33.3 | 3/4 |" in md
-    assert "| sqa_click | noisy | 50.0 / — (n=4) (1/4 abstained) | 25.0 / — (n=4) |" in md
+    assert (
+        "| sca_qa_kpop | m1 | k1 | 75.0 | 50.0 | 100.0 | 33.3 [0.0, 100.0] | 33.3 [0.0, 100.0] "
+        "| 3/4 |"
+    ) in md
+    assert "| sqa_click | noisy | 50.0 [0.0, 100.0] / — (n=4) (1/4 abstained) |" in md
     # model, config, status, rows, planned, records, ok, failed, abstained, missing, stale
     assert "| m1 | sqa_click_noisy | complete | 4 | 4 | 4 | 3 | 0 | 1 | 0 | 0 | 0 | 0 |" in md
     assert "| m1 | asr_zeroth | complete | 3 | 6 | 6 | 5 | 1 | 0 | 0 | 0 |" in md
