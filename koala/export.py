@@ -577,6 +577,42 @@ def _write_failed(
     return ExportError(f"{doing} failed: {what} ({where}); {state}; {kept}", fix=fix, code=1)
 
 
+def build_options(
+    data_dir: str | os.PathLike[str],
+    *,
+    metadata_dir: str | os.PathLike[str] | None = None,
+    zeroth_dir: str | os.PathLike[str] | None = None,
+    kspon_dir: str | os.PathLike[str] | None = None,
+    common_voice_dir: str | os.PathLike[str] | None = None,
+    etri_dir: str | os.PathLike[str] | None = None,
+    skip_bad: bool = False,
+    kspon_transcript: str = "phonetic",
+) -> BuildOptions:
+    """The builder options of ``export`` and ``prepare``: folders resolved; raises
+    ``SourceError`` when ``data_dir`` is not a folder."""
+
+    def path(value: str | os.PathLike[str] | None) -> Path | None:
+        return None if value is None else Path(value).expanduser().resolve()
+
+    options = BuildOptions(
+        data_dir=Path(data_dir).expanduser().resolve(),
+        metadata_dir=path(metadata_dir),
+        zeroth_dir=path(zeroth_dir),
+        kspon_dir=path(kspon_dir),
+        common_voice_dir=path(common_voice_dir),
+        etri_dir=path(etri_dir),
+        skip_bad=skip_bad,
+        kspon_transcript=kspon_transcript,
+    )
+    if not options.data_dir.is_dir():
+        raise SourceError(
+            f"--data-dir {str(data_dir)!r} is not a folder",
+            expected="the KoALA root (ASR/, SQA/, ..., audio/, audio_noise/)",
+            fix="pass --data-dir pointing at the downloaded benchmark",
+        )
+    return options
+
+
 def export(
     data_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -601,25 +637,16 @@ def export(
     from datasets.utils.py_utils import convert_file_size_to_int
     from tqdm.auto import tqdm
 
-    def path(value: str | os.PathLike[str] | None) -> Path | None:
-        return None if value is None else Path(value).expanduser().resolve()
-
-    options = BuildOptions(
-        data_dir=Path(data_dir).expanduser().resolve(),
-        metadata_dir=path(metadata_dir),
-        zeroth_dir=path(zeroth_dir),
-        kspon_dir=path(kspon_dir),
-        common_voice_dir=path(common_voice_dir),
-        etri_dir=path(etri_dir),
+    options = build_options(
+        data_dir,
+        metadata_dir=metadata_dir,
+        zeroth_dir=zeroth_dir,
+        kspon_dir=kspon_dir,
+        common_voice_dir=common_voice_dir,
+        etri_dir=etri_dir,
         skip_bad=skip_bad,
         kspon_transcript=kspon_transcript,
     )
-    if not options.data_dir.is_dir():
-        raise SourceError(
-            f"--data-dir {str(data_dir)!r} is not a folder",
-            expected="the KoALA root (ASR/, SQA/, ..., audio/, audio_noise/)",
-            fix="pass --data-dir pointing at the downloaded benchmark",
-        )
     try:
         shard_bytes = convert_file_size_to_int(max_shard_size)
     except (ValueError, TypeError):

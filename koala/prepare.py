@@ -256,27 +256,18 @@ def prepare(
     ``load_dataset("koala-bench", CONFIG)`` finds them offline. Folders of the same configs
     prepared by another package version are removed. Raises ``UnknownConfigError`` (listing
     the configs) and ``SourceError`` for bad input."""
-    from koala.export import _members, _split_names, available
+    from koala.export import _members, _split_names, available, build_options
 
-    def path(value: str | os.PathLike[str] | None) -> Path | None:
-        return None if value is None else Path(value).expanduser().resolve()
-
-    options = BuildOptions(
-        data_dir=Path(data_dir).expanduser().resolve(),
-        metadata_dir=path(metadata_dir),
-        zeroth_dir=path(zeroth_dir),
-        kspon_dir=path(kspon_dir),
-        common_voice_dir=path(common_voice_dir),
-        etri_dir=path(etri_dir),
+    options = build_options(
+        data_dir,
+        metadata_dir=metadata_dir,
+        zeroth_dir=zeroth_dir,
+        kspon_dir=kspon_dir,
+        common_voice_dir=common_voice_dir,
+        etri_dir=etri_dir,
         skip_bad=skip_bad,
         kspon_transcript=kspon_transcript,
     )
-    if not options.data_dir.is_dir():
-        raise SourceError(
-            f"--data-dir {str(data_dir)!r} is not a folder",
-            expected="the KoALA root (ASR/, SQA/, ..., audio/, audio_noise/)",
-            fix="pass --data-dir pointing at the downloaded benchmark",
-        )
     registry = load_registry()
     names = _split_names(configs)
     if names:
