@@ -756,6 +756,20 @@ def push_to_hub(out: Path, repo_id: str, private: bool = False) -> str:
     return str(info)
 
 
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the sources are: the options ``export`` and ``prepare`` share."""
+    parser.add_argument("--metadata-dir", help="KoALA metadata folders (default: --data-dir)")
+    for kind, default in DEFAULT_DIRS.items():
+        flag = {"ksponspeech": "kspon"}.get(kind, kind).replace("_", "-")
+        parser.add_argument(f"--{flag}-dir", help=f"{kind} corpus (default: DATA_DIR/{default})")
+    parser.add_argument(
+        "--kspon-transcript",
+        choices=("phonetic", "spelling"),
+        default="phonetic",
+        help="side of KsponSpeech's dual transcripts (default: %(default)s)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``koala-bench export``."""
     parser.add_argument("--data-dir", required=True, help="the KoALA root: metadata + audio/")
@@ -781,16 +795,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="then upload to this Hub repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
-    parser.add_argument("--metadata-dir", help="KoALA metadata folders (default: --data-dir)")
-    for kind, default in DEFAULT_DIRS.items():
-        flag = {"ksponspeech": "kspon"}.get(kind, kind).replace("_", "-")
-        parser.add_argument(f"--{flag}-dir", help=f"{kind} corpus (default: DATA_DIR/{default})")
-    parser.add_argument(
-        "--kspon-transcript",
-        choices=("phonetic", "spelling"),
-        default="phonetic",
-        help="side of KsponSpeech's dual transcripts (default: %(default)s)",
-    )
+    add_source_arguments(parser)
     parser.add_argument(
         "--max-shard-size",
         default=DEFAULT_MAX_SHARD_SIZE,

@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from koala.builder.generate import DEFAULT_DIRS, BuildOptions
+from koala.builder.generate import BuildOptions
 from koala.builder.registry import UnknownConfigError, config_dir, get_config, load_registry
 from koala.sources import SourceError
 
@@ -303,6 +303,8 @@ def prepare(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``koala-bench prepare``."""
+    from koala.export import add_source_arguments
+
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--data-dir", help="the KoALA root: metadata + audio/")
     what.add_argument(
@@ -329,16 +331,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--skip-bad", action="store_true", help="skip bad rows, log and count")
     parser.add_argument("--cache-dir", help="the datasets cache (default: $HF_DATASETS_CACHE)")
-    parser.add_argument("--metadata-dir", help="KoALA metadata folders (default: --data-dir)")
-    for kind, default in DEFAULT_DIRS.items():
-        flag = {"ksponspeech": "kspon"}.get(kind, kind).replace("_", "-")
-        parser.add_argument(f"--{flag}-dir", help=f"{kind} corpus (default: DATA_DIR/{default})")
-    parser.add_argument(
-        "--kspon-transcript",
-        choices=("phonetic", "spelling"),
-        default="phonetic",
-        help="side of KsponSpeech's dual transcripts (default: %(default)s)",
-    )
+    add_source_arguments(parser)
 
 
 def _check(configs: list[str], cache_dir: str | None) -> int:

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 from openai_server import Reply, ScriptedServer, completion
+from test_score_honest import make_run
 
 from koala import report as rep
 from koala.predictions import (
     FORMAT_VERSION,
-    PREDICTIONS,
-    ConfigPlan,
     fingerprint,
     record_key,
-    write_plan,
 )
 from koala.score import score_run
 
@@ -80,27 +78,7 @@ def mc_ref(gold, labels=LETTERS, **extra):
 def write_run(path: Path, records: list[dict]) -> Path:
     """A run directory as ``koala-bench run`` leaves it: the records and the plan that asks
     for exactly them."""
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / PREDICTIONS, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    plans: dict[str, dict] = {}
-    for r in records:
-        p = plans.setdefault(r["config"], {"task": r["task"], "model": r["model"], "req": {}})
-        p["req"][record_key(r)] = r["fingerprint"]
-    for config, p in plans.items():
-        write_plan(
-            path,
-            config,
-            ConfigPlan(
-                config=config,
-                task=p["task"],
-                planned=len(p["req"]),
-                requests=p["req"],
-                settings={"model": p["model"]},
-            ),
-        )
-    return path
+    return make_run(path, records)
 
 
 ASR_REF = {"text": "안녕하세요"}
