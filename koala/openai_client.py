@@ -30,9 +30,9 @@ import os
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # imported when a client opens: `koala-bench --help` reads the constants only
     import httpx
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 60.0  # seconds per attempt
 DEFAULT_RETRIES = 4  # retries after the first attempt
@@ -152,8 +153,19 @@ def _parse(body: Any) -> ChatResult:
     return ChatResult(text=text, top_logprobs=tops, finish_reason=choice.get("finish_reason"))
 
 
+def _parse_models(body: Any) -> list[dict[str, Any]]:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) for e in data
+    ):
+        # the body is cut by the caller, after redaction
+        raise ChatError(f"malformed model list (no 'data' list of objects with an 'id'): {body}")
+    return data
+
+
 class OpenAIClient:
-    """POST ``{base_url}/chat/completions`` with retries, time-outs and a concurrency limit."""
+    """POST ``{base_url}/chat/completions`` (and GET ``{base_url}/models``) with retries,
+    time-outs and a concurrency limit."""
 
     def __init__(
         self,
@@ -218,12 +230,32 @@ class OpenAIClient:
     async def achat(self, messages: Sequence[dict[str, Any]], **params: Any) -> ChatResult:
         """One chat completion; ``params`` go into the request body (temperature, max_tokens,
         logprobs, top_logprobs, ...). Must run inside ``async with client``."""
+        body = {"model": self.model, "messages": list(messages), **params}
+        result, attempts, latency = await self._send(
+            "POST", f"{self.base_url}/chat/completions", body, _parse
+        )
+        result.attempts = attempts
+        result.latency_s = latency
+        return result
+
+    async def amodels(self) -> list[dict[str, Any]]:
+        """The server's model list: ``GET {base_url}/models``, the entries of its ``data``
+        (each with an ``id`` and whatever else the server reports: ``owned_by``, ``created``,
+        ``root``, ...). Same key, time-out, retries and error redaction as :meth:`achat`; a
+        body without a ``data`` list of objects with a string ``id`` raises
+        :class:`ChatError` after the retries. Must run inside ``async with client``."""
+        entries, _, _ = await self._send("GET", f"{self.base_url}/models", None, _parse_models)
+        return entries
+
+    async def _send(
+        self, method: str, url: str, body: dict[str, Any] | None, parse: Callable[[Any], T]
+    ) -> tuple[T, int, float]:
+        """``parse`` of the JSON answer to one request, the attempts it took and the latency of
+        the last attempt, with the retries described in the module docstring."""
         if self._client is None or self._sem is None:
-            raise RuntimeError("use 'async with OpenAIClient(...) as client' before achat()")
+            raise RuntimeError("use 'async with OpenAIClient(...) as client' before a request")
         import httpx
 
-        body = {"model": self.model, "messages": list(messages), **params}
-        url = f"{self.base_url}/chat/completions"
         status: int | None = None
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
@@ -231,16 +263,16 @@ class OpenAIClient:
             async with self._sem:
                 t0 = time.perf_counter()
                 try:
-                    resp = await self._client.post(url, json=body, headers=self._headers())
+                    resp = await self._client.request(
+                        method, url, json=body, headers=self._headers()
+                    )
                     status = resp.status_code
                     if status == 200:
                         try:
-                            result = _parse(resp.json())
+                            result = parse(resp.json())
                         except ValueError as exc:  # invalid JSON
                             raise ChatError(f"invalid JSON from server: {exc}", status) from None
-                        result.attempts = attempt + 1
-                        result.latency_s = time.perf_counter() - t0
-                        return result
+                        return result, attempt + 1, time.perf_counter() - t0
                     # redact before cutting, so that no part of a key is left
                     last = f"HTTP {status}: {self._redact(resp.text)[:200]}"
                     if status not in RETRY_STATUS:

@@ -901,9 +901,35 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         help="the MT-bench 'single-v1' judge prompt for --protocol published (a FastChat "
         "judge_prompts.jsonl or a text file); by default it is read from an installed fschat",
     )
+    parser.add_argument(
+        "--judge-agreement",
+        type=int,
+        default=0,
+        metavar="N",
+        help="re-judge N rated SIF items (a random sample drawn with --seed) with a second "
+        "judge and report how well the two agree (default 0: none)",
+    )
+    parser.add_argument(
+        "--agreement-judge-url",
+        default=None,
+        help="OpenAI-compatible base URL of the second judge (default: --judge-url)",
+    )
+    parser.add_argument(
+        "--agreement-judge-model",
+        default=None,
+        help="model name of the second judge (needed with --judge-agreement)",
+    )
+    parser.add_argument(
+        "--agreement-judge-key-env",
+        default=None,
+        help="environment variable holding the second judge's API key (default: --judge-key-env)",
+    )
 
 
 def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--judge-*`` options as :func:`koala.scoring.judge.judge_scores` keywords (``None``:
+    no judge); ``--judge-agreement`` adds ``agreement``. A second judge that is missing or is
+    the first ends the program with a message (``SystemExit``)."""
     if not getattr(args, "judge_url", None):
         return None
     opts = {
@@ -914,6 +940,22 @@ def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     }
     if getattr(args, "judge_prompt_file", None):
         opts["judge_prompt_file"] = args.judge_prompt_file
+    if getattr(args, "judge_agreement", 0):
+        from koala.scoring.judge import agreement_spec
+
+        agreement = {
+            "n": args.judge_agreement,
+            "model": args.agreement_judge_model,
+            "base_url": args.agreement_judge_url,
+            "api_key_env": args.agreement_judge_key_env,
+            "seed": getattr(args, "seed", 0),
+        }
+        try:
+            opts["agreement"] = agreement_spec(
+                agreement, args.judge_url, args.judge_model, args.judge_key_env
+            )
+        except ValueError as exc:
+            raise SystemExit(f"--judge-agreement: {exc}") from None
     return opts
 
 

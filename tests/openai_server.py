@@ -3,6 +3,12 @@
 ``script(request_body, n)`` decides each answer, where ``n`` counts requests from 0. It returns a
 :class:`Reply`: a status, a JSON body (or raw bytes for malformed answers), headers and a delay
 before answering (to exercise time-outs and latency). Every request body is recorded.
+
+``GET /v1/models`` answers with ``models``: a list of model entries (the ``data`` of the model
+list; default: none) or a :class:`Reply`, or a callable ``models(n)`` returning either, where
+``n`` counts the model-list requests from 0. Those requests are recorded in ``model_requests``
+(their headers), apart from the chat requests, so ``requests`` still counts chat requests only.
+To script a second judge on the same server, branch on ``body["model"]`` (:func:`by_model`).
 """
 
 from __future__ import annotations
@@ -45,13 +51,42 @@ def completion(text: str, top_logprobs: list[dict[str, float]] | None = None) ->
     return {"id": "cmpl-test", "object": "chat.completion", "choices": [choice]}
 
 
+def model_entry(model_id: str, **extra: Any) -> dict[str, Any]:
+    """One entry of an OpenAI model list (``owned_by``, ``created``, ``root`` ... in ``extra``)."""
+    return {"id": model_id, "object": "model", **extra}
+
+
+def by_model(
+    scripts: dict[str, Callable[[dict[str, Any], int], Reply]],
+) -> Callable[[dict[str, Any], int], Reply]:
+    """A script that answers each chat request with the script of the model it names (a judge
+    and a second judge on one server); ``n`` is passed on as counted over all requests."""
+
+    def script(body: dict[str, Any], n: int) -> Reply:
+        chosen = scripts.get(body.get("model"))
+        if chosen is None:
+            return Reply(status=404, body={"error": f"no model {body.get('model')!r}"})
+        return chosen(body, n)
+
+    return script
+
+
+Models = list[dict[str, Any]] | Reply
+
+
 class ScriptedServer:
     """Start with ``with ScriptedServer(script) as srv:``; ``srv.url`` is the base URL."""
 
-    def __init__(self, script: Callable[[dict[str, Any], int], Reply]) -> None:
+    def __init__(
+        self,
+        script: Callable[[dict[str, Any], int], Reply],
+        models: Models | Callable[[int], Models] | None = None,
+    ) -> None:
         self.script = script
+        self.models = models
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.model_requests: list[dict[str, str]] = []
         self._lock = threading.Lock()
         outer = self
 
@@ -61,6 +96,18 @@ class ScriptedServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/v1/models":
+                    self._send(Reply(status=404, body={"error": f"no route {self.path}"}))
+                    return
+                with outer._lock:
+                    n = len(outer.model_requests)
+                    outer.model_requests.append(dict(self.headers))
+                models = outer.models(n) if callable(outer.models) else outer.models
+                if not isinstance(models, Reply):
+                    models = Reply(body={"object": "list", "data": list(models or [])})
+                self._send(models)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
@@ -73,7 +120,9 @@ class ScriptedServer:
                     n = len(outer.requests)
                     outer.requests.append(body)
                     outer.headers.append(dict(self.headers))
-                reply = outer.script(body, n)
+                self._send(outer.script(body, n))
+
+            def _send(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = (

@@ -48,6 +48,16 @@ judgement (``no_rating`` under ``published``) is asked again on the next call. E
 is appended, flushed and fsynced as soon as it arrives; a truncated last line (a run killed
 mid-write) is skipped on reading.
 
+Judge drift. Every result carries a ``judge`` block saying who judged and how: the requested
+model, the server's own account of it (``GET {base_url}/models`` once per call that sends a
+request: the model ids it lists and, for the requested model, ``owned_by``/``created``/``root``
+when listed; a failure is recorded, redacted, and is not fatal), the SHA-256 of the prompt texts
+sent, the sampling settings sent, the protocol and the request counts. Before any request is
+sent one line is logged at WARNING: ``judge: N requests to MODEL at HOST (M cached, K not
+needing a call)``. :func:`judge_scores` with ``agreement={"n": N, "model": ...}`` re-judges N
+rated items, drawn with a seeded random sample, by a second judge and reports how well the two
+agree (:func:`rating_agreement`).
+
 Use :func:`judge_scores` from plain scripts (it runs the asyncio loop itself) or
 :func:`ajudge` from async code.
 """
@@ -62,19 +72,24 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
-from koala.openai_client import ChatError, OpenAIClient
+import numpy as np
+
+from koala.openai_client import ChatError, OpenAIClient, redact
 from koala.scoring._validate import check_same_length, check_sequence, check_strings
 from koala.scoring.bootstrap import mean_interval
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
+    "AGREEMENT_KEYS",
     "DEFAULT_PROMPT",
     "DEFAULT_REFERENCE_PROMPT",
     "MAX_TOKENS",
@@ -86,12 +101,14 @@ __all__ = [
     "JudgePromptUnavailable",
     "JudgeRecord",
     "JudgeResult",
+    "agreement_spec",
     "ajudge",
     "cache_key",
     "judge_scores",
     "load_prompt_file",
     "parse_rating",
     "published_prompt",
+    "rating_agreement",
 ]
 
 log = logging.getLogger(__name__)
@@ -336,6 +353,57 @@ def parse_rating(judgement: str, protocol: str = "koala") -> tuple[float | None,
 
 
 # ----------------------------------------------------------------------------------------------
+# agreement of two judges
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    dx, dy = x - x.mean(), y - y.mean()
+    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
+    return None if denom == 0 else float(dx @ dy) / denom
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties given the mean of the ranks they span."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return (ends - (counts - 1) / 2.0)[inverse]
+
+
+def rating_agreement(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """How well two judges' ratings of the same items agree (``a[i]`` and ``b[i]`` rate item
+    ``i``): ``n``, ``exact_agreement`` (share of items rated the same), ``mean_abs_diff``,
+    ``pearson``, ``spearman`` (Pearson's r of the ranks, ties ranked by their mean rank) and
+    ``kappa_quadratic``, Cohen's weighted kappa with quadratic weights (Cohen 1968):
+
+        kappa_w = 1 - sum_ij w_ij o_ij / sum_ij w_ij e_ij,  w_ij = (x_i - x_j)^2
+
+    with ``o`` the observed joint distribution of the two ratings and ``e`` the one expected
+    if the judges rated independently with their own marginals. The weights are the squared
+    difference of the rating values, so ``kappa_w = 1 - mean((a - b)^2) / E[(A - B)^2]`` with
+    A, B drawn independently from the two marginals, which is ``var(a) + var(b) +
+    (mean(a) - mean(b))^2``. (scikit-learn's ``cohen_kappa_score(weights="quadratic")``
+    weights by the rank among the labels that occur: the same for consecutive integer
+    ratings.) A figure that is undefined (no items; a judge that gives one rating only, for
+    the correlations; both judges giving the same one rating, for kappa) is ``None``."""
+    check_same_length(("a", a), ("b", b))
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(x)
+    if n == 0:
+        keys = ("exact_agreement", "mean_abs_diff", "pearson", "spearman", "kappa_quadratic")
+        return {"n": 0, **dict.fromkeys(keys)}
+    observed = float(np.mean((x - y) ** 2))
+    expected = float(x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+    return {
+        "n": n,
+        "exact_agreement": float(np.mean(x == y)),
+        "mean_abs_diff": float(np.mean(np.abs(x - y))),
+        "pearson": _pearson(x, y),
+        "spearman": _pearson(_ranks(x), _ranks(y)),
+        "kappa_quadratic": None if expected == 0 else 1.0 - observed / expected,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
 # cache
 
 
@@ -482,6 +550,10 @@ class JudgeResult:
     prompt_source: str = "builtin"
     base_url: str | None = None
     max_tokens: int | None = None
+    prompt: JudgePrompt | None = None
+    no_call: int = 0  # items that needed no request: empty answers and repeats of an item
+    identity: dict[str, Any] | None = None
+    identity_error: str | None = None
 
     @property
     def ratings(self) -> list[float]:
@@ -511,6 +583,37 @@ class JudgeResult:
                 out[r.status] = out.get(r.status, 0) + 1
         return out
 
+    def judge_block(self) -> dict[str, Any]:
+        """Who judged and how: ``model`` (as requested), ``url``, ``protocol``, ``identity``
+        (the server's ``/models`` answer: ``models``, the ids it lists; ``requested_listed``;
+        ``owned_by``, ``created``, ``root`` of the requested model when listed with them;
+        ``None`` when not asked or it failed), ``identity_error`` (why it is ``None``),
+        ``prompt`` (``id``, ``source``, ``hash``, ``system_sha256``, ``template_sha256``: the
+        SHA-256 of the texts sent), ``sampling`` (every setting sent besides model and
+        messages) and ``requests`` (``sent``, ``cached``, ``no_call``). No API key: the URL
+        cannot carry credentials (:func:`koala.openai_client.check_base_url`)."""
+        prompt = self.prompt
+        return {
+            "model": self.judge_model,
+            "url": self.base_url,
+            "protocol": self.protocol,
+            "identity": self.identity,
+            "identity_error": self.identity_error,
+            "prompt": {
+                "id": self.prompt_id,
+                "source": self.prompt_source,
+                "hash": self.prompt_hash,
+                "system_sha256": _sha256(prompt.system) if prompt and prompt.system else None,
+                "template_sha256": _sha256(prompt.template) if prompt else None,
+            },
+            "sampling": _sampling(self.max_tokens) if self.max_tokens is not None else None,
+            "requests": {
+                "sent": self.requests_sent,
+                "cached": self.cache_hits,
+                "no_call": self.no_call,
+            },
+        }
+
     def as_dict(self, return_records: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "score": self.score,
@@ -536,6 +639,7 @@ class JudgeResult:
             "requests_sent": self.requests_sent,
             "cache_hits": self.cache_hits,
             "cache_path": self.cache_path,
+            "judge": self.judge_block(),
         }
         if return_records:
             out["records"] = [asdict(r) for r in self.records]
@@ -544,6 +648,45 @@ class JudgeResult:
 
 # ----------------------------------------------------------------------------------------------
 # judging
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sampling(max_tokens: int) -> dict[str, Any]:
+    """The settings sent with every judge request besides model and messages (recorded in the
+    ``judge`` block as sent)."""
+    return {"temperature": TEMPERATURE, "max_tokens": max_tokens}
+
+
+def _host(base_url: str) -> str:
+    """``host[:port]`` of ``base_url``: never user or password."""
+    try:
+        parts = urlsplit(base_url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "?"
+    return f"{parts.hostname or '?'}{port}"
+
+
+async def _server_identity(
+    client: OpenAIClient, model: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The server's account of its models (``GET /models``), or ``(None, error)``."""
+    try:
+        entries = await client.amodels()
+    except ChatError as exc:  # not fatal: the judgements do not depend on it
+        return None, str(exc)  # the client's messages are redacted
+    listed = next((e for e in entries if e["id"] == model), None)
+    identity: dict[str, Any] = {
+        "models": sorted({e["id"] for e in entries}),
+        "requested_listed": listed is not None,
+    }
+    for field in ("owned_by", "created", "root"):
+        if listed is not None and listed.get(field) is not None:
+            identity[field] = listed[field]
+    return identity, None
 
 
 def _choose_prompt(
@@ -715,10 +858,22 @@ async def ajudge(
                 hits += 1
                 continue
         pending.setdefault(key, []).append(i)
+    no_call = len(keys) - len(pending) - hits
+    log.warning(
+        "judge: %d requests to %s at %s (%d cached, %d not needing a call)",
+        len(pending),
+        model,
+        _host(base_url),
+        hits,
+        no_call,
+    )
 
     from tqdm.auto import tqdm
 
     sent = 0
+    sampling = _sampling(max_tokens)
+    identity: dict[str, Any] | None = None
+    identity_error: str | None = "not asked: no judge request was sent"
     try:
         if pending:
             async with OpenAIClient(
@@ -730,13 +885,12 @@ async def ajudge(
                 max_retries=max_retries,
                 backoff=backoff,
             ) as client:
+                identity, identity_error = await _server_identity(client, model)
 
                 async def one(key: str, i: int) -> tuple[str, Any]:
                     messages = chosen.messages(instructions[i], answers[i], refs[i])
                     try:
-                        return key, await client.achat(
-                            messages, temperature=TEMPERATURE, max_tokens=max_tokens
-                        )
+                        return key, await client.achat(messages, **sampling)
                     except ChatError as exc:
                         return key, exc
 
@@ -810,6 +964,10 @@ async def ajudge(
         prompt_source=chosen.source,
         base_url=base_url,
         max_tokens=max_tokens,
+        prompt=chosen,
+        no_call=no_call,
+        identity=identity,
+        identity_error=identity_error,
     )
     for status, count in result.not_in_mean.items():
         log.warning(
@@ -830,6 +988,103 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+AGREEMENT_KEYS = frozenset({"n", "model", "base_url", "api_key_env", "seed"})
+
+
+def agreement_spec(
+    agreement: Mapping[str, Any] | None,
+    base_url: str,
+    model: str,
+    api_key_env: str = "OPENAI_API_KEY",
+    seed: int = 0,
+) -> dict[str, Any] | None:
+    """The second judge of :func:`judge_scores`'s ``agreement`` with its defaults filled in
+    (``n``, ``model``, ``base_url``, ``api_key_env``, ``seed``), or ``None`` when none is asked
+    (``n`` = 0). ``ValueError`` for an unknown key, a bad ``n``, no ``model``, or a second
+    judge that is the first (same model at the same URL: it would answer from the cache)."""
+    if not agreement:
+        return None
+    unknown = sorted(set(agreement) - AGREEMENT_KEYS)
+    if unknown:
+        raise ValueError(f"agreement: unknown keys {unknown}; use {sorted(AGREEMENT_KEYS)}")
+    n = agreement.get("n", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"agreement: n must be a whole number >= 0, got {n!r}")
+    if n == 0:
+        return None
+    second = agreement.get("model")
+    if not second:
+        raise ValueError("agreement: name the second judge's model ('model')")
+    url = agreement.get("base_url") or base_url
+    if (url.rstrip("/"), second) == (base_url.rstrip("/"), model):
+        raise ValueError(
+            f"agreement: the second judge is the first ({model} at {_host(base_url)}): it would "
+            "answer from the same cache; name another model or server"
+        )
+    return {
+        "n": n,
+        "model": second,
+        "base_url": url,
+        "api_key_env": agreement.get("api_key_env") or api_key_env,
+        "seed": seed if agreement.get("seed") is None else int(agreement["seed"]),
+    }
+
+
+def _agreement(
+    result: JudgeResult,
+    spec: Mapping[str, Any],
+    instructions: Sequence[str],
+    answers: Sequence[str],
+    reference_answers: Sequence[str] | None,
+    common: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Re-judge a seeded sample of the rated items with the judge of ``spec``; see
+    :func:`judge_scores`."""
+    eligible = [r.index for r in result.records if r.status == "ok"]
+    chosen = random.Random(spec["seed"]).sample(eligible, len(eligible))[: spec["n"]]
+    out: dict[str, Any] = {
+        "seed": spec["seed"],
+        "n_requested": spec["n"],
+        "eligible": len(eligible),
+        "n_sampled": len(chosen),
+    }
+    if not chosen:
+        return out | {"judge": None, "not_compared": {}, "pairs": [], **rating_agreement([], [])}
+    try:
+        second = _run(
+            ajudge(
+                [instructions[i] for i in chosen],
+                [answers[i] for i in chosen],
+                base_url=spec["base_url"],
+                model=spec["model"],
+                api_key_env=spec["api_key_env"],
+                reference_answers=(
+                    None if reference_answers is None else [reference_answers[i] for i in chosen]
+                ),
+                **common,
+            )
+        )
+    except Exception as exc:  # an add-on: the first judge's figures stand whatever happens here
+        error = redact(f"{type(exc).__name__}: {exc}", [os.environ.get(spec["api_key_env"])])
+        return out | {"error": error}
+    pairs = [
+        {"index": i, "rating": result.records[i].rating, "agreement_rating": rec.rating}
+        for i, rec in zip(chosen, second.records, strict=True)
+        if rec.status == "ok"
+    ]
+    not_compared: dict[str, int] = {}
+    for rec in second.records:
+        if rec.status != "ok":
+            not_compared[rec.status] = not_compared.get(rec.status, 0) + 1
+    stats = rating_agreement([p["rating"] for p in pairs], [p["agreement_rating"] for p in pairs])
+    return out | {
+        "judge": second.judge_block(),
+        "not_compared": not_compared,
+        "pairs": pairs,
+        **stats,
+    }
 
 
 def judge_scores(
@@ -856,6 +1111,7 @@ def judge_scores(
     n_resamples: int = 1000,
     seed: int = 0,
     clusters: Sequence[Hashable] | None = None,
+    agreement: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Judge ``answers`` to ``instructions`` with an LLM on an OpenAI-compatible server.
 
@@ -877,18 +1133,45 @@ def judge_scores(
     count of the items left out of the mean), ``judge_model``, ``judge_url``, ``prompt_id``,
     ``prompt_hash``, ``prompt_source`` (``"builtin"``, ``"fastchat"`` or the file path),
     ``reference_guided``, ``temperature``, ``max_tokens``, ``requests_sent``, ``cache_hits``,
-    ``cache_path`` and, unless ``return_records=False``, ``records``: one dict per item
-    (``index``, ``status``, ``rating``, ``judgement``, ``error``, ``judge_model``,
-    ``prompt_id``, ``prompt_hash``, ``key``, ``cached``, ``attempts``, ``latency_s``).
+    ``cache_path``, ``judge`` (who judged and how: :meth:`JudgeResult.judge_block`) and,
+    unless ``return_records=False``, ``records``: one dict per item (``index``, ``status``,
+    ``rating``, ``judgement``, ``error``, ``judge_model``, ``prompt_id``, ``prompt_hash``,
+    ``key``, ``cached``, ``attempts``, ``latency_s``).
 
     ``confidence`` (e.g. 0.95) adds ``score_ci``: a seeded percentile bootstrap interval of
     ``score`` (``n_resamples``, ``seed``), 10 x the mean rating over the items in the mean of
     each resample, items without a rating left out as in the figure
     (:func:`koala.scoring.bootstrap.mean_interval`). It is computed from the ratings already
     obtained: no extra judge call. ``clusters`` (one key per item) resamples clusters instead.
+
+    ``agreement`` re-judges items with a second judge: ``{"n": N, "model": ...}`` and
+    optionally ``"base_url"`` and ``"api_key_env"`` (default: the first judge's) and
+    ``"seed"`` (default: ``seed``). The items are the first N of a seeded random permutation
+    (``random.Random(seed).sample``) of the items the first judge rated (status ``ok``); the
+    second judge sees the same prompt, protocol and settings and has its own cache keys (the
+    key holds the model and server). ``judge["agreement"]`` then holds ``judge`` (the second
+    judge's block), ``seed``, ``n_requested``, ``eligible``, ``n_sampled``, ``not_compared``
+    (second-judge statuses other than ``ok`` -> count), ``pairs`` (``index``, ``rating``,
+    ``agreement_rating``) and the figures of :func:`rating_agreement` over the items both
+    rated; or ``error`` when the second judge could not be run (the first judge's figures
+    stand). ``n`` = 0 or no ``agreement``: none.
     """
     if clusters is not None and len(clusters) != len(answers):
         raise ValueError(f"clusters has {len(clusters)} keys for {len(answers)} answers")
+    spec = agreement_spec(agreement, base_url, model, api_key_env, seed)
+    common: dict[str, Any] = {
+        "reference_guided": reference_guided,
+        "prompt": prompt,
+        "protocol": protocol,
+        "judge_prompt_file": judge_prompt_file,
+        "cache_path": cache_path,
+        "concurrency": concurrency,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "backoff": backoff,
+        "max_tokens": max_tokens,
+        "progress": progress,
+    }
     result = _run(
         ajudge(
             instructions,
@@ -897,20 +1180,14 @@ def judge_scores(
             model=model,
             api_key_env=api_key_env,
             reference_answers=reference_answers,
-            reference_guided=reference_guided,
-            prompt=prompt,
-            protocol=protocol,
-            judge_prompt_file=judge_prompt_file,
-            cache_path=cache_path,
-            concurrency=concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_tokens=max_tokens,
-            progress=progress,
+            **common,
         )
     )
     out = result.as_dict(return_records=return_records)
+    if spec is not None:
+        out["judge"]["agreement"] = _agreement(
+            result, spec, instructions, answers, reference_answers, common
+        )
     if confidence is not None:
         scores = [None if r.rating is None else 10.0 * r.rating for r in result.records]
         out["score_ci"] = mean_interval(scores, clusters, n_resamples, confidence, seed).as_dict()
