@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from koala.constants import SAMPLE_RATE
+
 __all__ = [
     "NOISE_TYPES",
     "TARGET_SR",
@@ -37,10 +39,11 @@ __all__ = [
     "pink_noise",
     "resample",
     "row_rng",
+    "wav_bytes",
     "write_wav",
 ]
 
-TARGET_SR = 16_000
+TARGET_SR = SAMPLE_RATE
 NOISE_TYPES = ("white", "pink", "babble")
 
 
@@ -114,6 +117,23 @@ def load_audio(
         except Exception as exc:
             raise ValueError(f"cannot decode audio {p}: {sf_exc}; FFmpeg: {exc}") from exc
     return resample(_to_mono(np.asarray(data)), sr, target_sr)
+
+
+def wav_bytes(array: np.ndarray, sr: int = TARGET_SR) -> bytes:
+    """16-bit PCM mono WAV bytes of float samples (scaled by 32767, rounded half to even,
+    clipped to the 16-bit range; stdlib ``wave``, no codec needed). The one encoder of the
+    project: the exporter stores rows with it and the HTTP adapters send clips with it."""
+    import io
+    import wave
+
+    pcm = np.clip(np.rint(np.asarray(array, dtype=np.float64) * 32767.0), -32768, 32767)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sr))
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
 
 
 def write_wav(path: str | os.PathLike[str], array: np.ndarray, sr: int = TARGET_SR) -> None:

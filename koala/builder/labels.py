@@ -21,22 +21,25 @@ import ast
 import re
 from typing import Any
 
-from koala.scoring.choices import LETTER_LABELS, NUMBER_LABELS, Choice, parse_choices, parse_gold
+from koala.scoring.choices import (
+    LABELLED,
+    LETTER_LABELS,
+    NUMBER_LABELS,
+    Choice,
+    compact,
+    parse_choices,
+    parse_gold,
+)
 from koala.sources import SourceError
 
 __all__ = ["choices_from_list", "gold_label", "parse_choice_field", "scheme_labels"]
 
-_LABELLED = re.compile(r"\(\s*([A-Za-z]|[1-9])\s*\)")
-_SPACE = re.compile(r"\s+")
 
 
 def scheme_labels(scheme: str | None) -> tuple[str, ...]:
     """The label pool of a scheme: ``letters`` (A, B, ...) or ``numbers`` (1, 2, ...)."""
     return NUMBER_LABELS if scheme == "numbers" else LETTER_LABELS
 
-
-def _compact(text: str) -> str:
-    return _SPACE.sub("", text)
 
 
 def _sequential(text: str, pool: tuple[str, ...]) -> list[str]:
@@ -55,7 +58,7 @@ def _sequential(text: str, pool: tuple[str, ...]) -> list[str]:
 
 
 def _positional(text: str, numeric: bool) -> list[str]:
-    found = [m for m in _LABELLED.finditer(text) if m.group(1).isdigit() == numeric]
+    found = [m for m in LABELLED.finditer(text) if m.group(1).isdigit() == numeric]
     return [
         text[m.end() : (found[k + 1].start() if k + 1 < len(found) else len(text))]
         for k, m in enumerate(found)
@@ -175,10 +178,10 @@ def parse_choice_field(
 def _text_match(answer: str, choice: Choice) -> str | None:
     if choice.texts is None:
         return None
-    body = _LABELLED.sub("", answer, count=1) if _LABELLED.match(answer.strip()) else answer
-    target = _compact(body)
+    body = LABELLED.sub("", answer, count=1) if LABELLED.match(answer.strip()) else answer
+    target = compact(body)
     hits = [
-        lab for lab, t in zip(choice.labels, choice.texts, strict=True) if _compact(t) == target
+        lab for lab, t in zip(choice.labels, choice.texts, strict=True) if compact(t) == target
     ]
     return hits[0] if len(hits) == 1 else None
 

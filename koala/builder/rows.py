@@ -21,23 +21,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 from koala.builder.labels import choices_from_list, gold_label, parse_choice_field
 from koala.builder.registry import SubsetSpec
+from koala.scoring.choices import compact
 from koala.scoring.segments import normalize_segment, segment_of
 from koala.sources import SourceError, as_bool, as_float, as_int, as_list, as_text
 
 __all__ = ["MAPPERS", "Fix"]
 
 Fix = Callable[[str], None]
-_SPACE = re.compile(r"\s+")
 
-
-def _compact(text: str) -> str:
-    return _SPACE.sub("", text)
 
 
 def _source(value: Any) -> str:
@@ -122,16 +118,16 @@ def sqa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, Any
 def _label_of_text(
     text: str, texts: tuple[str, ...], labels: tuple[str, ...], field: str, fix: Fix
 ) -> str:
-    exact = [k for k, t in enumerate(texts) if _compact(t) == _compact(text)]
+    exact = [k for k, t in enumerate(texts) if compact(t) == compact(text)]
     if exact:
         if len(exact) > 1:
             fix("answer_duplicate_choice")
         return labels[exact[0]]
-    target = _compact(text)
+    target = compact(text)
     contained = [
         k
         for k, t in enumerate(texts)
-        if _compact(t) and (_compact(t) in target or target in _compact(t))
+        if compact(t) and (compact(t) in target or target in compact(t))
     ]
     if len(contained) == 1:
         fix("answer_by_containment")
@@ -148,7 +144,7 @@ def sca_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, 
     choices_field = sub.field_name("choices")
     choice = choices_from_list(as_list(rec, choices_field), sub.labels or "numbers", choices_field)
     texts, labels = choice.texts or (), choice.labels
-    if len({_compact(t) for t in texts}) < len(texts):
+    if len({compact(t) for t in texts}) < len(texts):
         fix("duplicate_choice_text")
     answer_field = sub.field_name("answer")
     answer_text = as_text(rec, answer_field, allow_empty=True)
@@ -170,7 +166,7 @@ def sca_qa_columns(rec: dict[str, Any], sub: SubsetSpec, fix: Fix) -> dict[str, 
                 expected="the 0-based index of the counterfactual answer among the choices",
                 fix="correct the index in the metadata (or pass skip_bad=True)",
             )
-    if ci is not None and _compact(texts[ci]) == _compact(cf_text):
+    if ci is not None and compact(texts[ci]) == compact(cf_text):
         counterfactual = labels[ci]
     else:
         try:

@@ -80,14 +80,14 @@ Other code registers more kinds with :func:`register`.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from koala.constants import SAMPLE_RATE
 
 __all__ = [
     "Abstain",
@@ -109,7 +109,7 @@ __all__ = [
     "wav_bytes",
 ]
 
-TARGET_SR = 16_000
+TARGET_SR = SAMPLE_RATE
 
 
 class Abstain(Exception):
@@ -171,15 +171,11 @@ def resampled(audio: Audio, target_sr: int = TARGET_SR) -> np.ndarray:
 
 
 def wav_bytes(audio: Audio, target_sr: int = TARGET_SR) -> bytes:
-    """16-bit PCM mono WAV bytes of ``audio`` at ``target_sr`` (samples clipped to [-1, 1])."""
-    pcm = np.clip(resampled(audio, target_sr), -1.0, 1.0) * 32767.0
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(target_sr)
-        w.writeframes(np.rint(pcm).astype("<i2").tobytes())
-    return buf.getvalue()
+    """16-bit PCM mono WAV bytes of ``audio`` at ``target_sr`` (:func:`koala.audio.wav_bytes`;
+    samples clipped to [-1, 1])."""
+    from koala.audio import wav_bytes as encode
+
+    return encode(np.clip(resampled(audio, target_sr), -1.0, 1.0), target_sr)
 
 
 def audio_digest(audio: Audio | None) -> str:

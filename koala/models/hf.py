@@ -54,8 +54,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from koala.constants import label_forms
 from koala.models import Answer, Audio, ModelBase, Request, resampled
-from koala.models.openai import label_forms
 
 __all__ = ["ANSWER_CUE", "HFAudioLM", "label_token_ids"]
 

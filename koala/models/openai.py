@@ -69,6 +69,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from koala.constants import label_forms, label_token_forms
 from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
 from koala.openai_client import (
     DEFAULT_RETRIES,
@@ -83,22 +84,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_BREAKER = 8  # consecutive failed requests before the runner stops sending
-
-
-def label_forms(label: str) -> tuple[str, str, str, str]:
-    """The token forms of a label, in the published order of preference (the published logit
-    rule takes the "first single-token form among L, (L), " (L)", " L"")."""
-    return (label, f"({label})", f" ({label})", f" {label}")
-
-
-def label_token_forms(label: str) -> tuple[str, ...]:
-    """Every token form :func:`label_logprobs` counts for ``label``: ``L``, ``(L)``, `` L``,
-    `` (L)``, and the same forms of the lower-case letter when the label is a letter."""
-    cases = [label]
-    if label.isascii() and label.isalpha() and label.lower() != label:
-        cases.append(label.lower())
-    forms = (form for c in cases for form in (c, f"({c})", f" {c}", f" ({c})"))
-    return tuple(dict.fromkeys(forms))
 
 
 def _logsumexp(values: Sequence[float]) -> float:

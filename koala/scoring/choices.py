@@ -47,17 +47,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from koala.constants import LABEL_SCHEMES, LETTER_LABELS, NUMBER_LABELS
 from koala.scoring._validate import check_same_length, check_sequence
 from koala.scoring.bootstrap import accuracy_interval, subset_clusters
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
+    "LABELLED",
     "LETTER_LABELS",
     "NUMBER_LABELS",
     "Choice",
     "ItemScore",
     "argmax_label",
     "choice_accuracy",
+    "compact",
     "extract_choice",
     "parse_choices",
     "parse_gold",
@@ -65,15 +68,19 @@ __all__ = [
     "summarize_items",
 ]
 
-LETTER_LABELS: tuple[str, ...] = tuple("ABCDEFGHIJ")
-NUMBER_LABELS: tuple[str, ...] = tuple("123456789")
 DEFAULT_NUM_CHOICES = 5
 FALLBACKS = ("none", "first")
 
 # "(A) 1392년 (B) 1443년", "(A) 아니요\n(B) 예", "(1)도서관 (2)...": a label in brackets.
-_LABELLED = re.compile(r"\(\s*([A-Za-z]|[1-9])\s*\)")
+LABELLED = re.compile(r"\(\s*([A-Za-z]|[1-9])\s*\)")  # "(A)", "( 3 )": a label in parentheses
 _GOLD_PREFIX = re.compile(r"^\(\s*([A-Za-z]|[1-9])\s*\)")
 _SPACE = re.compile(r"\s+")
+
+
+def compact(text: str) -> str:
+    """``text`` without any whitespace (how choice texts are compared)."""
+    return _SPACE.sub("", text)
+
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class ItemScore:
 
 
 def _scheme_labels(scheme: str, n: int) -> tuple[str, ...]:
-    pool = {"letters": LETTER_LABELS, "numbers": NUMBER_LABELS}.get(scheme)
+    pool = LABEL_SCHEMES.get(scheme)
     if pool is None:
         raise ValueError(f"labels={scheme!r}: use 'letters', 'numbers' or a list of labels")
     if not 1 <= n <= len(pool):
@@ -137,7 +144,7 @@ def parse_choices(
             return Choice(_scheme_labels(labels, DEFAULT_NUM_CHOICES))
         return Choice(tuple(str(x) for x in labels))
     if isinstance(choices, str):
-        found = list(_LABELLED.finditer(choices))
+        found = list(LABELLED.finditer(choices))
         if not found:
             raise ValueError(f"choices {choices!r} has no '(A)' or '(1)' labels")
         got = tuple(m.group(1).upper() for m in found)
@@ -190,9 +197,9 @@ def parse_gold(answer: str, choice: Choice) -> str:
     if a.upper() in choice.labels:
         return a.upper()
     if choice.texts is not None:
-        compact = _SPACE.sub("", a)
+        squeezed = compact(a)
         for label, text in zip(choice.labels, choice.texts, strict=True):
-            if compact == _SPACE.sub("", text):
+            if squeezed == compact(text):
                 return label
     raise ValueError(
         f"{answer!r} is neither a label of {list(choice.labels)} nor the text of a choice"
@@ -204,7 +211,7 @@ def _published_choice(choices: Any, labels: Any) -> Choice | None:
     string, repeats collapsed in order (``(1)(2)(4)(4)(5)`` -> 1, 2, 4, 5); choice texts are not
     used. Other forms of ``choices`` are parsed as in the koala protocol."""
     if isinstance(choices, str) and choices.strip():
-        found = tuple(dict.fromkeys(m.group(1).upper() for m in _LABELLED.finditer(choices)))
+        found = tuple(dict.fromkeys(m.group(1).upper() for m in LABELLED.finditer(choices)))
         if not found:
             raise ValueError(f"choices {choices!r} has no '(A)' or '(1)' labels")
         return Choice(found)
@@ -230,14 +237,14 @@ def _word_patterns(labels: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 def _match_text(text: str, choice: Choice) -> str | None:
     if not choice.texts:
         return None
-    compact = _SPACE.sub("", text)
-    if not compact:
+    squeezed = compact(text)
+    if not squeezed:
         return None
     best: tuple[int, str] | None = None
     tied = False
     for label, ctext in zip(choice.labels, choice.texts, strict=True):
-        c = _SPACE.sub("", ctext)
-        if c and c in compact:
+        c = compact(ctext)
+        if c and c in squeezed:
             if best is None or len(c) > best[0]:
                 best, tied = (len(c), label), False
             elif len(c) == best[0]:

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-__all__ = ["PROTOCOLS", "check_protocol"]
+from koala.constants import PROTOCOLS
 
-PROTOCOLS: tuple[str, ...] = ("koala", "published")
+__all__ = ["PROTOCOLS", "check_protocol"]
 
 
 def check_protocol(protocol: str) -> str:

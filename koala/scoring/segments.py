@@ -14,10 +14,12 @@ Answers are read with the protocol's multiple-choice rules (:mod:`koala.scoring.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from koala.constants import SEGMENT_BOUNDS, SEGMENTS
 from koala.scoring._validate import check_probability, check_sequence
 from koala.scoring.bootstrap import accuracy_interval, segment_intervals, subset_clusters
 from koala.scoring.choices import score_choice_items, summarize_items
@@ -25,20 +27,13 @@ from koala.scoring.protocol import check_protocol
 
 __all__ = ["SEGMENTS", "normalize_segment", "segment_accuracy", "segment_of"]
 
-SEGMENTS: tuple[str, ...] = ("front", "front-middle", "middle-late", "late")
 _ALIASES = {"middle-front": "front-middle"}
 
 
 def segment_of(position: float) -> str:
     """The segment of a relative position in [0, 1] (0.25 is front-middle; 1.0 is late)."""
     p = check_probability(position, "position")
-    if p < 0.25:
-        return "front"
-    if p < 0.5:
-        return "front-middle"
-    if p < 0.75:
-        return "middle-late"
-    return "late"
+    return SEGMENTS[bisect.bisect_right(SEGMENT_BOUNDS, p)]
 
 
 def normalize_segment(label: str) -> str:
