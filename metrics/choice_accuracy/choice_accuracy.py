@@ -1,12 +1,9 @@
 """Multiple-choice accuracy (KoALa-Bench SQA, KCSAT, PA-QA) as an ``evaluate`` metric."""
 
-import datasets
-import evaluate
+from typing import ClassVar
 
 from koala import metric_base
 from koala.scoring.choices import choice_accuracy
-
-_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Accuracy = correct / total of multiple-choice answers, from generated text or from per-label
@@ -54,57 +51,11 @@ Examples:
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class ChoiceAccuracy(metric_base.KoalaMetric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {
-                        "predictions": datasets.Value("string"),
-                        "references": datasets.Value("string"),
-                    }
-                ),
-                datasets.Features(
-                    {
-                        "predictions": datasets.Sequence(datasets.Value("float64")),
-                        "references": datasets.Value("string"),
-                    }
-                ),
-            ],
-        )
-
-    def _compute(
-        self,
-        predictions: list,
-        references: list[str],
-        choices: list | None = None,
-        labels: object = None,
-        fallback: str = "none",
-        match_text: bool | None = None,
-        return_items: bool = False,
-        protocol: str = "koala",
-        strict: bool = False,
-        confidence: float | None = None,
-        n_resamples: int = 1000,
-        seed: int = 0,
-        clusters: list | None = None,
-    ) -> dict:
-        return choice_accuracy(
-            predictions,
-            references,
-            choices,
-            labels,
-            fallback,
-            match_text,
-            return_items,
-            protocol=protocol,
-            strict=strict,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            clusters=clusters,
-        )
+    scorer = staticmethod(choice_accuracy)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
+    features: ClassVar = [  # generated text, or per-label log-probabilities (logit-based)
+        {"predictions": "string", "references": "string"},
+        {"predictions": ["float64"], "references": "string"},
+    ]

@@ -1,12 +1,7 @@
 """Korean character error rate (KoALa-Bench ASR) as an ``evaluate`` metric."""
 
-import datasets
-import evaluate
-
 from koala import metric_base
 from koala.scoring.cer import corpus_cer
-
-_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Corpus-level character error rate over normalised Korean text, as KoALa-Bench scores ASR:
@@ -48,39 +43,11 @@ Examples:
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class KoreanCER(metric_base.KoalaMetric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-            reference_urls=["https://github.com/scai-research/KoALa-Bench"],
-        )
+    scorer = staticmethod(corpus_cer)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
+    reference_urls = ("https://github.com/scai-research/KoALa-Bench",)
 
-    def _compute(
-        self,
-        predictions: list[str],
-        references: list[str],
-        normalization: str | None = "default",
-        return_per_utterance: bool = False,
-        protocol: str = "koala",
-        confidence: float | None = None,
-        n_resamples: int = 1000,
-        seed: int = 0,
-        clusters: list | None = None,
-    ) -> dict:
-        return corpus_cer(
-            predictions,
-            references,
-            normalization,
-            return_per_utterance,
-            protocol=protocol,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            clusters=clusters,
-        ).as_dict()
+    def _compute(self, **kwargs) -> dict:  # corpus_cer returns a CERResult
+        return super()._compute(**kwargs).as_dict()

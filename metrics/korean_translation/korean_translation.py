@@ -1,12 +1,7 @@
 """Korean speech-translation metrics (KoALa-Bench ST): BLEU, METEOR, BERTScore."""
 
-import datasets
-import evaluate
-
 from koala import metric_base
 from koala.scoring.translation import translation_scores
-
-_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 English-to-Korean speech translation scored as KoALa-Bench publishes it: text normalised by the
@@ -67,29 +62,13 @@ Examples:
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class KoreanTranslation(metric_base.KoalaMetric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-            reference_urls=[
-                "https://github.com/scai-research/KoALa-Bench",
-                "https://github.com/mjpost/sacrebleu",
-                "https://www.nltk.org/api/nltk.translate.meteor_score.html",
-                "https://github.com/Tiiiger/bert_score",
-            ],
-        )
-
-    def _compute(
-        self,
-        predictions: list[str],
-        references: list[str],
-        protocol: str = "koala",
-        **options,
-    ) -> dict:
-        return translation_scores(predictions, references, protocol=protocol, **options)
+    scorer = staticmethod(translation_scores)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
+    reference_urls = (
+        "https://github.com/scai-research/KoALa-Bench",
+        "https://github.com/mjpost/sacrebleu",
+        "https://www.nltk.org/api/nltk.translate.meteor_score.html",
+        "https://github.com/Tiiiger/bert_score",
+    )

@@ -1,7 +1,6 @@
 """LLM judge for speech instruction following (KoALa-Bench SIF) as an ``evaluate`` metric."""
 
-import datasets
-import evaluate
+from typing import ClassVar
 
 from koala import metric_base
 from koala.scoring.judge import judge_scores
@@ -79,68 +78,26 @@ Examples:
     90.0
 """
 
-_NO_REFERENCES = (
-    "llm_judge takes no `references`: pass the instructions as `instructions=` and reference "
-    "answers (for reference-guided grading) as `reference_answers=`"
-)
 
-
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class LLMJudge(evaluate.Metric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "instructions": datasets.Value("string")}
-            ),
-            reference_urls=[
-                "https://github.com/scai-research/KoALa-Bench",
-                "https://arxiv.org/abs/2306.05685",
-            ],
-        )
-
-    # evaluate would silently drop `references` (not an input here): refuse it instead.
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """Judge `predictions` (answers) to `instructions`; see the arguments below."""
-        if references is not None:
-            raise ValueError(_NO_REFERENCES)
-        return super().compute(predictions=predictions, **kwargs)
-
-    def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add answers (`predictions`) with their `instructions`."""
-        if references is not None:
-            raise ValueError(_NO_REFERENCES)
-        return super().add_batch(predictions=predictions, **kwargs)
-
-    def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one answer (`prediction`) with its `instructions` item."""
-        if reference is not None:
-            raise ValueError(_NO_REFERENCES)
-        return super().add(prediction=prediction, **kwargs)
-
-    def _compute(
-        self,
-        predictions: list[str],
-        instructions: list[str],
-        base_url: str | None = None,
-        model: str | None = None,
-        protocol: str = "koala",
-        judge_prompt_file: str | None = None,
-        **settings,
-    ) -> dict:
-        if not base_url or not model:
-            raise ValueError(
-                "llm_judge needs the judge server and model: compute(..., "
-                "base_url='http://host:port/v1', model='gpt-4o-mini')"
-            )
-        return judge_scores(
-            instructions,
-            predictions,
-            base_url=base_url,
-            model=model,
-            protocol=protocol,
-            judge_prompt_file=judge_prompt_file,
-            **settings,
-        )
+class LLMJudge(metric_base.KoalaMetric):
+    scorer = staticmethod(judge_scores)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
+    citation = _CITATION
+    reference_urls = (
+        "https://github.com/scai-research/KoALa-Bench",
+        "https://arxiv.org/abs/2306.05685",
+    )
+    # an input column, so it also works with `add_batch`; evaluate would silently drop
+    # `references` (not an input here): the base refuses it with this message instead
+    features: ClassVar = {"predictions": "string", "instructions": "string"}
+    no_references_message = (
+        "llm_judge takes no `references`: pass the instructions as `instructions=` and reference "
+        "answers (for reference-guided grading) as `reference_answers=`"
+    )
+    rename: ClassVar = {"predictions": "answers"}  # judge_scores(instructions, answers, ...)
+    required = ("base_url", "model")
+    missing_message = (
+        "llm_judge needs the judge server and model: compute(..., "
+        "base_url='http://host:port/v1', model='gpt-4o-mini')"
+    )

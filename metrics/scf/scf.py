@@ -1,12 +1,7 @@
 """Speech Context Faithfulness (KoALa-Bench SCA-QA) as an ``evaluate`` metric."""
 
-import datasets
-import evaluate
-
 from koala import metric_base
 from koala.scoring.scf import speech_context_faithfulness
-
-_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 Speech Context Faithfulness (SCF): "among the items the model answers correctly from text
@@ -55,53 +50,12 @@ Examples:
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class SpeechContextFaithfulness(metric_base.KoalaMetric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-        )
-
-    def _compute(
-        self,
-        predictions: list[str],
-        references: list[str],
-        text_predictions: list[str] | None = None,
-        text_references: list[str] | None = None,
-        original_predictions: list[str] | None = None,
-        choices: list | None = None,
-        labels: object = None,
-        fallback: str = "none",
-        protocol: str = "koala",
-        strict: bool = False,
-        confidence: float | None = None,
-        n_resamples: int = 1000,
-        seed: int = 0,
-        clusters: list | None = None,
-    ) -> dict:
-        if text_predictions is None or text_references is None:
-            raise ValueError(
-                "scf needs text_predictions= (answers without speech) and text_references= "
-                "(world-knowledge answers) besides predictions/references"
-            )
-        return speech_context_faithfulness(
-            predictions,
-            references,
-            text_predictions,
-            text_references,
-            original_predictions,
-            choices=choices,
-            labels=labels,
-            fallback=fallback,
-            protocol=protocol,
-            strict=strict,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            clusters=clusters,
-        )
+    scorer = staticmethod(speech_context_faithfulness)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
+    required = ("text_predictions", "text_references")
+    missing_message = (
+        "scf needs text_predictions= (answers without speech) and text_references= "
+        "(world-knowledge answers) besides predictions/references"
+    )

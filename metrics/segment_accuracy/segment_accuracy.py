@@ -1,12 +1,7 @@
 """Accuracy by evidence position (KoALa-Bench PA-QA) as an ``evaluate`` metric."""
 
-import datasets
-import evaluate
-
 from koala import metric_base
 from koala.scoring.segments import segment_accuracy
-
-_CITATION = metric_base.KOALA_CITATION
 
 _DESCRIPTION = """\
 PA-QA accuracy overall and by the segment of the long speech that holds the evidence: front
@@ -42,46 +37,7 @@ Examples:
 """
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class SegmentAccuracy(metric_base.KoalaMetric):
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-        )
-
-    def _compute(
-        self,
-        predictions: list[str],
-        references: list[str],
-        positions: list | None = None,
-        segments: list | None = None,
-        choices: list | None = None,
-        labels: object = None,
-        fallback: str = "none",
-        protocol: str = "koala",
-        strict: bool = False,
-        confidence: float | None = None,
-        n_resamples: int = 1000,
-        seed: int = 0,
-        clusters: list | None = None,
-    ) -> dict:
-        return segment_accuracy(
-            predictions,
-            references,
-            positions,
-            segments,
-            choices,
-            labels,
-            fallback,
-            protocol=protocol,
-            strict=strict,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            clusters=clusters,
-        )
+    scorer = staticmethod(segment_accuracy)
+    description = _DESCRIPTION
+    kwargs_description = _KWARGS_DESCRIPTION
