@@ -34,18 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from koala.models import Abstain, Answer, Request, call_answer, silence
-from koala.prompts import (
-    CONDITIONS,
-    MC_TASKS,
-    PROTOCOLS,
-    PromptSet,
-    build_prompt,
-    load_prompts,
-    shown_labels,
-    task_of,
-)
+from koala.prompts import PROTOCOLS, PromptSet, load_prompts, task_of
 from koala.runner import (
-    AUDIO_OF,
     DATA_ENV,
     EXIT_CHECK_FAILED,
     EXIT_NOTHING_ANSWERED,
@@ -55,6 +45,7 @@ from koala.runner import (
     opened,
     source_tree_error,
 )
+from koala.tasks import get_task
 
 __all__ = [
     "CONDITIONS_SENT",
@@ -183,9 +174,9 @@ def check_audio(
     or decoded) with their own audio, silence of the same length and the next row's audio,
     one prompt per row; see the module docstring. ``ValueError`` when fewer than two rows have
     audio and a prompt."""
-    task = task_of(config)
-    condition = next(c for c in CONDITIONS[task] if c != "text")
-    column = AUDIO_OF[condition]
+    spec = get_task(task_of(config))
+    condition = next(c for c in spec.conditions if spec.audio_column(c) is not None)
+    column = spec.audio_column(condition)
     prompts = prompts or load_prompts()
     picked: list[tuple[str, Request]] = []
     skipped: list[str] = []
@@ -196,8 +187,9 @@ def check_audio(
         rid = str(row.get("id", f"#row{index}"))
         try:
             variant = prompts.variants(config, row.get("subset"))[0]
-            prompt = build_prompt(task, variant, row, condition, protocol)
-            labels = tuple(shown_labels(task, row, protocol)) if task in MC_TASKS else None
+            prompt = spec.build_prompt(variant, row, condition, protocol)
+            shown = spec.shown_labels(row, protocol)
+            labels = tuple(shown) if shown is not None else None
             audio = decode_audio(row.get(column), f"config {config} row {rid} field {column!r}")
         except (KeyError, TypeError, ValueError) as exc:
             skipped.append(f"{rid}: {exc}")

@@ -32,15 +32,10 @@ from typing import Any
 import numpy as np
 
 from koala.predictions import current_records, load_plan, read_predictions
-from koala.score import (
-    PROTOCOLS,
-    SELECTIONS,
-    _mc_inputs,
-    _sorted,
-    _text,
-    score_run,
-    strict_json,
-)
+from koala.score import PROTOCOLS, SELECTIONS, score_run, strict_json
+from koala.tasks.base import answer_text as _text
+from koala.tasks.base import sorted_records as _sorted
+from koala.tasks.choice import mc_inputs as _mc_inputs
 
 __all__ = ["add_arguments", "compare_runs", "main", "run"]
 

@@ -126,9 +126,10 @@ def _table(
 
 
 def _task_name(task: str) -> str:
-    from koala.report import TASK_TITLES
+    from koala.tasks import find_task
 
-    return TASK_TITLES.get(task, task).split(":")[0]
+    spec = find_task(task)
+    return (spec.title if spec else task).split(":")[0]
 
 
 def _header(payload: Mapping[str, Any]) -> list[str]:

@@ -51,6 +51,9 @@ from typing import Any
 
 import yaml
 
+from koala.constants import ANSWER_CUE, PROTOCOLS
+from koala.tasks import BUILTIN_TASKS, all_tasks, config_task, find_task, get_task
+
 __all__ = [
     "CONDITIONS",
     "DEFAULT_PROMPTS",
@@ -67,13 +70,9 @@ __all__ = [
     "task_of",
 ]
 
-TASKS: tuple[str, ...] = ("asr", "st", "sqa", "sif", "sca_qa", "pa_qa")
-MC_TASKS = frozenset({"sqa", "sca_qa", "pa_qa"})
-# condition of every task but SCA-QA, and the three SCA-QA conditions
-CONDITIONS: dict[str, tuple[str, ...]] = {
-    "sca_qa": ("text", "counterfactual", "original"),
-    **{t: ("speech",) for t in TASKS if t != "sca_qa"},
-}
+TASKS: tuple[str, ...] = BUILTIN_TASKS
+MC_TASKS = frozenset(t.name for t in all_tasks() if t.multiple_choice)
+CONDITIONS: dict[str, tuple[str, ...]] = {t.name: t.conditions for t in all_tasks()}
 ALIASES = {
     "translation": "st",
     "instruct": "sif",
@@ -83,22 +82,18 @@ ALIASES = {
     "kcsat": "sqa_kcsat",
 }
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts_default.yaml")
-DEFAULT_SUFFIX = "\n답: "
+DEFAULT_SUFFIX = ANSWER_CUE
 EXAMPLE = "{example}"  # replaced by an example answer in the row's label scheme
-PROTOCOLS = ("koala", "published")
 FIELDS = ("prompt", "prompt_prefix", "answer_suffix", "prompt_text_only", "prompt_speech")
 
 
 def task_of(config: str) -> str:
-    """The task of a config name: ``asr_zeroth_noisy`` -> ``asr``, ``sca_qa_kpop`` ->
-    ``sca_qa``, ``pa_qa`` -> ``pa_qa``, ``sqa`` -> ``sqa``."""
-    base = config.lower().removesuffix("_noisy")
-    for task in ("sca_qa", "pa_qa", "asr", "st", "sqa", "sif"):
-        if base == task or base.startswith(task + "_"):
-            return task
-    raise ValueError(
-        f"config {config!r}: cannot tell its task; config names start with one of {list(TASKS)}"
-    )
+    """The task of a task name or of a config, as the builder registry declares it
+    (``koala/builder_configs/*.yaml``); :class:`~koala.builder.registry.UnknownConfigError`
+    (a ``ValueError``) for a name it does not know."""
+    if find_task(config) is not None:
+        return config
+    return config_task(config.lower()).name
 
 
 @dataclass(frozen=True)
@@ -151,6 +146,11 @@ class PromptSet:
         if base in self.entries:
             return self.entries[base]
         if task not in self.entries:
+            default = get_task(task).default_prompts
+            if default:
+                return tuple(
+                    _parse_variant(f"task {task}", task, i, v) for i, v in enumerate(default)
+                )
             raise ValueError(
                 f"{self.source}: no prompts for task {task!r} (config {config!r}); the file has "
                 f"{sorted(self.entries)}"
@@ -197,12 +197,9 @@ def _check_fields(source: str, key: str, v: PromptVariant) -> None:
             f"name, or a published name {sorted(ALIASES)}"
         ) from None
     where = f"{source}: {key} variant {v.name!r}"
-    if task in ("asr", "st") and v.prompt is None and v.prompt_prefix is None:
-        raise ValueError(f"{where}: needs a 'prompt'")
-    if task == "sca_qa" and v.prompt_prefix is None and v.prompt is None:
-        missing = [f for f in ("prompt_text_only", "prompt_speech") if getattr(v, f) is None]
-        if missing:
-            raise ValueError(f"{where}: needs {missing} (or one prompt_prefix for all conditions)")
+    problem = get_task(task).check_prompt(v)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
 
 
 def load_prompts(path: str | Path | None = None) -> PromptSet:
@@ -242,17 +239,16 @@ def format_choices(question: str | None, choices: Sequence[str], labels: Sequenc
 
 
 def shown_labels(task: str, row: Mapping[str, Any], protocol: str = "koala") -> list[str]:
-    """The labels a multiple-choice row is shown with: the row's ``choice_labels``; under the
-    ``published`` protocol SCA-QA shows ``A``, ``B``, ... instead ("the choices are shown as
-    (A)-(D) (not numbers)")."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}: use one of {list(PROTOCOLS)}")
-    if protocol == "published" and task == "sca_qa":
-        n = len(row["choices"])
-        if n > 26:
-            raise ValueError(f"{n} choices: more than the letters A-Z")
-        return [chr(ord("A") + i) for i in range(n)]
-    return [str(x) for x in row["choice_labels"]]
+    """The labels a multiple-choice row of ``task`` is shown with (:meth:`Task.shown_labels
+    <koala.tasks.base.Task.shown_labels>`): the row's ``choice_labels``; under the ``published``
+    protocol SCA-QA shows ``A``, ``B``, ... instead."""
+    from koala.scoring.protocol import check_protocol
+
+    check_protocol(protocol)
+    labels = get_task(task).shown_labels(row, protocol)
+    if labels is None:
+        raise ValueError(f"task {task!r} is not multiple choice: it shows no labels")
+    return labels
 
 
 def build_prompt(
@@ -262,12 +258,7 @@ def build_prompt(
     condition: str,
     protocol: str = "koala",
 ) -> str:
-    """The text prompt of one row (see the module docstring for multiple choice, the example
-    answer and the protocol)."""
-    if task in MC_TASKS:
-        labels = shown_labels(task, row, protocol)
-        body = format_choices(row.get("question"), row["choices"], labels)
-        example = f"({labels[0]})" if labels else ""
-        prefix = variant.prefix(condition).replace(EXAMPLE, example)
-        return prefix + body + variant.suffix.replace(EXAMPLE, example)
-    return variant.instruction
+    """The text prompt of one row (:meth:`Task.build_prompt
+    <koala.tasks.base.Task.build_prompt>`; see the module docstring for multiple choice, the
+    example answer and the protocol)."""
+    return get_task(task).build_prompt(variant, row, condition, protocol)

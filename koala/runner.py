@@ -126,16 +126,8 @@ from koala.predictions import (
     record_key,
     write_plan,
 )
-from koala.prompts import (
-    CONDITIONS,
-    MC_TASKS,
-    PROTOCOLS,
-    PromptSet,
-    build_prompt,
-    load_prompts,
-    shown_labels,
-    task_of,
-)
+from koala.prompts import PROTOCOLS, PromptSet, load_prompts, task_of
+from koala.tasks import get_task
 
 __all__ = [
     "ABSTAINED",
@@ -148,7 +140,6 @@ __all__ = [
     "MANIFEST",
     "OK",
     "PREDICTIONS",
-    "REF_FIELDS",
     "Breaker",
     "BreakerTripped",
     "Key",
@@ -173,37 +164,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DATA_ENV = "KOALA_BENCH_DATA"
-AUDIO_COLUMNS = ("audio", "original_audio")
-# the audio column each condition sends (the text condition sends none of the row's)
-AUDIO_OF = {"speech": "audio", "counterfactual": "audio", "original": "original_audio"}
-# fields copied from a row into the record's ``ref``, per task (when the row has them)
-REF_FIELDS: dict[str, tuple[str, ...]] = {
-    "asr": ("text",),
-    "st": ("reference", "source_text", "talk_id"),
-    "sif": ("instruction", "reference_answer"),
-    "sqa": ("question", "choices", "choice_labels", "answer", "source_answer", "source_choices"),
-    "pa_qa": (
-        "question",
-        "choices",
-        "choice_labels",
-        "answer",
-        "evidence_positions",
-        "evidence_segments",
-        "source_answer",
-        "source_choices",
-        "passage",  # its questions are resampled together for the intervals
-    ),
-    "sca_qa": (
-        "question",
-        "choices",
-        "choice_labels",
-        "answer",
-        "counterfactual_answer",
-        "domain",
-        "source_answer",
-        "source_counterfactual_answer",
-    ),
-}
 EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED, EXIT_BREAKER = 2, 3, 4, 5
 EXIT_CHECK_FAILED = 6  # koala-bench check / run --check: the answers ignore the audio
 
@@ -334,12 +294,18 @@ def load_config(data: str, config: str, limit: int | None = None) -> Any:
             )
     else:
         ds = datasets.load_dataset(data, config, split="test")
-    for col in AUDIO_COLUMNS:
-        if col in ds.column_names and isinstance(ds.features[col], datasets.Audio):
-            ds = ds.cast_column(col, datasets.Audio(decode=False))
+    for col in audio_columns(ds):
+        ds = ds.cast_column(col, datasets.Audio(decode=False))
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     return ds
+
+
+def audio_columns(ds: Any) -> list[str]:
+    """The columns of ``ds`` that hold audio (``datasets.Audio`` features)."""
+    import datasets
+
+    return [c for c, f in (ds.features or {}).items() if isinstance(f, datasets.Audio)]
 
 
 def decode_audio(value: Any, where: str) -> Audio:
@@ -447,10 +413,6 @@ class RunStats:
             self.truncated[config] += 1
 
 
-def _ref(task: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {f: row[f] for f in REF_FIELDS[task] if f in row}
-
-
 def _digest(value: Any) -> str | None:
     """sha256 of one stored audio value: its bytes, else its path; ``None`` for null."""
     if value is None:
@@ -488,7 +450,7 @@ def request_fingerprint(
     model: Mapping[str, Any],
     prompt: str | None,
     condition: str,
-    text_audio: str,
+    text_audio: str | None,
     labels: Sequence[str] | None,
     protocol: str,
     audio: str | None,
@@ -496,14 +458,15 @@ def request_fingerprint(
 ) -> str:
     """The fingerprint of one request: what decides its answer. ``model`` is the model's
     identity (name, the spec as given and its parsed options), ``audio`` the digest of the
-    stored audio it sends; the text-audio mode counts in the text condition only."""
+    stored audio it sends; ``text_audio`` (what a condition without the row's audio sends)
+    is ``None`` for the conditions that send the row's audio."""
     return fingerprint(
         {
             "format": FORMAT_VERSION,
             "model": dict(model),
             "prompt": prompt,
             "condition": condition,
-            "text_audio": text_audio if condition == "text" else None,
+            "text_audio": text_audio,
             "labels": list(labels) if labels is not None else None,
             "protocol": protocol,
             "audio": audio,
@@ -539,22 +502,22 @@ def plan_config(
     """Every request of ``config`` with its fingerprint, and those still to make (rows
     without their audio). ``digests`` are :func:`audio_digests` of the config's audio columns
     (a column absent from them counts as null, so the ``original`` condition is skipped)."""
-    task = task_of(config)
+    spec = get_task(task_of(config))
+    task = spec.name
     prompts.variants(config)  # a prompt file without this task fails the config
-    conditions = CONDITIONS[task]
     digests = digests or {}
     model_id = dict(model_id or {"name": model_name})
     work = ConfigWork([], {}, 0, 0)
     for index, row in enumerate(rows):
         rid = row.get("id")
         rid = str(rid) if rid is not None else f"#row{index}"
-        ref = _ref(task, row)
+        ref = spec.ref(row)
         items: list[Item] = []
-        for condition in conditions:
-            col = AUDIO_OF.get(condition)
+        for condition in spec.conditions:
+            col = spec.audio_column(condition)
             col_digests = digests.get(col) if col else None
             audio = col_digests[index] if col_digests is not None else None
-            if condition == "original" and audio is None:
+            if condition in spec.optional_conditions and audio is None:
                 continue  # not published for this row
             for v in prompts.variants(config, row.get("subset")):
                 work.total += 1
@@ -576,9 +539,9 @@ def plan_config(
                 try:
                     if rid.startswith("#row"):
                         raise ValueError(f"config {config} row {index}: no 'id' field")
-                    if task in MC_TASKS:
-                        labels = tuple(shown_labels(task, row, protocol))
-                    prompt = build_prompt(task, v, row, condition, protocol)
+                    shown = spec.shown_labels(row, protocol)
+                    labels = tuple(shown) if shown is not None else None
+                    prompt = spec.build_prompt(v, row, condition, protocol)
                 except (KeyError, TypeError, ValueError) as exc:
                     what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
                     error = f"config {config} row {rid}: cannot build the prompt: {what}"
@@ -586,7 +549,7 @@ def plan_config(
                     model=model_id,
                     prompt=prompt,
                     condition=condition,
-                    text_audio=text_audio,
+                    text_audio=text_audio if col is None else None,
                     labels=labels,
                     protocol=protocol,
                     audio=audio,
@@ -640,10 +603,10 @@ def attach_audio(
         if item.record is not None:
             continue
         try:
-            if item.condition == "text":
+            col = get_task(item.task).audio_column(item.condition)
+            if col is None:  # a condition without the row's audio (SCA-QA text-only)
                 audio = silence(1.0) if text_audio == "silence" else None
             else:
-                col = "original_audio" if item.condition == "original" else "audio"
                 if col not in cache:
                     cache[col] = decode_audio(
                         audio_row.get(col), f"config {item.config} row {item.id} field {col!r}"
@@ -786,8 +749,8 @@ class _Run:
 async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
     loop = asyncio.get_running_loop()
     stats, store, concurrency = ctx.stats, ctx.store, ctx.concurrency
-    meta_cols = [c for c in ds.column_names if c not in AUDIO_COLUMNS]
-    audio_cols = [c for c in AUDIO_COLUMNS if c in ds.column_names]
+    audio_cols = audio_columns(ds)
+    meta_cols = [c for c in ds.column_names if c not in audio_cols]
 
     def make_plan() -> ConfigWork:
         work = plan_config(
@@ -1469,8 +1432,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         if configs == ["all"]:
             configs = config_names(args.data)
-        for c in configs:
-            task_of(c)
         model = load_model(args.model)
         prompts = load_prompts(args.prompts)
     except (ValueError, FileNotFoundError, ImportError) as exc:

@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from koala.constants import PROTOCOLS
 from koala.predictions import (
     ABSTAINED,
     FAILED,
@@ -57,6 +58,9 @@ from koala.predictions import (
     load_plan,
     read_predictions,
 )
+from koala.tasks import all_tasks, find_task, get_task, task_names
+from koala.tasks.base import value_of
+from koala.tasks.st import ST_METRICS
 
 __all__ = [
     "MAIN_METRIC",
@@ -74,46 +78,26 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCORES = "scores.json"
-PROTOCOLS = ("koala", "published")
 SELECTIONS = ("koala", "published")
-# task -> (main metric, higher is better)
-MAIN_METRIC: dict[str, tuple[str, bool]] = {
-    "asr": ("cer", False),
-    "st": ("bleu", True),
-    "sif": ("score", True),
-    "sqa": ("accuracy", True),
-    "pa_qa": ("accuracy", True),
-    "sca_qa": ("scf", True),
-}
-ST_METRICS = ("bleu", "meteor", "bertscore")
-# SCA-QA under the koala rule: a variant is eligible only when it answers at least this share
-# of the best variant's text-correct count correctly from text alone.
-SCA_MIN_TEXT_CORRECT_SHARE = 0.5
 
-SELECTION_RULES: dict[str, dict[str, str]] = {
-    "koala": {
-        "asr": "lowest corpus CER over every planned row (failed requests count as empty "
-        "transcripts); ties to the first variant name",
-        "st": "highest BLEU over every planned row (failed requests count as empty "
-        "translations); ties to the first variant name",
-        "sqa": "highest accuracy over every planned row (failed, abstained and unparsed "
-        "answers count wrong); ties to the first variant name",
-        "pa_qa": "highest overall accuracy over every planned row (failed, abstained and "
-        "unparsed answers count wrong); ties to the first variant name",
-        "sif": "highest judge score, where a failed or abstained answer gets the lowest rating "
-        "without a judge call; ties to the first variant name",
-        "sca_qa": "highest mean accuracy of the conditions (text, counterfactual, original), "
-        "each over every row, among the variants that answer at least "
-        f"{SCA_MIN_TEXT_CORRECT_SHARE:.0%} as many items correctly from text alone as the best "
-        "variant does (SCF is a ratio over the text-correct items: choosing by it would reward "
-        "a variant that shrinks its own denominator); ties to the first variant name",
-    },
-    "published": {
-        t: f"best {MAIN_METRIC[t][0]} of the variants (the authors keep the best of the four "
+
+def selection_rules(select: str) -> dict[str, str]:
+    """The rule, in words, by which ``select`` picks the variant a task's table shows, per
+    known task (:data:`SELECTION_RULES` for the built-in ones)."""
+    if select == "koala":
+        return {t.name: t.selection_rule for t in all_tasks()}
+    return {
+        t.name: f"best {t.main_metric} of the variants (the authors keep the best of the four "
         "per model)"
-        for t in MAIN_METRIC
-    },
+        for t in all_tasks()
+    }
+
+
+# task -> (main metric, higher is better), of the built-in tasks
+MAIN_METRIC: dict[str, tuple[str, bool]] = {
+    t.name: (t.main_metric, t.higher_is_better) for t in all_tasks()
 }
+SELECTION_RULES: dict[str, dict[str, str]] = {s: selection_rules(s) for s in SELECTIONS}
 
 
 def _status_counts(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -131,351 +115,6 @@ def _status_counts(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     }
 
 
-def _text(rec: Mapping[str, Any]) -> str:
-    return rec.get("prediction") or "" if rec.get("status") == OK else ""
-
-
-def _labels(rec: Mapping[str, Any]) -> list[str]:
-    shown = rec.get("shown_labels")
-    return [str(x) for x in (shown or rec["ref"].get("choice_labels") or [])]
-
-
-def _logit(rec: Mapping[str, Any]) -> dict[str, float] | str:
-    """Finite label log-probabilities of an answered record (keyed by the labels it was
-    shown), else ``""`` (no usable log-probabilities)."""
-    if rec.get("status") != OK or not isinstance(rec.get("logprobs"), Mapping):
-        return ""
-    labels = {x.upper() for x in _labels(rec)}
-    lp: dict[str, float] = {}
-    for k, v in rec["logprobs"].items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        if str(k).upper() in labels and not math.isnan(f):
-            lp[str(k).upper()] = f
-    return lp if any(v > -math.inf for v in lp.values()) else ""
-
-
-def _has_logits(recs: Sequence[Mapping[str, Any]]) -> bool:
-    return any(isinstance(r.get("logprobs"), Mapping) and r["logprobs"] for r in recs)
-
-
-def _sorted(recs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted(recs, key=lambda r: str(r["id"]))
-
-
-def _non_ok(recs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    c = Counter(r.get("status") for r in recs)
-    return {"failed": c[FAILED], "abstained": c[ABSTAINED]}
-
-
-def _shown(rec: Mapping[str, Any], field: str = "answer") -> tuple[list[str], str]:
-    """The labels the model was shown and the gold ``field`` among them. A run under another
-    protocol may show other labels than the row's (SCA-QA as (A)-(D) instead of 1-4): the gold
-    label is carried over by its position."""
-    ref = rec["ref"]
-    labels = [str(x) for x in ref.get("choice_labels") or []]
-    gold = str(ref.get(field) or "")
-    shown = [str(x) for x in rec.get("shown_labels") or []]
-    if shown and shown != labels and len(shown) == len(labels):
-        gold = shown[labels.index(gold)] if gold in labels else gold
-        labels = shown
-    return labels, gold
-
-
-def _published_fields(refs: Sequence[Mapping[str, Any]], *fields: str) -> bool:
-    return all(isinstance(ref.get(f), str) for ref in refs for f in fields)
-
-
-# ------------------------------------------------------------------------ per task
-
-
-def _mc_inputs(
-    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str
-) -> tuple[list[Any], dict[str, Any], list[str]]:
-    """Predictions, the choice scorer's keyword arguments and notes for one mode.
-
-    Under ``published`` the gold and the choices are the strings as the published metadata
-    gives them (``source_answer``, ``source_choices``), parsed by the published rules; without
-    those fields (a run on an older export) the exported fields are used and a note says so.
-    """
-    refs = [r["ref"] for r in recs]
-    preds = [_text(r) if mode == "gen" else _logit(r) for r in recs]
-    notes: list[str] = []
-    if protocol == "published" and _published_fields(refs, "source_answer", "source_choices"):
-        kw = {
-            "references": [ref["source_answer"] for ref in refs],
-            "choices": [ref["source_choices"] for ref in refs],
-        }
-    else:
-        if protocol == "published":
-            notes.append(
-                "the rows carry no source_answer/source_choices (an older export): scored "
-                "from the repaired gold, so published parity is not exact; re-export"
-            )
-        shown = [_shown(r) for r in recs]
-        kw = {
-            "references": [gold for _, gold in shown],
-            "choices": [ref.get("choices") for ref in refs],
-            "labels": [labels for labels, _ in shown],
-        }
-    return preds, kw, notes
-
-
-def _mc_counts(
-    out: dict[str, Any], recs: Sequence[Mapping[str, Any]], preds: Sequence[Any], mode: str
-) -> dict[str, Any]:
-    """Split the scorer's ``unparsed`` count: failed and abstained requests (scored as empty
-    answers) are counted apart, as are, in logit mode, answers without log-probabilities."""
-    invalid = set(out.get("invalid_items") or [])
-    counted = [(r, p) for k, (r, p) in enumerate(zip(recs, preds, strict=True)) if k not in invalid]
-    non_ok = _non_ok([r for r, _ in counted])
-    out.update(non_ok)
-    if isinstance(out.get("unparsed"), int):
-        out["unparsed"] = max(0, out["unparsed"] - non_ok["failed"] - non_ok["abstained"])
-    if mode == "logit":
-        missing = sum(1 for r, p in counted if r.get("status") == OK and p == "")
-        out["no_logprobs"] = missing
-        if isinstance(out.get("unparsed"), int):
-            out["unparsed"] = max(0, out["unparsed"] - missing)
-    return out
-
-
-def _ci(ci: Mapping[str, Any] | None, clusters: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The interval options of a scorer call: none when ``ci`` is ``None``; ``clusters`` (one
-    per item) where items are not independent (PA-QA questions of one passage, ST segments of
-    one talk)."""
-    if not ci:
-        return {}
-    out = dict(ci)
-    if clusters is not None and len(set(clusters)) < len(clusters):
-        out["clusters"] = list(clusters)
-    return out
-
-
-def _mc(
-    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str, ci: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    from koala.scoring.choices import choice_accuracy
-
-    recs = _sorted(recs)
-    preds, kw, notes = _mc_inputs(recs, mode, protocol)
-    try:
-        out = choice_accuracy(preds, protocol=protocol, **kw, **_ci(ci))
-    except (TypeError, ValueError) as exc:
-        return {"note": f"not scored: {exc}"}
-    if notes:
-        out["notes"] = notes
-    return _mc_counts(out, recs, preds, mode)
-
-
-def _pa_qa(
-    recs: Sequence[Mapping[str, Any]],
-    mode: str,
-    protocol: str,
-    ci: Mapping[str, Any] | None = None,
-    split_truncated: bool = True,
-) -> dict[str, Any]:
-    """PA-QA by segment. When some clips were longer than the model's input limit (records
-    flagged ``truncated``: the model may never have heard the late segment), the result also
-    gives the same figures over the untruncated rows alone (``untruncated``)."""
-    from koala.scoring.segments import segment_accuracy
-
-    recs = _sorted(recs)
-    n_cut = sum(bool(r.get("truncated")) for r in recs)
-    if split_truncated and n_cut:
-        whole = _pa_qa(recs, mode, protocol, ci, split_truncated=False)
-        kept = [r for r in recs if not r.get("truncated")]
-        whole["truncated"] = n_cut
-        whole["untruncated"] = (
-            _pa_qa(kept, mode, protocol, ci, split_truncated=False)
-            if kept
-            else {"note": "not scored: every clip was longer than the model's input limit"}
-        )
-        return whole
-    preds, kw, notes = _mc_inputs(recs, mode, protocol)
-    refs = [r["ref"] for r in recs]
-    if all(ref.get("evidence_positions") is not None for ref in refs):
-        kw["positions"] = [ref["evidence_positions"] for ref in refs]
-    else:
-        kw["segments"] = [ref.get("evidence_segments") or [] for ref in refs]
-    try:
-        # the questions of one passage share its audio: resample passages, not questions
-        passages = [r["ref"].get("passage") or str(r["id"]) for r in recs]
-        out = segment_accuracy(preds, protocol=protocol, **kw, **_ci(ci, passages))
-    except (TypeError, ValueError) as exc:
-        return {"note": f"not scored: {exc}"}
-    if notes:
-        out["notes"] = notes
-    return _mc_counts(out, recs, preds, mode)
-
-
-def _sca(
-    by_cond: Mapping[str, Sequence[Mapping[str, Any]]],
-    mode: str,
-    protocol: str,
-    ci: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """SCF and the conditions' accuracies over the items answered in the text-only and the
-    counterfactual condition; an item's conditions are resampled together (one item, one
-    draw) for the intervals."""
-    from koala.scoring.scf import speech_context_faithfulness
-
-    pick = _text if mode == "gen" else _logit
-    conds = {
-        c: {str(r["id"]): r for r in by_cond.get(c, [])}
-        for c in ("text", "counterfactual", "original")
-    }
-    text, cf, orig = conds["text"], conds["counterfactual"], conds["original"]
-    ids = sorted(set(text) & set(cf))
-    if not ids:
-        return {"note": "not scored: no row has both the text-only and the counterfactual answer"}
-    refs = [cf[i]["ref"] for i in ids]
-    notes: list[str] = []
-    published = protocol == "published"
-    if published and _published_fields(refs, "source_answer", "source_counterfactual_answer"):
-        # the published reading: choices shown as (A)-(D), gold = the choice whose text equals
-        # the answer text exactly (else A)
-        golds = (
-            [ref["source_counterfactual_answer"] for ref in refs],
-            [ref["source_answer"] for ref in refs],
-        )
-        kw: dict[str, Any] = {"choices": [list(ref["choices"]) for ref in refs]}
-        letters_shown = all(
-            str((cf[i].get("shown_labels") or ["?"])[0]).upper() == "A" for i in ids
-        )
-        if mode == "gen" and not letters_shown:
-            notes.append(
-                "the model was shown number labels; the published reading expects (A)-(D): "
-                "run with --protocol published for parity"
-            )
-    else:
-        if published:
-            notes.append(
-                "the rows carry no source_answer/source_counterfactual_answer (an older "
-                "export): scored from the repaired gold; re-export for exact parity"
-            )
-        golds = (
-            [_shown(cf[i], "counterfactual_answer")[1] for i in ids],
-            [_shown(cf[i])[1] for i in ids],
-        )
-        kw = {
-            "choices": [ref.get("choices") for ref in refs],
-            "labels": [_shown(cf[i])[0] for i in ids],
-        }
-    with_orig = bool(orig) and all(i in orig for i in ids)
-    try:
-        out = speech_context_faithfulness(
-            [pick(cf[i]) for i in ids],
-            golds[0],
-            [pick(text[i]) for i in ids],
-            golds[1],
-            [pick(orig[i]) for i in ids] if with_orig else None,
-            protocol=protocol,
-            **kw,
-            **_ci(ci),
-        )
-    except (TypeError, ValueError) as exc:
-        return {"note": f"not scored: {exc}"}
-    if not with_orig and orig:  # the original speech exists for some rows only
-        oid = sorted(i for i in orig if i in set(ids))
-        part = speech_context_faithfulness(
-            [pick(cf[i]) for i in oid],
-            [golds[0][ids.index(i)] for i in oid],
-            [pick(text[i]) for i in oid],
-            [golds[1][ids.index(i)] for i in oid],
-            [pick(orig[i]) for i in oid],
-            protocol=protocol,
-            **{k: [v[ids.index(i)] for i in oid] for k, v in kw.items()},
-        )
-        out["original_accuracy"] = part.get("original_accuracy")
-        out["original_total"] = part.get("total")
-    out["conditions"] = {
-        c: _non_ok(list(m.values())) | {"records": len(m)}
-        for c, m in (("text", text), ("counterfactual", cf), ("original", orig))
-    }
-    out["unscored_rows"] = len((set(text) | set(cf)) - set(ids))
-    if notes:
-        out["notes"] = notes
-    return out
-
-
-def _asr(
-    recs: Sequence[Mapping[str, Any]], protocol: str, ci: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    from koala.scoring.cer import corpus_cer
-
-    recs = _sorted(recs)
-    res = corpus_cer(
-        [_text(r) for r in recs], [r["ref"]["text"] for r in recs], protocol=protocol, **_ci(ci)
-    )
-    out = res if isinstance(res, dict) else res.as_dict()
-    out.update(_non_ok(recs))
-    return out
-
-
-def _st(
-    recs: Sequence[Mapping[str, Any]],
-    metrics: Sequence[str],
-    protocol: str,
-    ci: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    recs = _sorted(recs)
-    try:
-        from koala.scoring.translation import translation_scores
-    except ImportError as exc:
-        return {"note": f"not scored: module missing (koala.scoring.translation: {exc})"}
-    preds = [_text(r) for r in recs]
-    refs = [r["ref"]["reference"] for r in recs]
-    out: dict[str, Any] = {}
-    notes = []
-    for m in metrics:
-        try:
-            # segments of one TED talk share a speaker and a topic: resample talks
-            talks = [str(r["ref"].get("talk_id") or r["id"]) for r in recs]
-            extra = _ci(ci, talks) if m == "bleu" else {}
-            out.update(translation_scores(preds, refs, metrics=[m], protocol=protocol, **extra))
-        except Exception as exc:  # e.g. the BERTScore model is not available offline
-            notes.append(f"{m}: not scored: {type(exc).__name__}: {str(exc)[:300]}")
-    if notes:
-        out["notes"] = notes
-    if not any(k in out for k in metrics):
-        out["note"] = "not scored: " + "; ".join(notes)
-    out.update(_non_ok(recs))
-    return out
-
-
-def _sif(
-    recs: Sequence[Mapping[str, Any]],
-    judge: Mapping[str, Any] | None,
-    protocol: str,
-    ci: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    recs = _sorted(recs)
-    base = _non_ok(recs) | {"num_answered": sum(r.get("status") == OK for r in recs)}
-    if not judge or not judge.get("base_url"):
-        return base | {"note": "not scored: no judge configured (--judge-url, --judge-model)"}
-    try:
-        from koala.scoring.judge import judge_scores
-    except ImportError as exc:
-        return base | {"note": f"not scored: module missing (koala.scoring.judge: {exc})"}
-    try:
-        # every record goes in: an empty answer (failed, abstained) is rated by the protocol's
-        # rule (koala: the lowest rating without a judge call; published: left out of the mean)
-        out = judge_scores(
-            [r["ref"]["instruction"] for r in recs],
-            [_text(r) for r in recs],
-            return_records=False,
-            protocol=protocol,
-            **judge,
-            **_ci(ci),
-        )
-    except Exception as exc:
-        return base | {"note": f"not scored: judge failed: {type(exc).__name__}: {exc}"}
-    return base | dict(out)
-
-
 # ------------------------------------------------------------------------ per config
 
 
@@ -489,8 +128,7 @@ def _group(recs: Sequence[Mapping[str, Any]], *fields: str) -> dict[Any, list[An
 def _score_variant(
     task: str,
     recs: Sequence[Mapping[str, Any]],
-    st_metrics: Sequence[str],
-    judge: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
     protocol: str = "koala",
     ci: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
@@ -506,34 +144,7 @@ def _score_variant(
         return {"gen": {"note": "not scored: every request was abstained"}}
     if recs and all(r.get("status") in (ABSTAINED, FAILED) for r in recs):
         return {"gen": {"note": "not scored: every request failed or was abstained"}}
-    if task == "asr":
-        return {"gen": _asr(recs, protocol, ci)}
-    if task == "st":
-        return {"gen": _st(recs, st_metrics, protocol, ci)}
-    if task == "sif":
-        return {"gen": _sif(recs, judge, protocol, ci)}
-    modes = ["gen", "logit"] if _has_logits(recs) else ["gen"]
-    if task == "sca_qa":
-        by_cond = _group(recs, "condition")
-        return {m: _sca(by_cond, m, protocol, ci) for m in modes}
-    if task == "pa_qa":
-        return {m: _pa_qa(recs, m, protocol, ci) for m in modes}
-    return {m: _mc(recs, m, protocol, ci) for m in modes}
-
-
-def _value(res: Mapping[str, Any], key: str) -> float | None:
-    v = res.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(float(v)):
-        return None
-    return float(v)
-
-
-def _sca_rank(res: Mapping[str, Any]) -> float | None:
-    accs = [
-        _value(res, k) for k in ("text_accuracy", "counterfactual_accuracy", "original_accuracy")
-    ]
-    got = [a for a in accs if a is not None]
-    return sum(got) / len(got) if got else None
+    return get_task(task).score(recs, protocol, ci, options)
 
 
 def _best(
@@ -547,7 +158,8 @@ def _best(
 
     Under ``koala`` only variants with every planned request answered compete when there is
     one (so variants are compared on the same rows); the pick says ``partial`` otherwise."""
-    metric, higher = MAIN_METRIC[task]
+    spec = get_task(task)
+    metric, higher = spec.main_metric, spec.higher_is_better
     best: dict[str, Any] = {}
     modes = sorted({m for v in variants.values() for m in v})
     complete = {
@@ -557,24 +169,11 @@ def _best(
         results = {name: res[mode] for name, res in variants.items() if mode in res}
         if select == "koala" and complete and len(complete) < len(results):
             results = {n: r for n, r in results.items() if n in complete}
-        if task == "sca_qa" and select == "koala":
-            tc = {n: _value(r, "num_text_correct") for n, r in results.items()}
-            top = max((v for v in tc.values() if v is not None), default=0.0)
-            floor = max(1.0, SCA_MIN_TEXT_CORRECT_SHARE * top)
-            cands = [
-                (rank, n)
-                for n, r in results.items()
-                if (tc[n] or 0) >= floor and (rank := _sca_rank(r)) is not None
-            ]
-            if not cands:
-                continue
-            _, name = _pick(cands, True)
-        else:
-            cands = [(v, n) for n, r in results.items() if (v := _value(r, metric)) is not None]
-            if not cands:
-                continue
-            _, name = _pick(cands, higher)
-        value = _value(results[name], metric)
+        cands = spec.candidates(results, select)
+        if not cands:
+            continue
+        _, name = _pick(cands, higher)
+        value = value_of(results[name], metric)
         best[mode] = {"variant": name, "metric": metric, "value": value, "rule": select}
         if name not in complete:
             best[mode]["partial"] = True
@@ -586,11 +185,11 @@ def _sensitivity(
 ) -> dict[str, dict[str, Any]]:
     """Per mode, the main metric across the prompt variants: mean, lowest, highest and their
     range, so a reader sees how much "best of the variants" adds over a typical one."""
-    metric, _ = MAIN_METRIC[task]
+    metric = get_task(task).main_metric
     out: dict[str, dict[str, Any]] = {}
     for mode in sorted({m for v in variants.values() for m in v}):
         values = [
-            v for res in variants.values() if (v := _value(res.get(mode, {}), metric)) is not None
+            v for res in variants.values() if (v := value_of(res.get(mode, {}), metric)) is not None
         ]
         if values:
             out[mode] = {
@@ -652,12 +251,14 @@ def score_config(
     if select not in SELECTIONS:
         raise ValueError(f"select={select!r}: use one of {SELECTIONS}")
     task = task or (recs[0].get("task") if recs else None)
-    if task not in MAIN_METRIC:
+    spec = find_task(task)
+    if spec is None:
         return {
             "task": task,
-            "note": f"not scored: unknown task {task!r} (tasks: {sorted(MAIN_METRIC)})",
+            "note": f"not scored: unknown task {task!r} (tasks: {sorted(task_names())})",
             "counts": _status_counts(recs),
         }
+    options = {"st_metrics": st_metrics, "judge": judge}
     by_variant = _group(recs, "variant")
     coverage = _coverage(recs, planned or {v: len(r) for v, r in by_variant.items()})
     cov_total = {
@@ -679,18 +280,21 @@ def score_config(
     elif all(r.get("status") == FAILED for r in recs):
         out["status"] = "failed"
     variants = {
-        v: _score_variant(task, vrecs, st_metrics, judge, protocol, ci)
+        v: _score_variant(task, vrecs, options, protocol, ci)
         for v, vrecs in sorted(by_variant.items())
     }
     out["variants"] = variants
     out["best"] = _best(task, variants, select, coverage)
     out["sensitivity"] = _sensitivity(task, variants)
     subsets = sorted({r.get("subset") for r in recs if r.get("subset")})
-    if len(subsets) > 1 and task not in ("sif",):
+    if len(subsets) > 1 and spec.score_subsets:
         out["subsets"] = {
             s: {
                 v: _score_variant(
-                    task, [r for r in vrecs if r.get("subset") == s], st_metrics, None, protocol
+                    task,
+                    [r for r in vrecs if r.get("subset") == s],
+                    {**options, "judge": None},
+                    protocol,
                 )
                 for v, vrecs in sorted(by_variant.items())
             }
@@ -763,9 +367,7 @@ def score_run(
     records, rstats = read_predictions(path)
     current, ignored = current_records(records, plans)
     ci = (
-        {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
-        if confidence
-        else None
+        {"confidence": confidence, "n_resamples": n_resamples, "seed": seed} if confidence else None
     )
     result: dict[str, Any] = {
         "run_dir": str(run_dir),

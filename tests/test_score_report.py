@@ -13,6 +13,7 @@ from openai_server import Reply, ScriptedServer, completion
 from test_score_honest import make_run
 
 from koala import report as rep
+from koala.constants import SEGMENTS
 from koala.predictions import (
     FORMAT_VERSION,
     fingerprint,
@@ -321,7 +322,7 @@ def test_report_tables_plots_and_their_data(runs, tmp_path):
     assert lines == seg
     n_text = {t.get_gid(): t.get_text() for t in fig.axes[0].texts if t.get_gid()}
     assert n_text["n|m1 (pa_qa)|late"] == "n=2" and n_text["n|m2 (pa_qa)|front"] == "n=1"
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(rep.SEGMENTS)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(SEGMENTS)
 
     # clean vs noisy: CER in % and accuracy in %, both models, both noise conditions
     cn = payload["plots"]["clean_vs_noisy"]["data"]

@@ -17,76 +17,18 @@ from typing import Any
 
 import datasets
 
-from koala.builder.registry import TASKS
+from koala.constants import SAMPLE_RATE
+from koala.tasks import BUILTIN_TASKS, get_task
 
 __all__ = ["COMMON_COLUMNS", "TASKS", "TASK_COLUMNS", "features_for"]
 
-SAMPLING_RATE = 16_000
+TASKS = BUILTIN_TASKS
 COMMON_COLUMNS = ("id", "audio", "subset", "noise", "duration")
-
-# datasets >= 4 has List; 3.x spells it Sequence (also accepted by 4/5, where it is deprecated)
-_List: Any = getattr(datasets, "List", None) or datasets.Sequence
-
-
-def _string() -> datasets.Value:
-    return datasets.Value("string")
 
 
 def _task_columns(task: str) -> dict[str, Any]:
-    s, f64 = _string, lambda: datasets.Value("float64")
-    if task == "asr":
-        return {"text": s()}
-    if task == "st":
-        return {
-            "source_text": s(),
-            "reference": s(),
-            "talk_id": s(),
-            "offset": f64(),
-            "segment_duration": f64(),
-        }
-    if task == "sqa":
-        return {
-            "question": s(),
-            "choices": _List(s()),
-            "choice_labels": _List(s()),
-            "answer": s(),
-            "answer_text": s(),
-            "source_answer": s(),
-            "source_choices": s(),
-        }
-    if task == "sif":
-        return {"instruction": s(), "prompt": s(), "reference_answer": s()}
-    if task == "sca_qa":
-        return {
-            "question": s(),
-            "choices": _List(s()),
-            "choice_labels": _List(s()),
-            "answer": s(),
-            "counterfactual_answer": s(),
-            "context": s(),
-            "counterfactual_context": s(),
-            "keyword": s(),
-            "counterfactual_keyword": s(),
-            "domain": s(),
-            "original_audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-            "source_answer": s(),
-            "source_counterfactual_answer": s(),
-        }
-    if task == "pa_qa":
-        return {
-            "passage": s(),
-            "question": s(),
-            "choices": _List(s()),
-            "choice_labels": _List(s()),
-            "answer": s(),
-            "evidence_sentences": _List(s()),
-            "evidence_positions": _List(f64()),
-            "evidence_segments": _List(s()),
-            "evidence_char_spans": _List(_List(datasets.Value("int32"))),
-            "source_answer": s(),
-            "source_choices": s(),
-        }
-    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    """The task's own columns (:meth:`koala.tasks.Task.columns`)."""
+    return get_task(task).columns()
 
 
 TASK_COLUMNS: dict[str, tuple[str, ...]] = {t: tuple(_task_columns(t)) for t in TASKS}
@@ -96,10 +38,10 @@ def features_for(task: str) -> datasets.Features:
     """The ``Features`` of a task's rows (common columns first, then the task's)."""
     return datasets.Features(
         {
-            "id": _string(),
-            "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
-            "subset": _string(),
-            "noise": _string(),
+            "id": datasets.Value("string"),
+            "audio": datasets.Audio(sampling_rate=SAMPLE_RATE),
+            "subset": datasets.Value("string"),
+            "noise": datasets.Value("string"),
             "duration": datasets.Value("float64"),
             **_task_columns(task),
         }

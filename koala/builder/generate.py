@@ -21,11 +21,9 @@ drawn from a pool of the first :data:`BABBLE_POOL` other rows of the same subset
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import struct
-import wave
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from koala.audio import NOISE_TYPES, TARGET_SR, add_noise, load_audio
+from koala.audio import NOISE_TYPES, TARGET_SR, add_noise, load_audio, wav_bytes
 from koala.builder.registry import ConfigSpec, SubsetSpec
-from koala.builder.rows import MAPPERS
 from koala.sources import AudioResolver, SourceError, as_text, looks_noisy
 from koala.sources.common_voice import read_tsv
 from koala.sources.etri import TalkReader
 from koala.sources.koala_meta import fix_swapped, partner_paths, read_set, record_digest
 from koala.sources.ksponspeech import clean_transcript, read_trn
 from koala.sources.zeroth import read_zeroth
+from koala.tasks import get_task
 
 __all__ = [
     "BABBLE_POOL",
@@ -189,15 +187,8 @@ class _Pending:
 
 
 def _wav_bytes(array: np.ndarray) -> bytes:
-    """16-bit PCM WAV bytes of a float array at 16 kHz (stdlib ``wave``; no codec needed)."""
-    pcm = np.clip(np.round(np.asarray(array, dtype=np.float64) * 32767.0), -32768, 32767)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(TARGET_SR)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return buf.getvalue()
+    """16-bit PCM WAV bytes of a float array at 16 kHz (:func:`koala.audio.wav_bytes`)."""
+    return wav_bytes(array, TARGET_SR)
 
 
 def _pcm16_mono_wav_frames(data: bytes) -> int | None:
@@ -252,7 +243,8 @@ def _pending_koala(
     partner = partner_paths(opts.meta_dir / partner_file) if partner_file else {}
     search = [opts.source_dir(kind) for kind in sub.search]
     resolver = AudioResolver(opts.data_dir, search)
-    mapper = MAPPERS[sub.task]
+    task = get_task(sub.task)
+    mapper = task.row_columns
     seen: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     warned = False
@@ -319,7 +311,7 @@ def _pending_koala(
                 )
             audio = resolver.resolve(raw)
             offset, duration = 0.0, None
-            if sub.task == "st":
+            if task.segments_of_recordings:
                 offset, duration = columns["offset"], columns["segment_duration"]
                 columns["talk_id"] = _file_key(raw)
             original = None
@@ -604,7 +596,7 @@ def generate_rows(
                     "duration": n_samples / TARGET_SR,
                     **item.columns,
                 }
-                if sub.task == "sca_qa":
+                if "original_audio" in get_task(sub.task).columns():
                     row["original_audio"] = (
                         None
                         if original is None

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from koala.audio import NOISE_TYPES
+from koala.tasks import BUILTIN_TASKS, find_task, load_task_module, task_names
 
 __all__ = [
     "TASKS",
@@ -34,7 +35,7 @@ __all__ = [
     "load_registry",
 ]
 
-TASKS = ("asr", "st", "sqa", "sif", "sca_qa", "pa_qa")
+TASKS = BUILTIN_TASKS
 SOURCES = ("koala", "etri", "zeroth", "common_voice", "ksponspeech")
 SUBSET_KEYS = {
     "name",
@@ -55,7 +56,7 @@ SUBSET_KEYS = {
     "trn",
     "domain",
 }
-FILE_KEYS = {"task", "description", "union", "subsets", "defaults"}
+FILE_KEYS = {"task", "task_module", "description", "union", "subsets", "defaults"}
 
 
 class UnknownConfigError(ValueError):
@@ -216,8 +217,15 @@ def _read_file(file: Path) -> list[ConfigSpec]:
     if unknown:
         raise _bad(file, f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(FILE_KEYS)}")
     task = data.get("task")
-    if task not in TASKS:
-        raise _bad(file, f"task {task!r} is not one of {TASKS}")
+    if data.get("task_module"):
+        try:
+            module_task = load_task_module(str(data["task_module"]), file.parent)
+        except Exception as exc:
+            raise _bad(file, f"task_module {data['task_module']!r}: {exc}") from None
+        if module_task.name != task:
+            raise _bad(file, f"task_module defines task {module_task.name!r}, not {task!r}")
+    if find_task(task) is None if task not in TASKS else False:
+        raise _bad(file, f"task {task!r} is not one of {task_names()} (or give task_module)")
     subsets_raw = data.get("subsets")
     if not isinstance(subsets_raw, list) or not subsets_raw:
         raise _bad(file, "subsets must be a non-empty list")

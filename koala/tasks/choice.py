@@ -1,0 +1,148 @@
+"""What the multiple-choice tasks (SQA, SCA-QA, PA-QA) share: labels shown, the prompt, and
+reading answers in two modes (``gen``: the generated text; ``logit``: the argmax of the label
+log-probabilities, where the model gave them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from koala.tasks.base import (
+    Task,
+    answer_text,
+    has_logits,
+    interval_options,
+    label_logprobs,
+    non_ok,
+    published_fields,
+    shown_gold,
+    sorted_records,
+)
+
+__all__ = ["ChoiceTask", "mc_counts", "mc_inputs"]
+
+MC_REF_FIELDS = ("question", "choices", "choice_labels", "answer")
+
+
+def mc_inputs(
+    recs: Sequence[Mapping[str, Any]], mode: str, protocol: str
+) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """Predictions, the choice scorer's keyword arguments and notes for one mode.
+
+    Under ``published`` the gold and the choices are the strings as the published metadata
+    gives them (``source_answer``, ``source_choices``), parsed by the published rules; without
+    those fields (a run on an older export) the exported fields are used and a note says so.
+    """
+    refs = [r["ref"] for r in recs]
+    preds = [answer_text(r) if mode == "gen" else label_logprobs(r) for r in recs]
+    notes: list[str] = []
+    if protocol == "published" and published_fields(refs, "source_answer", "source_choices"):
+        kw = {
+            "references": [ref["source_answer"] for ref in refs],
+            "choices": [ref["source_choices"] for ref in refs],
+        }
+    else:
+        if protocol == "published":
+            notes.append(
+                "the rows carry no source_answer/source_choices (an older export): scored "
+                "from the repaired gold, so published parity is not exact; re-export"
+            )
+        shown = [shown_gold(r) for r in recs]
+        kw = {
+            "references": [gold for _, gold in shown],
+            "choices": [ref.get("choices") for ref in refs],
+            "labels": [labels for labels, _ in shown],
+        }
+    return preds, kw, notes
+
+
+def mc_counts(
+    out: dict[str, Any], recs: Sequence[Mapping[str, Any]], preds: Sequence[Any], mode: str
+) -> dict[str, Any]:
+    """Split the scorer's ``unparsed`` count: failed and abstained requests (scored as empty
+    answers) are counted apart, as are, in logit mode, answers without log-probabilities."""
+    from koala.predictions import OK
+
+    invalid = set(out.get("invalid_items") or [])
+    counted = [(r, p) for k, (r, p) in enumerate(zip(recs, preds, strict=True)) if k not in invalid]
+    counts = non_ok([r for r, _ in counted])
+    out.update(counts)
+    if isinstance(out.get("unparsed"), int):
+        out["unparsed"] = max(0, out["unparsed"] - counts["failed"] - counts["abstained"])
+    if mode == "logit":
+        missing = sum(1 for r, p in counted if r.get("status") == OK and p == "")
+        out["no_logprobs"] = missing
+        if isinstance(out.get("unparsed"), int):
+            out["unparsed"] = max(0, out["unparsed"] - missing)
+    return out
+
+
+class ChoiceTask(Task):
+    """A multiple-choice task: the row's question and labelled choices follow the variant's
+    prefix, then its answer cue; scored by ``choice_accuracy`` in each mode."""
+
+    multiple_choice = True
+    ref_fields = (*MC_REF_FIELDS, "source_answer", "source_choices")
+
+    def shown_labels(self, row: Mapping[str, Any], protocol: str = "koala") -> list[str]:
+        """The row's ``choice_labels``."""
+        from koala.scoring.protocol import check_protocol
+
+        check_protocol(protocol)
+        return [str(x) for x in row["choice_labels"]]
+
+    def build_prompt(
+        self, variant: Any, row: Mapping[str, Any], condition: str, protocol: str = "koala"
+    ) -> str:
+        """``prefix + ["질문: " + question + "\\n"] + "(L) choice" lines + answer cue``, with
+        ``{example}`` replaced by an example answer in the row's own label scheme."""
+        from koala.prompts import EXAMPLE, format_choices
+
+        labels = self.shown_labels(row, protocol)
+        body = format_choices(row.get("question"), row["choices"], labels)
+        example = f"({labels[0]})" if labels else ""
+        prefix = variant.prefix(condition).replace(EXAMPLE, example)
+        return prefix + body + variant.suffix.replace(EXAMPLE, example)
+
+    def check_prompt(self, variant: Any) -> str | None:
+        return None
+
+    def modes(self, recs: Sequence[Mapping[str, Any]]) -> list[str]:
+        return ["gen", "logit"] if has_logits(recs) else ["gen"]
+
+    def score(
+        self,
+        recs: Sequence[Mapping[str, Any]],
+        protocol: str,
+        ci: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+    ) -> dict[str, dict[str, Any]]:
+        return {m: self.score_mode(recs, m, protocol, ci) for m in self.modes(recs)}
+
+    def score_mode(
+        self,
+        recs: Sequence[Mapping[str, Any]],
+        mode: str,
+        protocol: str,
+        ci: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``choice_accuracy`` of one mode."""
+        from koala.scoring.choices import choice_accuracy
+
+        recs = sorted_records(recs)
+        preds, kw, notes = mc_inputs(recs, mode, protocol)
+        try:
+            out = choice_accuracy(preds, protocol=protocol, **kw, **interval_options(ci))
+        except (TypeError, ValueError) as exc:
+            return {"note": f"not scored: {exc}"}
+        if notes:
+            out["notes"] = notes
+        return mc_counts(out, recs, preds, mode)
+
+    def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
+        """``accuracy [interval] / logit accuracy (n=items)``."""
+        from koala.report_cells import best_metrics, pct, pct_ci
+
+        lg = best_metrics(c, "logit")
+        logit = pct(lg["accuracy"]) if lg else "—"
+        return f"{pct_ci(g, 'accuracy')} / {logit} (n={g.get('total')})"
