@@ -120,13 +120,17 @@ def load_audio(
 
 
 def wav_bytes(array: np.ndarray, sr: int = TARGET_SR) -> bytes:
-    """16-bit PCM mono WAV bytes of float samples (scaled by 32767, rounded half to even,
-    clipped to the 16-bit range; stdlib ``wave``, no codec needed). The one encoder of the
-    project: the exporter stores rows with it and the HTTP adapters send clips with it."""
+    """16-bit PCM mono WAV bytes of float samples (scaled by 32767 in the array's own float
+    precision, rounded half to even, clipped to the 16-bit range; stdlib ``wave``, no codec
+    needed). The one encoder of the project: the exporter stores rows with it (float64) and
+    the HTTP adapters send clips with it (float32, as decoded)."""
     import io
     import wave
 
-    pcm = np.clip(np.rint(np.asarray(array, dtype=np.float64) * 32767.0), -32768, 32767)
+    a = np.asarray(array)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    pcm = np.clip(np.rint(a * 32767.0), -32768, 32767)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)

@@ -188,7 +188,7 @@ class _Pending:
 
 def _wav_bytes(array: np.ndarray) -> bytes:
     """16-bit PCM WAV bytes of a float array at 16 kHz (:func:`koala.audio.wav_bytes`)."""
-    return wav_bytes(array, TARGET_SR)
+    return wav_bytes(np.asarray(array, dtype=np.float64), TARGET_SR)
 
 
 def _pcm16_mono_wav_frames(data: bytes) -> int | None:
