@@ -33,18 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from koala.data import DATA_ENV, config_names, decode_audio, load_config, source_tree_error
+from koala.manifest import EXIT_CHECK_FAILED, EXIT_NOTHING_ANSWERED
 from koala.models import Abstain, Answer, Request, call_answer, silence
 from koala.prompts import PROTOCOLS, PromptSet, load_prompts, task_of
-from koala.runner import (
-    DATA_ENV,
-    EXIT_CHECK_FAILED,
-    EXIT_NOTHING_ANSWERED,
-    config_names,
-    decode_audio,
-    load_config,
-    opened,
-    source_tree_error,
-)
+from koala.runner import opened
 from koala.tasks import get_task
 
 __all__ = [

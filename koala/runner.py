@@ -56,6 +56,10 @@ recorded with ``status: "failed"`` and its error; a model that declines (``Absta
 task outside ``model.tasks``) is recorded with ``status: "abstained"``. Neither stops the run;
 the end of the run prints an error summary, and ``koala-bench score``/``report`` count them.
 
+Where the rows come from is :mod:`koala.data`, the plan of every request :mod:`koala.plan`,
+what a run did (counts, ``run.json``, exit status, summary) :mod:`koala.manifest`; this module
+executes the plan and is the ``run`` command.
+
 Records are keyed by ``(model, config, variant, condition, id)`` and carry the fields the
 scorer needs (``ref``), so ``koala-bench score RUN_DIR`` needs no dataset; the format lives
 in :mod:`koala.predictions`.
@@ -81,37 +85,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as _dt
-import hashlib
-import io
 import itertools
-import json
 import logging
 import os
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from koala.data import (
+    DATA_ENV,
+    audio_columns,
+    config_names,
+    load_config,
+    source_tree_error,
+)
+from koala.manifest import (
+    EXIT_BREAKER,
+    EXIT_CHECK_FAILED,
+    EXIT_NOT_RUN,
+    EXIT_NOTHING_ANSWERED,
+    EXIT_WRITE_FAILED,
+    RunStats,
+    _check_one_model,
+    _finish_manifest,
+    _lock,
+    _write_manifest,
+    exit_status,
+    summary,
+)
 from koala.models import (
     Abstain,
     Answer,
     Audio,
-    Request,
-    as_audio,
     call_answer,
     parse_spec,
-    silence,
+)
+from koala.plan import (
+    ConfigWork,
+    Item,
+    attach_audio,
+    audio_digests,
+    plan_config,
+    request_fingerprint,
+    share_by_clip,
 )
 from koala.predictions import (
     ABSTAINED,
     FAILED,
-    FORMAT_VERSION,
     MANIFEST,
     OK,
     PREDICTIONS,
@@ -120,14 +145,11 @@ from koala.predictions import (
     PredictionStore,
     ReadStats,
     WriteError,
-    canonical_json,
-    fingerprint,
     read_predictions,
     record_key,
     write_plan,
 )
 from koala.prompts import PROTOCOLS, PromptSet, load_prompts, task_of
-from koala.tasks import get_task
 
 __all__ = [
     "ABSTAINED",
@@ -162,482 +184,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DATA_ENV = "KOALA_BENCH_DATA"
-EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED, EXIT_BREAKER = 2, 3, 4, 5
-EXIT_CHECK_FAILED = 6  # koala-bench check / run --check: the answers ignore the audio
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-
-
-# ============================================================================ data
-
-
-def _card_configs(root: Path) -> list[Any] | None:
-    """The YAML ``configs:`` block of the dataset card ``root/README.md`` (the block
-    ``load_dataset(root, config)`` reads); ``None`` when there is no such block."""
-    import yaml
-
-    readme = root / "README.md"
-    if not readme.is_file():
-        return None
-    text = readme.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return None
-    try:
-        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{readme}: the YAML header does not parse: {exc}") from None
-    configs = meta.get("configs") if isinstance(meta, Mapping) else None
-    return configs if isinstance(configs, list) else None
-
-
-def _local_data_files(root: Path, config: str) -> list[str] | None:
-    """The test-split files of ``config`` per the YAML ``configs:`` block of ``root/README.md``
-    (the block ``load_dataset(root, config)`` reads); ``None`` when there is no such block."""
-    import glob
-
-    readme = root / "README.md"
-    configs = _card_configs(root)
-    if configs is None:
-        return None
-    names = [c.get("config_name") for c in configs if isinstance(c, Mapping)]
-    entry = next(
-        (c for c in configs if isinstance(c, Mapping) and c.get("config_name") == config), None
-    )
-    if entry is None:
-        raise ValueError(f"{readme}: no config {config!r}; the export has {names}")
-    spec = entry.get("data_files")
-    if isinstance(spec, Mapping):
-        spec = [{"split": k, "path": v} for k, v in spec.items()]
-    if isinstance(spec, str | list) and not (
-        isinstance(spec, list) and spec and isinstance(spec[0], Mapping)
-    ):
-        spec = [{"split": "test", "path": spec}]
-    if not isinstance(spec, list):
-        raise ValueError(f"{readme}: config {config!r} has no data_files")
-    splits = {str(d.get("split", "train")): d.get("path") for d in spec if isinstance(d, Mapping)}
-    patterns = splits.get("test", next(iter(splits.values())) if len(splits) == 1 else None)
-    if patterns is None:
-        raise ValueError(f"{readme}: config {config!r} has no 'test' split (has {list(splits)})")
-    files: list[str] = []
-    for pattern in [patterns] if isinstance(patterns, str) else patterns:
-        files += sorted(glob.glob(str(root / pattern), recursive=True))
-    if not files:
-        raise ValueError(f"{readme}: config {config!r}: no file matches {patterns!r}")
-    return files
-
-
-# the metadata folders of the published KoALA layout (see koala.sources.koala_meta)
-SOURCE_FOLDERS = ("ASR", "SQA", "Instruct", "SCA-QA", "PA-QA", "Translation")
-
-
-def source_tree_error(data: str) -> str | None:
-    """What to say when ``data`` is a KoALA source tree (the published layout: metadata JSONL
-    files in ``ASR/``, ``SQA/``, ... and no dataset card with a ``configs:`` block) instead of
-    an export; ``None`` otherwise. ``load_dataset`` would read such a folder as one
-    ``default`` config ("BuilderConfig 'sqa_click' not found. Available: ['default']")."""
-    import shlex
-
-    root = Path(data)
-    if not root.is_dir():
-        return None
-    found = sorted(
-        str(f.relative_to(root)) for d in SOURCE_FOLDERS for f in (root / d).glob("*.jsonl")
-    )
-    if not found:
-        return None
-    try:
-        if _card_configs(root) is not None:  # a card with configs: an export after all
-            return None
-    except ValueError:  # a broken card: the loader says what is wrong with it
-        return None
-    out = root.parent / f"{root.resolve().name}_parquet"
-    command = shlex.join(["koala-bench", "export", "--data-dir", str(root), "--out", str(out)])
-    return (
-        f"{root} is a KoALA source tree (the published metadata, e.g. {found[0]}), not an "
-        "export: the runner reads Parquet exports. Export it first:\n"
-        f"    {command}\n"
-        f"then run with --data {shlex.quote(str(out))}"
-    )
-
-
-def load_config(data: str, config: str, limit: int | None = None) -> Any:
-    """The ``test`` split of ``config``, with audio columns left undecoded (the runner decodes
-    them itself, off the event loop) and the first ``limit`` rows.
-
-    A Hub id goes through ``load_dataset(data, config, split="test")``. For a local export the
-    config's Parquet files are read from the README's YAML ``configs:`` block and loaded with
-    ``load_dataset("parquet", data_files=...)``: datasets 5.2 keys its cache for
-    ``load_dataset(DIR, config)`` on the directory's name and README only, so a re-exported
-    directory (or another one with the same name) would silently load the old rows; explicit
-    data files are keyed on their paths and modification times.
-    """
-    import datasets
-
-    root = Path(data)
-    refused = source_tree_error(data)
-    if refused is not None:
-        raise ValueError(refused)
-    if root.is_dir():
-        files = _local_data_files(root, config)
-        if files is not None:
-            builder = "parquet" if all(f.endswith(".parquet") for f in files) else None
-            if builder is None:
-                raise ValueError(f"{root}: config {config!r}: expected Parquet files, got {files}")
-            ds = datasets.load_dataset(builder, data_files={"test": files}, split="test")
-        else:
-            ds = datasets.load_dataset(
-                str(root), config, split="test", download_mode="force_redownload"
-            )
-    else:
-        ds = datasets.load_dataset(data, config, split="test")
-    for col in audio_columns(ds):
-        ds = ds.cast_column(col, datasets.Audio(decode=False))
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
-    return ds
-
-
-def audio_columns(ds: Any) -> list[str]:
-    """The columns of ``ds`` that hold audio (``datasets.Audio`` features)."""
-    import datasets
-
-    return [c for c, f in (ds.features or {}).items() if isinstance(f, datasets.Audio)]
-
-
-def decode_audio(value: Any, where: str) -> Audio:
-    """Decode an undecoded ``Audio`` value (``{"bytes", "path"}``) with soundfile, falling back
-    to the ``datasets`` decoder (torchcodec/FFmpeg); decoded values pass through."""
-    if value is None:
-        raise ValueError(f"{where}: no audio (null)")
-    if (
-        isinstance(value, Mapping)
-        and "array" not in value
-        and ("bytes" in value or "path" in value)
-    ):
-        src = value.get("bytes") or value.get("path")
-        if not src:
-            raise ValueError(f"{where}: audio has neither bytes nor a path")
-        try:
-            import soundfile as sf
-
-            arr, sr = sf.read(io.BytesIO(src) if isinstance(src, bytes) else src, dtype="float32")
-            audio = as_audio((arr.T if arr.ndim == 2 else arr, sr))
-        except Exception as sf_exc:
-            try:
-                import datasets
-
-                decoded = datasets.Audio().decode_example(dict(value))
-                audio = as_audio(decoded)
-            except Exception as exc:
-                raise ValueError(f"{where}: cannot decode audio ({sf_exc}; {exc})") from exc
-        assert audio is not None
-        return audio
-    audio = as_audio(value)
-    if audio is None:
-        raise ValueError(f"{where}: no audio")
-    return audio
-
-
-def config_names(data: str) -> list[str]:
-    """The configs of an export or Hub id (a source tree is refused, see
-    :func:`source_tree_error`)."""
-    import datasets
-
-    refused = source_tree_error(data)
-    if refused is not None:
-        raise ValueError(refused)
-
-    return list(datasets.get_dataset_config_names(data))
-
-
-# ============================================================================ planning
-
-
-@dataclass
-class Item:
-    """One request of the plan."""
-
-    config: str
-    task: str
-    variant: str
-    condition: str
-    id: str
-    prompt: str
-    labels: tuple[str, ...] | None
-    base: dict[str, Any]  # the record without the answer
-    record: dict[str, Any] | None = None  # a record decided without calling the model
-    request: Request | None = None
-    # the other variants of the same clip and condition, answered by this item's one call
-    # (a model that ignores the prompt, see share_by_clip)
-    followers: list[Item] = field(default_factory=list)
-
-
-@dataclass
-class RowPlan:
-    index: int
-    items: list[Item]
-
-
-@dataclass
-class RunStats:
-    """What a run did, per config; ``writer_error`` and ``lost`` say whether the predictions
-    file failed and how many answers never reached it (``committed`` did)."""
-
-    planned: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)  # already done
-    written: Counter[str] = field(default_factory=Counter)
-    status: dict[str, Counter[str]] = field(default_factory=dict)
-    errors: dict[str, Counter[str]] = field(default_factory=dict)
-    config_errors: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    writer_error: str | None = None
-    lost: int = 0
-    committed: int = 0
-    # records whose clip is longer than the model's input limit, per config
-    truncated: Counter[str] = field(default_factory=Counter)
-    max_audio_s: float | None = None  # the model's input limit (seconds) when known
-    # model calls made, per config (fewer than records when one answer is shared by variants)
-    calls: Counter[str] = field(default_factory=Counter)
-    breaker: str | None = None  # why the circuit breaker stopped the run
-
-    def count(self, config: str, rec: Mapping[str, Any]) -> None:
-        self.written[config] += 1
-        self.status.setdefault(config, Counter())[rec["status"]] += 1
-        if rec["status"] == FAILED:
-            self.errors.setdefault(config, Counter())[str(rec.get("error"))[:160]] += 1
-        if rec.get("truncated"):
-            self.truncated[config] += 1
-
-
-def _digest(value: Any) -> str | None:
-    """sha256 of one stored audio value: its bytes, else its path; ``None`` for null."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping) and ("bytes" in value or "path" in value):
-        if value.get("bytes") is not None:
-            return hashlib.sha256(value["bytes"]).hexdigest()
-        if value.get("path") is None:
-            return None
-        return hashlib.sha256(b"path:" + str(value["path"]).encode("utf-8")).hexdigest()
-    if isinstance(value, bytes):
-        return hashlib.sha256(value).hexdigest()
-    return hashlib.sha256(json.dumps(value, default=str).encode("utf-8")).hexdigest()
-
-
-def audio_digests(
-    ds: Any, columns: Sequence[str], batch_rows: int = 64
-) -> dict[str, list[str | None]]:
-    """Per audio column, the sha256 of each row's stored, undecoded audio bytes (of its path
-    when only a path is stored; ``None`` for a null), read from Arrow in batches of
-    ``batch_rows`` rows without decoding."""
-    out: dict[str, list[str | None]] = {c: [] for c in columns}
-    if not columns:
-        return out
-    table = ds.select_columns(list(columns)).with_format("arrow")
-    for start in range(0, len(ds), batch_rows):
-        batch = table[start : start + batch_rows]
-        for c in columns:
-            out[c] += [_digest(v) for v in batch.column(c).to_pylist()]
-    return out
-
-
-def request_fingerprint(
-    *,
-    model: Mapping[str, Any],
-    prompt: str | None,
-    condition: str,
-    text_audio: str | None,
-    labels: Sequence[str] | None,
-    protocol: str,
-    audio: str | None,
-    ref: Mapping[str, Any],
-) -> str:
-    """The fingerprint of one request: what decides its answer. ``model`` is the model's
-    identity (name, the spec as given and its parsed options), ``audio`` the digest of the
-    stored audio it sends; ``text_audio`` (what a condition without the row's audio sends)
-    is ``None`` for the conditions that send the row's audio."""
-    return fingerprint(
-        {
-            "format": FORMAT_VERSION,
-            "model": dict(model),
-            "prompt": prompt,
-            "condition": condition,
-            "text_audio": text_audio,
-            "labels": list(labels) if labels is not None else None,
-            "protocol": protocol,
-            "audio": audio,
-            "ref": hashlib.sha256(canonical_json(ref).encode("utf-8")).hexdigest(),
-        }
-    )
-
-
-@dataclass
-class ConfigWork:
-    """The plan of one config: the rows with requests still to make, the fingerprint of
-    every request (done or not) and the number of requests and of those already done."""
-
-    rows: list[RowPlan]
-    requests: dict[Key, str]
-    total: int
-    done: int
-
-
-def plan_config(
-    rows: Iterable[Mapping[str, Any]],
-    config: str,
-    model_name: str,
-    model_tasks: frozenset[str] | None,
-    prompts: PromptSet,
-    done: Mapping[Key, Mapping[str, Any]],
-    *,
-    digests: Mapping[str, Sequence[str | None]] | None = None,
-    model_id: Mapping[str, Any] | None = None,
-    text_audio: str = "silence",
-    protocol: str = "koala",
-) -> ConfigWork:
-    """Every request of ``config`` with its fingerprint, and those still to make (rows
-    without their audio). ``digests`` are :func:`audio_digests` of the config's audio columns
-    (a column absent from them counts as null, so the ``original`` condition is skipped)."""
-    spec = get_task(task_of(config))
-    task = spec.name
-    prompts.variants(config)  # a prompt file without this task fails the config
-    digests = digests or {}
-    model_id = dict(model_id or {"name": model_name})
-    work = ConfigWork([], {}, 0, 0)
-    for index, row in enumerate(rows):
-        rid = row.get("id")
-        rid = str(rid) if rid is not None else f"#row{index}"
-        ref = spec.ref(row)
-        items: list[Item] = []
-        for condition in spec.conditions:
-            col = spec.audio_column(condition)
-            col_digests = digests.get(col) if col else None
-            audio = col_digests[index] if col_digests is not None else None
-            if condition in spec.optional_conditions and audio is None:
-                continue  # not published for this row
-            for v in prompts.variants(config, row.get("subset")):
-                work.total += 1
-                base: dict[str, Any] = {
-                    "format": FORMAT_VERSION,
-                    "model": model_name,
-                    "config": config,
-                    "task": task,
-                    "variant": v.name,
-                    "condition": condition,
-                    "id": rid,
-                    "subset": row.get("subset"),
-                    "noise": row.get("noise"),
-                    "ref": ref,
-                }
-                labels: tuple[str, ...] | None = None
-                prompt: str | None = None
-                error = None
-                try:
-                    if rid.startswith("#row"):
-                        raise ValueError(f"config {config} row {index}: no 'id' field")
-                    shown = spec.shown_labels(row, protocol)
-                    labels = tuple(shown) if shown is not None else None
-                    prompt = spec.build_prompt(v, row, condition, protocol)
-                except (KeyError, TypeError, ValueError) as exc:
-                    what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-                    error = f"config {config} row {rid}: cannot build the prompt: {what}"
-                fp = request_fingerprint(
-                    model=model_id,
-                    prompt=prompt,
-                    condition=condition,
-                    text_audio=text_audio if col is None else None,
-                    labels=labels,
-                    protocol=protocol,
-                    audio=audio,
-                    ref=ref,
-                )
-                key = (model_name, config, v.name, condition, rid)
-                work.requests[key] = fp
-                base["fingerprint"] = fp
-                # the data the request was about (for comparing two runs on the same items)
-                base["data_sha"] = _sha(canonical_json({"audio": audio, "ref": ref}))
-                base["prompt_sha"] = _sha(prompt) if prompt is not None else None
-                base["shown_labels"] = list(labels) if labels is not None else None
-                if prompt is None:
-                    rec = {**base, "status": FAILED, "prediction": None, "logprobs": None}
-                    rec["error"] = error
-                    items.append(Item(config, task, v.name, condition, rid, "", None, base, rec))
-                    continue
-                prev = done.get(key)
-                if (
-                    prev is not None
-                    and prev.get("status") in (OK, ABSTAINED)
-                    and prev.get("fingerprint") == fp
-                ):
-                    work.done += 1
-                    continue
-                item = Item(config, task, v.name, condition, rid, prompt, labels, base)
-                if model_tasks is not None and task not in model_tasks:
-                    item.record = {
-                        **base,
-                        "status": ABSTAINED,
-                        "prediction": None,
-                        "logprobs": None,
-                        "error": f"{model_name} does not do {task}",
-                    }
-                items.append(item)
-        if items:
-            work.rows.append(RowPlan(index, items))
-    return work
-
-
-def attach_audio(
-    plan: RowPlan,
-    audio_row: Mapping[str, Any],
-    text_audio: str,
-    cache: dict[str, Audio],
-) -> None:
-    """Decode the clips a row's pending items need and build their requests; a clip that
-    fails to decode fails only its items."""
-    cache.clear()
-    for item in plan.items:
-        if item.record is not None:
-            continue
-        try:
-            col = get_task(item.task).audio_column(item.condition)
-            if col is None:  # a condition without the row's audio (SCA-QA text-only)
-                audio = silence(1.0) if text_audio == "silence" else None
-            else:
-                if col not in cache:
-                    cache[col] = decode_audio(
-                        audio_row.get(col), f"config {item.config} row {item.id} field {col!r}"
-                    )
-                audio = cache[col]
-        except Exception as exc:
-            item.record = {
-                **item.base,
-                "status": FAILED,
-                "prediction": None,
-                "logprobs": None,
-                "error": str(exc),
-            }
-            continue
-        item.request = Request(audio, item.prompt, item.labels)
-
-
-def share_by_clip(plan: RowPlan) -> None:
-    """For a model that ignores the prompt: make the first pending item of each condition of
-    the row ask for every other variant of that condition (its ``followers``, which leave
-    ``plan.items``): one call per clip and condition instead of one per prompt variant."""
-    leaders: dict[str, Item] = {}
-    kept: list[Item] = []
-    for item in plan.items:
-        if item.record is None and item.request is not None:
-            leader = leaders.setdefault(item.condition, item)
-            if leader is not item:
-                leader.followers.append(item)
-                continue
-        kept.append(item)
-    plan.items = kept
 
 
 # ============================================================================ execution
@@ -1133,189 +679,7 @@ def run_model(
     return stats
 
 
-@contextlib.contextmanager
-def _lock(run_dir: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    fd = os.open(run_dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(
-                f"{run_dir}: another koala-bench run is writing to this directory"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _check_one_model(run_dir: Path, name: str) -> None:
-    """A run directory holds one model's run (its plans are per config): refuse another."""
-    try:
-        holder = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")).get("model")
-    except (FileNotFoundError, ValueError, AttributeError):
-        return
-    if holder is not None and holder != name:
-        raise RuntimeError(
-            f"{run_dir} holds the run of model {holder!r}; a run directory holds one model: "
-            f"give {name!r} its own --out (koala-bench report takes several run directories)"
-        )
-
-
-def _write_manifest(
-    run_dir: Path,
-    model: Any,
-    configs: Sequence[str],
-    prompts: PromptSet,
-    settings: Mapping[str, Any],
-    extra: Mapping[str, Any] | None,
-) -> None:
-    path = run_dir / MANIFEST
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        m = {"created": _now(), "invocations": []}
-    m.update(
-        {
-            "format": FORMAT_VERSION,
-            "model": model.name,
-            "model_spec": settings["spec"],
-            "data": settings["data"],
-            "configs": sorted(set(m.get("configs", [])) | set(configs)),
-            "prompts": {
-                "source": prompts.source,
-                "sha256": prompts.sha256,
-                "variants": prompts.as_dict(),
-            },
-            "sca_text_audio": settings["sca_text_audio"],
-            "protocol": settings["protocol"],
-            "predictions": PREDICTIONS,
-            "plans": "plan/<config>.json",
-        }
-    )
-    m["invocations"].append(
-        {
-            "started": _now(),
-            "configs": list(configs),
-            "limit": settings["limit"],
-            "protocol": settings["protocol"],
-            **(extra or {}),
-        }
-    )
-    _atomic_json(path, m)
-
-
-def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
-    path = run_dir / MANIFEST
-    m = json.loads(path.read_text(encoding="utf-8"))
-    m["invocations"][-1].update(
-        {
-            "finished": _now(),
-            "written": dict(stats.written),
-            "skipped_done": dict(stats.skipped),
-            "status": {c: dict(v) for c, v in stats.status.items()},
-            "config_errors": stats.config_errors,
-            "writer_error": stats.writer_error,
-            "lost": stats.lost,
-            "breaker": stats.breaker,
-            "truncated": dict(stats.truncated),
-            "max_audio_s": stats.max_audio_s,
-            "exit_status": exit_status(stats),
-        }
-    )
-    _atomic_json(path, m)
-
-
 # ============================================================================ CLI
-
-
-def exit_status(stats: RunStats) -> int:
-    """The exit status of a run: 4 when the predictions file could not be written, 5 when the
-    circuit breaker stopped it, 2 when nothing could be answered, 3 when a requested config
-    did not run (or stopped), else 0."""
-    if stats.writer_error is not None:
-        return EXIT_WRITE_FAILED
-    if stats.breaker is not None:
-        return EXIT_BREAKER
-    answered = sum(st[OK] + st[ABSTAINED] for st in stats.status.values())
-    attempted = sum(stats.written.values())
-    if (attempted and not answered) or (stats.config_errors and not stats.planned):
-        return EXIT_NOTHING_ANSWERED
-    if stats.config_errors:
-        return EXIT_NOT_RUN
-    return 0
-
-
-def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
-    """The end-of-run summary: per config what was done and the errors; configs that did
-    not run and answers lost to a failed predictions file are said last."""
-    lines = ["koala-bench run summary:"]
-    configs = list(dict.fromkeys([*stats.planned, *stats.config_errors]))
-    for c in configs:
-        st = stats.status.get(c, Counter())
-        if c in stats.config_errors and not stats.planned[c]:
-            lines.append(f"  {c}: NOT RUN: {stats.config_errors[c]}")
-            continue
-        secs = stats.seconds.get(c)
-        rate = f", {stats.written[c] / secs:.1f} req/s" if secs and stats.written[c] else ""
-        lines.append(
-            f"  {c}: {stats.planned[c]} requests, {stats.skipped[c]} already done, "
-            f"{stats.written[c]} new (ok {st[OK]}, failed {st[FAILED]}, "
-            f"abstained {st[ABSTAINED]}){rate}"
-        )
-        if stats.calls[c] and stats.calls[c] < stats.written[c]:
-            lines.append(
-                f"      {stats.calls[c]} model call(s): the model ignores the prompt, so one "
-                "answer per clip and condition is recorded for every variant (shared_answer)"
-            )
-        if stats.truncated[c]:
-            lines.append(
-                f"      {stats.truncated[c]} request(s) TRUNCATED: the clip is longer than the "
-                f"model's input limit of {stats.max_audio_s:g} s, the rest was never heard "
-                "(records say truncated: true)"
-            )
-        if c in stats.config_errors:
-            lines.append(f"      STOPPED before the end: {stats.config_errors[c]}")
-        for msg, n in stats.errors.get(c, Counter()).most_common(5):
-            lines.append(f"      {n} x {msg}")
-    failed = sum(st[FAILED] for st in stats.status.values())
-    if failed:
-        lines.append(
-            f"  {failed} failed request(s) are recorded; re-run the same command to retry them."
-        )
-    if stats.config_errors:
-        lines.append(
-            f"  {len(stats.config_errors)} requested config(s) did not run to the end: "
-            f"{', '.join(stats.config_errors)}."
-        )
-    if stats.breaker is not None:
-        lines.append(
-            f"  STOPPED: {stats.breaker}. The requests not sent are not recorded: they stay "
-            "pending, and everything committed is kept; run the same command again when the "
-            "server answers (the model option ?breaker=0 turns the breaker off)."
-        )
-    if stats.writer_error is not None:
-        lines.append(
-            f"  WRITING {predictions} FAILED ({stats.writer_error}): the run stopped; "
-            f"{stats.lost} answer(s) were lost (submitted but not committed). The "
-            f"{stats.committed} record(s) committed in this run, and everything before, are "
-            "safe on disk; free the space and run the same command again to ask for the rest."
-        )
-    return "\n".join(lines)
 
 
 def _split_configs(values: Sequence[str]) -> list[str]:

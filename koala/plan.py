@@ -1,0 +1,285 @@
+"""The plan of a run: every request of a config (row x condition x prompt variant, as its task
+declares them) with its fingerprint, the records already done that it can keep, and the
+requests still to send with their audio (:mod:`koala.runner` executes it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from koala.data import decode_audio
+from koala.models import (
+    Audio,
+    Request,
+    silence,
+)
+from koala.predictions import (
+    ABSTAINED,
+    FAILED,
+    FORMAT_VERSION,
+    OK,
+    Key,
+    canonical_json,
+    fingerprint,
+)
+from koala.prompts import PromptSet, task_of
+from koala.tasks import get_task
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Item:
+    """One request of the plan."""
+
+    config: str
+    task: str
+    variant: str
+    condition: str
+    id: str
+    prompt: str
+    labels: tuple[str, ...] | None
+    base: dict[str, Any]  # the record without the answer
+    record: dict[str, Any] | None = None  # a record decided without calling the model
+    request: Request | None = None
+    # the other variants of the same clip and condition, answered by this item's one call
+    # (a model that ignores the prompt, see share_by_clip)
+    followers: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class RowPlan:
+    index: int
+    items: list[Item]
+
+
+def _digest(value: Any) -> str | None:
+    """sha256 of one stored audio value: its bytes, else its path; ``None`` for null."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and ("bytes" in value or "path" in value):
+        if value.get("bytes") is not None:
+            return hashlib.sha256(value["bytes"]).hexdigest()
+        if value.get("path") is None:
+            return None
+        return hashlib.sha256(b"path:" + str(value["path"]).encode("utf-8")).hexdigest()
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    return hashlib.sha256(json.dumps(value, default=str).encode("utf-8")).hexdigest()
+
+
+def audio_digests(
+    ds: Any, columns: Sequence[str], batch_rows: int = 64
+) -> dict[str, list[str | None]]:
+    """Per audio column, the sha256 of each row's stored, undecoded audio bytes (of its path
+    when only a path is stored; ``None`` for a null), read from Arrow in batches of
+    ``batch_rows`` rows without decoding."""
+    out: dict[str, list[str | None]] = {c: [] for c in columns}
+    if not columns:
+        return out
+    table = ds.select_columns(list(columns)).with_format("arrow")
+    for start in range(0, len(ds), batch_rows):
+        batch = table[start : start + batch_rows]
+        for c in columns:
+            out[c] += [_digest(v) for v in batch.column(c).to_pylist()]
+    return out
+
+
+def request_fingerprint(
+    *,
+    model: Mapping[str, Any],
+    prompt: str | None,
+    condition: str,
+    text_audio: str | None,
+    labels: Sequence[str] | None,
+    protocol: str,
+    audio: str | None,
+    ref: Mapping[str, Any],
+) -> str:
+    """The fingerprint of one request: what decides its answer. ``model`` is the model's
+    identity (name, the spec as given and its parsed options), ``audio`` the digest of the
+    stored audio it sends; ``text_audio`` (what a condition without the row's audio sends)
+    is ``None`` for the conditions that send the row's audio."""
+    return fingerprint(
+        {
+            "format": FORMAT_VERSION,
+            "model": dict(model),
+            "prompt": prompt,
+            "condition": condition,
+            "text_audio": text_audio,
+            "labels": list(labels) if labels is not None else None,
+            "protocol": protocol,
+            "audio": audio,
+            "ref": hashlib.sha256(canonical_json(ref).encode("utf-8")).hexdigest(),
+        }
+    )
+
+
+@dataclass
+class ConfigWork:
+    """The plan of one config: the rows with requests still to make, the fingerprint of
+    every request (done or not) and the number of requests and of those already done."""
+
+    rows: list[RowPlan]
+    requests: dict[Key, str]
+    total: int
+    done: int
+
+
+def plan_config(
+    rows: Iterable[Mapping[str, Any]],
+    config: str,
+    model_name: str,
+    model_tasks: frozenset[str] | None,
+    prompts: PromptSet,
+    done: Mapping[Key, Mapping[str, Any]],
+    *,
+    digests: Mapping[str, Sequence[str | None]] | None = None,
+    model_id: Mapping[str, Any] | None = None,
+    text_audio: str = "silence",
+    protocol: str = "koala",
+) -> ConfigWork:
+    """Every request of ``config`` with its fingerprint, and those still to make (rows
+    without their audio). ``digests`` are :func:`audio_digests` of the config's audio columns
+    (a column absent from them counts as null, so the ``original`` condition is skipped)."""
+    spec = get_task(task_of(config))
+    task = spec.name
+    prompts.variants(config)  # a prompt file without this task fails the config
+    digests = digests or {}
+    model_id = dict(model_id or {"name": model_name})
+    work = ConfigWork([], {}, 0, 0)
+    for index, row in enumerate(rows):
+        rid = row.get("id")
+        rid = str(rid) if rid is not None else f"#row{index}"
+        ref = spec.ref(row)
+        items: list[Item] = []
+        for condition in spec.conditions:
+            col = spec.audio_column(condition)
+            col_digests = digests.get(col) if col else None
+            audio = col_digests[index] if col_digests is not None else None
+            if condition in spec.optional_conditions and audio is None:
+                continue  # not published for this row
+            for v in prompts.variants(config, row.get("subset")):
+                work.total += 1
+                base: dict[str, Any] = {
+                    "format": FORMAT_VERSION,
+                    "model": model_name,
+                    "config": config,
+                    "task": task,
+                    "variant": v.name,
+                    "condition": condition,
+                    "id": rid,
+                    "subset": row.get("subset"),
+                    "noise": row.get("noise"),
+                    "ref": ref,
+                }
+                labels: tuple[str, ...] | None = None
+                prompt: str | None = None
+                error = None
+                try:
+                    if rid.startswith("#row"):
+                        raise ValueError(f"config {config} row {index}: no 'id' field")
+                    shown = spec.shown_labels(row, protocol)
+                    labels = tuple(shown) if shown is not None else None
+                    prompt = spec.build_prompt(v, row, condition, protocol)
+                except (KeyError, TypeError, ValueError) as exc:
+                    what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                    error = f"config {config} row {rid}: cannot build the prompt: {what}"
+                fp = request_fingerprint(
+                    model=model_id,
+                    prompt=prompt,
+                    condition=condition,
+                    text_audio=text_audio if col is None else None,
+                    labels=labels,
+                    protocol=protocol,
+                    audio=audio,
+                    ref=ref,
+                )
+                key = (model_name, config, v.name, condition, rid)
+                work.requests[key] = fp
+                base["fingerprint"] = fp
+                # the data the request was about (for comparing two runs on the same items)
+                base["data_sha"] = _sha(canonical_json({"audio": audio, "ref": ref}))
+                base["prompt_sha"] = _sha(prompt) if prompt is not None else None
+                base["shown_labels"] = list(labels) if labels is not None else None
+                if prompt is None:
+                    rec = {**base, "status": FAILED, "prediction": None, "logprobs": None}
+                    rec["error"] = error
+                    items.append(Item(config, task, v.name, condition, rid, "", None, base, rec))
+                    continue
+                prev = done.get(key)
+                if (
+                    prev is not None
+                    and prev.get("status") in (OK, ABSTAINED)
+                    and prev.get("fingerprint") == fp
+                ):
+                    work.done += 1
+                    continue
+                item = Item(config, task, v.name, condition, rid, prompt, labels, base)
+                if model_tasks is not None and task not in model_tasks:
+                    item.record = {
+                        **base,
+                        "status": ABSTAINED,
+                        "prediction": None,
+                        "logprobs": None,
+                        "error": f"{model_name} does not do {task}",
+                    }
+                items.append(item)
+        if items:
+            work.rows.append(RowPlan(index, items))
+    return work
+
+
+def attach_audio(
+    plan: RowPlan,
+    audio_row: Mapping[str, Any],
+    text_audio: str,
+    cache: dict[str, Audio],
+) -> None:
+    """Decode the clips a row's pending items need and build their requests; a clip that
+    fails to decode fails only its items."""
+    cache.clear()
+    for item in plan.items:
+        if item.record is not None:
+            continue
+        try:
+            col = get_task(item.task).audio_column(item.condition)
+            if col is None:  # a condition without the row's audio (SCA-QA text-only)
+                audio = silence(1.0) if text_audio == "silence" else None
+            else:
+                if col not in cache:
+                    cache[col] = decode_audio(
+                        audio_row.get(col), f"config {item.config} row {item.id} field {col!r}"
+                    )
+                audio = cache[col]
+        except Exception as exc:
+            item.record = {
+                **item.base,
+                "status": FAILED,
+                "prediction": None,
+                "logprobs": None,
+                "error": str(exc),
+            }
+            continue
+        item.request = Request(audio, item.prompt, item.labels)
+
+
+def share_by_clip(plan: RowPlan) -> None:
+    """For a model that ignores the prompt: make the first pending item of each condition of
+    the row ask for every other variant of that condition (its ``followers``, which leave
+    ``plan.items``): one call per clip and condition instead of one per prompt variant."""
+    leaders: dict[str, Item] = {}
+    kept: list[Item] = []
+    for item in plan.items:
+        if item.record is None and item.request is not None:
+            leader = leaders.setdefault(item.condition, item)
+            if leader is not item:
+                leader.followers.append(item)
+                continue
+        kept.append(item)
+    plan.items = kept
