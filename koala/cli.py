@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "koala.compare",
         "is model A really better than B: paired intervals, McNemar and Holm per config",
     ),
+    "import": (
+        "koala.import_logs",
+        "turn lmms-eval or inspect_ai per-sample logs into a run folder (score/report/compare)",
+    ),
     "export": (
         "koala.export",
         "write the benchmark as Parquet shards + a dataset card (load_dataset, no remote code)",
