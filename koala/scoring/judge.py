@@ -67,13 +67,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
-import importlib.util
 import json
 import logging
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -81,11 +79,22 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from koala.openai_client import ChatError, OpenAIClient, redact
 from koala.scoring._validate import check_same_length, check_sequence, check_strings
+from koala.scoring.agreement import rating_agreement
 from koala.scoring.bootstrap import mean_interval
+from koala.scoring.judge_prompts import (
+    DEFAULT_PROMPT,
+    DEFAULT_REFERENCE_PROMPT,
+    PROMPTS,
+    PUBLISHED_PROMPT_NAME,
+    RATING_MIN,
+    JudgePrompt,
+    JudgePromptUnavailable,
+    load_prompt_file,
+    parse_rating,
+    published_prompt,
+)
 from koala.scoring.protocol import check_protocol
 
 __all__ = [
@@ -113,13 +122,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RATING_MIN, RATING_MAX = 1.0, 10.0
 TEMPERATURE = 0.0
 CACHE_FORMAT = 2  # 2: the key covers the server URL, protocol and sampling settings
 # the judge's output budget per protocol when ``max_tokens`` is not given
 MAX_TOKENS: dict[str, int] = {"koala": 2048, "published": 512}
-PUBLISHED_PROMPT_NAME = "single-v1"  # MT-bench's single-answer grading prompt, no reference
-FASTCHAT_PROMPTS = ("llm_judge", "data", "judge_prompts.jsonl")  # inside the fastchat package
 # ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]]
 # (published: 0.0); unparsable: judged, no valid rating (koala); judge_failed: no judgement
 STATUSES: tuple[str, ...] = ("ok", "empty", "no_rating", "unparsable", "judge_failed")
@@ -135,272 +141,6 @@ MEAN_RULE: dict[str, str] = {
         "not in the mean"
     ),
 }
-
-
-class JudgePromptUnavailable(RuntimeError):
-    """The published judge prompt (MT-bench ``single-v1``) cannot be found."""
-
-
-@dataclass(frozen=True)
-class JudgePrompt:
-    """A versioned judge prompt: ``system`` message (none when empty) and a ``template`` for the
-    user message with the fields ``{instruction}`` (or MT-bench's name for it, ``{question}``),
-    ``{answer}`` and, when ``reference_guided``, ``{reference}``. ``source`` says where it
-    came from: ``"builtin"``, ``"fastchat"`` or a file path."""
-
-    id: str
-    system: str
-    template: str
-    reference_guided: bool = False
-    source: str = "builtin"
-
-    @property
-    def hash(self) -> str:
-        """First 16 hex digits of the SHA-256 of the prompt's text (system + template)."""
-        text = json.dumps([self.system, self.template], ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-    def messages(
-        self, instruction: str, answer: str, reference: str | None = None
-    ) -> list[dict[str, str]]:
-        if self.reference_guided and reference is None:
-            raise ValueError(f"prompt {self.id!r} needs a reference answer")
-        user = self.template.format(
-            instruction=instruction, question=instruction, answer=answer, reference=reference or ""
-        )
-        system = [{"role": "system", "content": self.system}] if self.system else []
-        return [*system, {"role": "user", "content": user}]
-
-
-# The prompts are this project's text. Changing a word changes the hash: give it a new id.
-_SYSTEM_V1 = (
-    "You grade the work of AI assistants fairly and without bias. Below you will find an "
-    "instruction that a user gave the assistant by voice (you see what was said, as text) "
-    "and the assistant's reply. Decide how well the reply serves the user: is it useful, on "
-    "topic and factually right, does it go into enough depth and detail, and is it inventive "
-    "where the request calls for that? Judge the content on its merits, not on how long it "
-    "is. Start with a brief justification of a few sentences. Then, on a line of its own, "
-    "give one overall grade from 1 (worst) to 10 (best) enclosed in double square brackets, "
-    'like this: "Grade: [[4]]".'
-)
-_SYSTEM_REF_V1 = (
-    "You grade the work of AI assistants fairly and without bias. Below you will find an "
-    "instruction that a user gave the assistant by voice (you see what was said, as text), a "
-    "reference answer written by a person, and the assistant's reply. Use the reference to "
-    "check whether the reply is correct and complete; a reply may differ from the reference "
-    "in wording and still be excellent. Decide how well the reply serves the user: is it "
-    "useful, on topic and factually right, does it go into enough depth and detail, and is it "
-    "inventive where the request calls for that? Judge the content on its merits, not on how "
-    "long it is. Start with a brief justification of a few sentences. Then, on a line of its "
-    "own, give one overall grade from 1 (worst) to 10 (best) enclosed in double square "
-    'brackets, like this: "Grade: [[4]]".'
-)
-_TEMPLATE_V1 = (
-    "### Instruction (spoken by the user)\n{instruction}\n\n"
-    "### Reply of the assistant\n{answer}\n### End of reply"
-)
-_TEMPLATE_REF_V1 = (
-    "### Instruction (spoken by the user)\n{instruction}\n\n"
-    "### Reference answer\n{reference}\n### End of reference answer\n\n"
-    "### Reply of the assistant\n{answer}\n### End of reply"
-)
-
-PROMPTS: dict[str, JudgePrompt] = {
-    p.id: p
-    for p in (
-        JudgePrompt("koala-sif-single-v1", _SYSTEM_V1, _TEMPLATE_V1),
-        JudgePrompt("koala-sif-single-ref-v1", _SYSTEM_REF_V1, _TEMPLATE_REF_V1, True),
-    )
-}
-DEFAULT_PROMPT = "koala-sif-single-v1"
-DEFAULT_REFERENCE_PROMPT = "koala-sif-single-ref-v1"
-
-_RATING = re.compile(r"\[\[\s*(-?\d+(?:\.\d+)?)\s*\]\]")
-
-
-# MT-bench's own pattern for a single rating (FastChat ``one_score_pattern``), first match
-_RATING_PUBLISHED = re.compile(r"\[\[(\d+\.?\d*)\]\]")
-
-
-# ----------------------------------------------------------------------------------------------
-# the published prompt
-
-
-def _check_template(template: str, where: str) -> None:
-    """The template must hold ``{question}`` (or ``{instruction}``) and ``{answer}`` and no
-    other ``{field}``."""
-    if "{answer}" not in template or not ("{question}" in template or "{instruction}" in template):
-        raise ValueError(
-            f"{where}: the prompt template needs the fields {{question}} and {{answer}}"
-        )
-    try:
-        template.format(instruction="", question="", answer="", reference="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(
-            f"{where}: the prompt template has a field other than {{question}} and {{answer}} "
-            f"({exc!r}); write a literal brace as {{{{ or }}}}"
-        ) from None
-
-
-def _prompt_from_jsonl(path: Path, source: str) -> JudgePrompt:
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"{path} line {lineno}: not JSON ({exc})") from None
-        if isinstance(entry, dict) and entry.get("name") == PUBLISHED_PROMPT_NAME:
-            system, template = entry.get("system_prompt", ""), entry.get("prompt_template")
-            if not isinstance(template, str) or not isinstance(system, str):
-                raise ValueError(
-                    f"{path} line {lineno}: {PUBLISHED_PROMPT_NAME!r} needs the string fields "
-                    "'prompt_template' and 'system_prompt'"
-                )
-            _check_template(template, f"{path} line {lineno}")
-            return JudgePrompt(PUBLISHED_PROMPT_NAME, system, template, source=source)
-    raise ValueError(f'{path}: no line with "name": {PUBLISHED_PROMPT_NAME!r}')
-
-
-def load_prompt_file(path: str | os.PathLike[str]) -> JudgePrompt:
-    """Read a judge prompt from ``path``, in one of two formats:
-
-    * a file whose name ends in ``.jsonl``: FastChat's ``judge_prompts.jsonl`` format, one
-      JSON object per line; the line with ``"name": "single-v1"`` is used, its
-      ``"system_prompt"`` as the system message and its ``"prompt_template"`` as the user
-      message (fields ``{question}`` and ``{answer}``);
-    * any other file: plain UTF-8 text, the whole of it the user message template with the
-      fields ``{question}`` and ``{answer}`` (a literal brace is written ``{{`` or ``}}``); no
-      system message is sent.
-
-    The prompt's id is ``single-v1`` (JSONL) or the file's name (text), its ``source`` the path.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"judge_prompt_file {os.fspath(path)!r} is not a file")
-    source = os.fspath(path)
-    if p.name.endswith(".jsonl"):
-        return _prompt_from_jsonl(p, source)
-    template = p.read_text(encoding="utf-8")
-    _check_template(template, source)
-    return JudgePrompt(p.name, "", template, source=source)
-
-
-def _fastchat_prompts() -> Path | None:
-    """FastChat's ``llm_judge/data/judge_prompts.jsonl`` when the package is importable."""
-    try:
-        spec = importlib.util.find_spec("fastchat")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        path = Path(location).joinpath(*FASTCHAT_PROMPTS)
-        if path.is_file():
-            return path
-    return None
-
-
-def published_prompt(judge_prompt_file: str | os.PathLike[str] | None = None) -> JudgePrompt:
-    """MT-bench's ``single-v1`` prompt: from ``judge_prompt_file`` when given (see
-    :func:`load_prompt_file`), else from an installed FastChat, else
-    :class:`JudgePromptUnavailable` saying how to provide it."""
-    if judge_prompt_file is not None:
-        return load_prompt_file(judge_prompt_file)
-    path = _fastchat_prompts()
-    if path is not None:
-        return _prompt_from_jsonl(path, "fastchat")
-    raise JudgePromptUnavailable(
-        f"protocol='published' grades with MT-bench's {PUBLISHED_PROMPT_NAME!r} prompt, which "
-        "this project does not ship, and it was not found. Provide it in one of these ways: "
-        "(1) install FastChat (`pip install fschat`), whose package holds "
-        f"fastchat/{'/'.join(FASTCHAT_PROMPTS)}; or (2) pass judge_prompt_file=PATH (CLI: "
-        f"--judge-prompt-file): a copy of that judge_prompts.jsonl (a .jsonl file with a line "
-        f'"name": "{PUBLISHED_PROMPT_NAME}", "system_prompt", "prompt_template"), or a plain '
-        "text file holding the user message with the fields {question} and {answer}."
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# parsing
-
-
-def parse_rating(judgement: str, protocol: str = "koala") -> tuple[float | None, str | None]:
-    """Read the ``[[x]]`` rating of a judgement: ``(rating, None)`` or ``(None, reason)``.
-
-    ``koala``: ``[[7]]``, ``[[ 7 ]]`` and ``[[7.5]]`` are read; the same value written twice is
-    fine. No ``[[x]]``, two different values, or a value outside 1-10 is unparsable.
-
-    ``published``: "the rating is the **first** ``[[x]]`` in the judgement", with MT-bench's
-    pattern ``\\[\\[(\\d+\\.?\\d*)\\]\\]`` (no spaces, no sign) and no range check; none gives
-    ``(None, reason)``, which the published rule counts as 0.0.
-    """
-    if check_protocol(protocol) == "published":
-        m = _RATING_PUBLISHED.search(judgement or "")
-        if m is None:
-            return None, "no [[rating]] in the judgement (published: counted 0.0)"
-        return float(m.group(1)), None
-    values = {float(m) for m in _RATING.findall(judgement or "")}
-    if not values:
-        return None, "no [[rating]] in the judgement"
-    if len(values) > 1:
-        shown = ", ".join(f"{v:g}" for v in sorted(values))
-        return None, f"several different ratings in the judgement: {shown}"
-    value = values.pop()
-    if not RATING_MIN <= value <= RATING_MAX:
-        return None, f"rating {value:g} is outside {RATING_MIN:g}-{RATING_MAX:g}"
-    return value, None
-
-
-# ----------------------------------------------------------------------------------------------
-# agreement of two judges
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
-    dx, dy = x - x.mean(), y - y.mean()
-    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
-    return None if denom == 0 else float(dx @ dy) / denom
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties given the mean of the ranks they span."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return (ends - (counts - 1) / 2.0)[inverse]
-
-
-def rating_agreement(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """How well two judges' ratings of the same items agree (``a[i]`` and ``b[i]`` rate item
-    ``i``): ``n``, ``exact_agreement`` (share of items rated the same), ``mean_abs_diff``,
-    ``pearson``, ``spearman`` (Pearson's r of the ranks, ties ranked by their mean rank) and
-    ``kappa_quadratic``, Cohen's weighted kappa with quadratic weights (Cohen 1968):
-
-        kappa_w = 1 - sum_ij w_ij o_ij / sum_ij w_ij e_ij,  w_ij = (x_i - x_j)^2
-
-    with ``o`` the observed joint distribution of the two ratings and ``e`` the one expected
-    if the judges rated independently with their own marginals. The weights are the squared
-    difference of the rating values, so ``kappa_w = 1 - mean((a - b)^2) / E[(A - B)^2]`` with
-    A, B drawn independently from the two marginals, which is ``var(a) + var(b) +
-    (mean(a) - mean(b))^2``. (scikit-learn's ``cohen_kappa_score(weights="quadratic")``
-    weights by the rank among the labels that occur: the same for consecutive integer
-    ratings.) A figure that is undefined (no items; a judge that gives one rating only, for
-    the correlations; both judges giving the same one rating, for kappa) is ``None``."""
-    check_same_length(("a", a), ("b", b))
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    n = len(x)
-    if n == 0:
-        keys = ("exact_agreement", "mean_abs_diff", "pearson", "spearman", "kappa_quadratic")
-        return {"n": 0, **dict.fromkeys(keys)}
-    observed = float(np.mean((x - y) ** 2))
-    expected = float(x.var() + y.var() + (x.mean() - y.mean()) ** 2)
-    return {
-        "n": n,
-        "exact_agreement": float(np.mean(x == y)),
-        "mean_abs_diff": float(np.mean(np.abs(x - y))),
-        "pearson": _pearson(x, y),
-        "spearman": _pearson(_ranks(x), _ranks(y)),
-        "kappa_quadratic": None if expected == 0 else 1.0 - observed / expected,
-    }
 
 
 # ----------------------------------------------------------------------------------------------
