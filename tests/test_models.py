@@ -457,6 +457,48 @@ def test_vosk_cache_decodes_each_clip_once_across_threads():
     assert len(m.decoded) == 2
 
 
+def test_vosk_decodes_one_clip_at_a_time_whatever_the_threads(monkeypatch):
+    """Two recognisers decoding at once change each other's transcripts (measured on the mini
+    benchmark: 30 of 42 differed between two runs at concurrency 2), so no two decodes may
+    overlap, even of different clips on different threads."""
+    import sys
+    import threading
+    import time
+    import types
+
+    from koala.models import vosk_ko
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    class Recognizer:
+        def __init__(self, model, sr):
+            pass
+
+        def AcceptWaveform(self, data):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+            return False
+
+        def FinalResult(self):
+            return '{"text": "말"}'
+
+    monkeypatch.setitem(sys.modules, "vosk", types.SimpleNamespace(KaldiRecognizer=Recognizer))
+    m = vosk_ko.VoskKorean(threads=4)
+    monkeypatch.setattr(m, "_load", lambda: object())
+    clips = [Audio(np.full(1600 * (k + 1), 0.1, np.float32), 16000) for k in range(6)]
+    threads = [threading.Thread(target=m.transcribe, args=(c,)) for c in clips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert m.transcribe(clips[0]) == "말"
+    assert peak[0] == 1
+
+
 # ------------------------------------------------------------------------------- transformers
 
 

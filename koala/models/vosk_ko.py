@@ -22,7 +22,8 @@ per clip and records the transcript for every prompt variant) and abstains from 
   same transcript, and no clip is decoded twice.
 
 Options (``vosk-ko?KEY=VALUE``): ``model_path``, ``pad_seconds`` (0.25), ``numbers``
-(``digits``), ``cache_size`` (4096), ``threads`` (parallel recognisers, default 2).
+(``digits``), ``cache_size`` (4096), ``threads`` (requests taken at once, default 2; the
+decoding itself runs one clip at a time, see ``_DECODE_LOCK``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ __all__ = ["VoskKorean", "default_model_path", "load_vosk_model"]
 _BRACKETED = re.compile(r"\[(\d+)\]")
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
+# Two recognisers decoding at the same time change each other's transcripts (measured on the
+# mini benchmark at concurrency 2: 30 of 42 ASR transcripts differed between two runs of the
+# same code, 48 of 84 with one vosk.Model per thread; none with one decode at a time). Vosk is
+# a baseline whose numbers must be reproducible, so decoding is serialised process-wide.
+_DECODE_LOCK = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -148,13 +154,14 @@ class VoskKorean(ModelBase):
         pad = np.zeros(round(self.pad_seconds * 16000), dtype=np.float32)
         samples = np.concatenate([pad, resampled(audio, 16000), pad])
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        rec = vosk.KaldiRecognizer(self._load(), 16000)
         parts = []
         step = 16000 * 2 * 10  # feed 10 s at a time; collect each finished utterance
-        for start in range(0, len(pcm), step):
-            if rec.AcceptWaveform(pcm[start : start + step]):
-                parts.append(json.loads(rec.Result()).get("text", ""))
-        parts.append(json.loads(rec.FinalResult()).get("text", ""))
+        with _DECODE_LOCK:
+            rec = vosk.KaldiRecognizer(self._load(), 16000)
+            for start in range(0, len(pcm), step):
+                if rec.AcceptWaveform(pcm[start : start + step]):
+                    parts.append(json.loads(rec.Result()).get("text", ""))
+            parts.append(json.loads(rec.FinalResult()).get("text", ""))
         return self._postprocess(" ".join(parts))
 
     def generate(self, audio: Audio | None, prompt: str) -> str:
