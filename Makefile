@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.koala-installed
 APT_PACKAGES := ffmpeg espeak-ng libsndfile1 chromium chromium-driver
+# lmms-eval without its dependency list (which pulls a torchvision that breaks transformers on
+# the CPU torch): the packages its evaluator, task loading and logging import
+LMMS_EVAL_PACKAGES := lmms-eval==0.7.3 accelerate loguru pytz tenacity pytablewriter \
+	dataproperty mbstrdecoder pathvalidate tabledata tcolorpy typepy chardet
 export HF_EVALUATE_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -33,6 +37,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt | apt
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,test]'
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps $(LMMS_EVAL_PACKAGES)
 	@touch $@
 
 lint: $(STAMP)
