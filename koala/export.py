@@ -47,6 +47,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,20 @@ def _replace_dir(src: Path, dest: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-ROW_GROUP_ROWS = 100  # rows per Parquet row group: small reads when streaming audio
+ROW_GROUP_ROWS = 100  # rows per Parquet row group at most: small reads when streaming audio
+# ... and at most this many bytes of audio per row group: a group of 100 PA-QA passages (1-2
+# minutes each) held ~320 MB, twice (the rows and their Arrow copy), so the exporter's memory
+# grew with clip length (measured: 1.39 GB peak for 160 clips of 100 s; see benchmarks/)
+ROW_GROUP_BYTES = 32 * 2**20
+
+
+def _audio_bytes(row: Mapping[str, Any]) -> int:
+    """The bytes of audio a row carries (every ``{"bytes": ...}`` column)."""
+    return sum(
+        len(v["bytes"])
+        for v in row.values()
+        if isinstance(v, Mapping) and isinstance(v.get("bytes"), bytes | bytearray)
+    )
 
 
 def _parquet_options(schema: Any) -> dict[str, Any]:
@@ -218,7 +232,9 @@ def _parquet_options(schema: Any) -> dict[str, Any]:
 def _write_parquet(
     rows: Any, features: Any, folder: Path, max_shard_size: int, name: str
 ) -> list[Path]:
-    """Write ``rows`` as Parquet shards in ``folder`` (row groups of ROW_GROUP_ROWS rows)."""
+    """Write ``rows`` as Parquet shards in ``folder``, one row group at a time (at most
+    ROW_GROUP_ROWS rows and, past the first row, ROW_GROUP_BYTES bytes of audio each), so memory
+    holds one row group whatever the number or the length of the clips."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
@@ -229,9 +245,10 @@ def _write_parquet(
     writer = None
     written = 0
     batch: list[dict[str, Any]] = []
+    batch_bytes = 0
 
     def flush() -> None:
-        nonlocal writer, written
+        nonlocal writer, written, batch_bytes
         if not batch:
             return
         if writer is None or written >= max_shard_size:
@@ -244,10 +261,15 @@ def _write_parquet(
         writer.write_table(table, row_group_size=len(batch))
         written += table.nbytes
         batch.clear()
+        batch_bytes = 0
 
     try:
         for _key, row in tqdm(rows, desc=name, unit=" rows", leave=False):
+            size = _audio_bytes(row)
+            if batch and batch_bytes + size > ROW_GROUP_BYTES:
+                flush()
             batch.append(row)
+            batch_bytes += size
             if len(batch) >= ROW_GROUP_ROWS:
                 flush()
         flush()

@@ -447,3 +447,34 @@ def test_exact_duplicates_are_reported_apart_from_siblings(exported, tmp_path: P
     )
     assert f"| `sqa_kcsat` | 3 | {repairs} | 0 |" in text
     assert "`duplicate_row`: a row repeated exactly" in text
+
+
+def test_row_groups_are_bounded_by_audio_bytes_not_only_rows(tmp_path, monkeypatch):
+    """Long clips (PA-QA passages) make small row groups: the exporter holds one row group in
+    memory, so a group is capped by its audio bytes (a single larger row still forms a group)."""
+    import pyarrow.parquet as pq
+
+    from koala import export as exp
+    from koala.builder.features import features_for
+
+    monkeypatch.setattr(exp, "ROW_GROUP_BYTES", 10_000)
+    sizes = [4_000, 4_000, 4_000, 25_000, 100, 100, 9_000, 1_000]
+
+    def rows():
+        for k, n in enumerate(sizes):
+            yield str(k), {
+                "id": str(k),
+                "audio": {"bytes": bytes(n), "path": f"{k}.wav"},
+                "subset": "s",
+                "noise": "clean",
+                "duration": 0.0,
+                "text": "가",
+            }
+
+    (shard,) = exp._write_parquet(rows(), features_for("asr"), tmp_path, 10**9, "t")
+    meta = pq.ParquetFile(shard).metadata
+    groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    # by hand: [4000, 4000] (a third would make 12,000), [4000] (25,000 would pass), [25000]
+    # alone, [100, 100, 9000] (9,200), [1000] (it would make 10,200)
+    assert groups == [2, 1, 1, 3, 1]
+    assert pq.read_table(shard).column("id").to_pylist() == [str(k) for k in range(len(sizes))]
