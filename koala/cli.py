@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "koala.check",
         "check that a model's answers depend on the audio (own clip, silence, another clip)",
     ),
+    "merge": (
+        "koala.merge",
+        "join the run folders of one model (the shards of run --shard K/N) into one",
+    ),
     "score": ("koala.score", "score a run directory with the evaluate modules"),
     "report": ("koala.report", "write results.json, results.md and plots for run directories"),
     "compare": (

@@ -49,6 +49,9 @@ class RunStats:
     # model calls made, per config (fewer than records when one answer is shared by variants)
     calls: Counter[str] = field(default_factory=Counter)
     breaker: str | None = None  # why the circuit breaker stopped the run
+    # per server of the model (host:port): requests answered, failed there, times taken out
+    servers: dict[str, dict[str, int]] = field(default_factory=dict)
+    shard: str | None = None  # "K/N" when the run planned one shard (--shard)
 
     def count(self, config: str, rec: Mapping[str, Any]) -> None:
         self.written[config] += 1
@@ -160,6 +163,7 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
             "breaker": stats.breaker,
             "truncated": dict(stats.truncated),
             "max_audio_s": stats.max_audio_s,
+            "servers": stats.servers,
             "exit_status": exit_status(stats),
         }
     )
@@ -184,9 +188,11 @@ def exit_status(stats: RunStats) -> int:
 
 
 def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
-    """The end-of-run summary: per config what was done and the errors; configs that did
-    not run and answers lost to a failed predictions file are said last."""
-    lines = ["koala-bench run summary:"]
+    """The end-of-run summary: per config what was done and the errors; per server of a
+    fleet (or a server that failed) its counts; configs that did not run and answers lost to
+    a failed predictions file are said last."""
+    shard = f" (shard {stats.shard})" if stats.shard else ""
+    lines = [f"koala-bench run summary{shard}:"]
     configs = list(dict.fromkeys([*stats.planned, *stats.config_errors]))
     for c in configs:
         st = stats.status.get(c, Counter())
@@ -215,6 +221,13 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
             lines.append(f"      STOPPED before the end: {stats.config_errors[c]}")
         for msg, n in stats.errors.get(c, Counter()).most_common(5):
             lines.append(f"      {n} x {msg}")
+    if len(stats.servers) > 1 or any(n.get("failed") for n in stats.servers.values()):
+        lines.append("  per server:")
+        for label, n in stats.servers.items():
+            out = f", taken out {n['taken_out']} time(s)" if n.get("taken_out") else ""
+            lines.append(
+                f"      {label}: {n.get('answered', 0)} answered, {n.get('failed', 0)} failed{out}"
+            )
     failed = sum(st[FAILED] for st in stats.status.values())
     if failed:
         lines.append(

@@ -1,6 +1,12 @@
 """The plan of a run: every request of a config (row x condition x prompt variant, as its task
 declares them) with its fingerprint, the records already done that it can keep, and the
-requests still to send with their audio (:mod:`koala.runner` executes it)."""
+requests still to send with their audio (:mod:`koala.runner` executes it).
+
+A shard (``koala-bench run --shard K/N``) plans only its share of the requests:
+:func:`in_shard` keeps a request when the sha256 of its ``(config, variant, condition, id)``
+(as canonical JSON), read as a number, leaves ``K - 1`` divided by ``N``. The share depends
+on nothing else (not the model, the prompts' text, the machine or Python's ``hash()``), so the
+N shards of a run are disjoint and together hold every request."""
 
 from __future__ import annotations
 
@@ -27,6 +33,27 @@ from koala.predictions import (
 )
 from koala.prompts import PromptSet, task_of
 from koala.tasks import get_task
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``(K, N)`` of ``"K/N"`` with ``1 <= K <= N``; else ``ValueError``."""
+    k, slash, n = str(text).partition("/")
+    try:
+        shard = int(k), int(n)
+    except ValueError:
+        shard = (0, 0)
+    if not slash or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"--shard {text!r}: write K/N with 1 <= K <= N (e.g. 2/4)")
+    return shard
+
+
+def in_shard(config: str, variant: str, condition: str, rid: str, shard: tuple[int, int]) -> bool:
+    """Whether shard ``(K, N)`` holds the request ``(config, variant, condition, id)``: the
+    first 8 bytes of the sha256 of ``canonical_json([config, variant, condition, id])``, as a
+    big-endian number, modulo ``N`` equal ``K - 1``."""
+    k, n = shard
+    digest = hashlib.sha256(canonical_json([config, variant, condition, rid]).encode("utf-8"))
+    return int.from_bytes(digest.digest()[:8], "big") % n == k - 1
 
 
 def _sha(text: str) -> str:
@@ -143,10 +170,12 @@ def plan_config(
     model_id: Mapping[str, Any] | None = None,
     text_audio: str = "silence",
     protocol: str = "koala",
+    shard: tuple[int, int] | None = None,
 ) -> ConfigWork:
     """Every request of ``config`` with its fingerprint, and those still to make (rows
     without their audio). ``digests`` are :func:`audio_digests` of the config's audio columns
-    (a column absent from them counts as null, so the ``original`` condition is skipped)."""
+    (a column absent from them counts as null, so the ``original`` condition is skipped).
+    ``shard=(K, N)``: only the requests of shard K of N (:func:`in_shard`)."""
     spec = get_task(task_of(config))
     task = spec.name
     prompts.variants(config)  # a prompt file without this task fails the config
@@ -165,6 +194,8 @@ def plan_config(
             if condition in spec.optional_conditions and audio is None:
                 continue  # not published for this row
             for v in prompts.variants(config, row.get("subset")):
+                if shard is not None and not in_shard(config, v.name, condition, rid, shard):
+                    continue
                 work.total += 1
                 base: dict[str, Any] = {
                     "format": FORMAT_VERSION,

@@ -4,7 +4,7 @@
 
     koala-bench run --model SPEC --configs CONFIG [CONFIG ...] [--data DIR_OR_HUB_ID]
                     [--prompts FILE] [--limit N] [--concurrency N]
-                    [--protocol koala|published] [--check] --out RUN_DIR
+                    [--protocol koala|published] [--check] [--shard K/N] --out RUN_DIR
 
 What one run does, per config (one after another, each with a progress bar showing rate and
 ETA):
@@ -26,7 +26,9 @@ ETA):
    evaluation does; the record keeps the labels shown in ``shown_labels``.
 3. Every request gets a *fingerprint* (:func:`koala.predictions.fingerprint`) of what
    decides its answer: the prompt text, the condition, the text-audio mode (text condition),
-   the model spec as given with its parsed options, the labels shown, the protocol, a digest
+   the model's kind, target and every option that can change an answer (not how requests
+   travel: time-outs, retries, server URLs; :func:`model_identity`), the labels shown, the
+   protocol, a digest
    of the stored (undecoded) bytes of the audio column it sends, read in Arrow batches before
    any request is sent, and a digest of the record's ``ref``. The config's plan (every
    request with its fingerprint, :func:`koala.predictions.write_plan`) is written to
@@ -69,6 +71,13 @@ A dead or hung server: after ``breaker`` consecutive failed requests (the ``open
 dropped and the rest are not sent; neither is recorded, so they stay pending and the same
 command resumes them. Everything committed is kept; the summary names the server and the last
 error.
+
+``--shard K/N`` plans and sends only shard K of N of every config's requests
+(:func:`koala.plan.in_shard`: a hash of ``(config, variant, condition, id)``; for SLURM arrays
+or several machines); the plan file lists only that share and records ``"shard": "K/N"`` in
+its settings, and ``koala-bench merge`` (:mod:`koala.merge`) joins the N run folders into one
+that scores as an unsharded run. A model with several servers (``openai:MODEL@URL1,URL2``)
+reports its per-server counts (``server_counts()``), which the summary and ``run.json`` show.
 
 ``--check`` first runs :mod:`koala.check` (the model's answers must depend on the audio) on
 one of the configs and stops when they do not.
@@ -130,6 +139,7 @@ from koala.plan import (
     Item,
     attach_audio,
     audio_digests,
+    parse_shard,
     plan_config,
     request_fingerprint,
     share_by_clip,
@@ -290,6 +300,7 @@ class _Run:
     executor: ThreadPoolExecutor | None
     progress: bool
     breaker: Breaker | None = None
+    shard: tuple[int, int] | None = None  # (K, N) of --shard K/N
 
 
 async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
@@ -310,6 +321,7 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
             model_id=ctx.model_id,
             text_audio=ctx.text_audio,
             protocol=ctx.protocol,
+            shard=ctx.shard,
         )
         write_plan(
             ctx.run_dir,
@@ -550,6 +562,9 @@ async def _run_all(
     finally:
         if ctx.executor is not None:
             ctx.executor.shutdown(wait=True)
+        counts = getattr(model, "server_counts", None)
+        if callable(counts):
+            stats.servers = counts()
     return stats
 
 
@@ -565,20 +580,30 @@ TRANSPORT_OPTIONS = frozenset(
         "max_concurrency",
         "concurrency",
         "breaker",
+        "per_server",
+        "cooloff",
     }
 )
 
 
 def model_identity(model: Any, spec: str | None = None) -> dict[str, Any]:
-    """The model's part of every fingerprint: its name, the spec's kind, target and URL, and
-    the spec's parsed options that can change an answer (the name alone does not tell two
-    temperatures or URLs apart; :data:`TRANSPORT_OPTIONS` are left out)."""
+    """The model's part of every fingerprint: its name, the spec's kind and target, and the
+    spec's parsed options that can change an answer (the name alone does not tell two
+    temperatures apart; :data:`TRANSPORT_OPTIONS` are left out).
+
+    The ``@URL`` (one server or a fleet ``URL1,URL2,...``) is transport too: it says where
+    the model named by the target is served, not what answers, so a run on three replicas
+    and one on a single replica (or on another machine's server, as the shards of one run on
+    several machines are) have the same fingerprints and their records are interchangeable.
+    ``url`` stays in the identity as ``null``, so that runs made without a URL keep their
+    fingerprints. Serving another model under the same name at another URL is a different
+    model: give it another ``?name=``, or its own run folder."""
     options: dict[str, Any] = {}
     where: dict[str, Any] = {}
     if spec:
         parsed = parse_spec(spec)
         options = {k: v for k, v in parsed.options.items() if k not in TRANSPORT_OPTIONS}
-        where = {"kind": parsed.kind, "target": parsed.target, "url": parsed.url}
+        where = {"kind": parsed.kind, "target": parsed.target, "url": None}
     return {"name": model.name, "spec": where or None, "options": options}
 
 
@@ -597,6 +622,7 @@ def run_model(
     spec: str | None = None,
     progress: bool = True,
     manifest: Mapping[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> RunStats:
     """Run ``model`` (any object of the :mod:`koala.models` protocol) over ``configs`` into
     the run directory ``out``; the Python entry point behind ``koala-bench run``.
@@ -605,7 +631,8 @@ def run_model(
     ``spec`` is the ``--model`` string the model was built from (it and its options are part
     of every request's fingerprint). A config that cannot run is listed in
     ``config_errors``; when the predictions file cannot be written the run stops and
-    ``writer_error`` and ``lost`` say so (see :func:`exit_status`).
+    ``writer_error`` and ``lost`` say so (see :func:`exit_status`). ``shard=(K, N)`` plans
+    and sends only shard K of N (see ``--shard``).
     """
     if text_audio not in ("silence", "none"):
         raise ValueError(f"text_audio={text_audio!r}: use 'silence' or 'none'")
@@ -635,6 +662,12 @@ def run_model(
         "limit": limit,
         "data": data,
     }
+    if shard is not None:
+        k, n = shard
+        if not 1 <= k <= n:
+            raise ValueError(f"shard={shard!r}: give (K, N) with 1 <= K <= N")
+        settings["shard"] = f"{k}/{n}"
+        manifest = {**(manifest or {}), "shard": settings["shard"]}
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _lock(run_dir):
@@ -650,7 +683,7 @@ def run_model(
             )
         store = PredictionStore(run_dir / PREDICTIONS)
         store.open()
-        stats = RunStats()
+        stats = RunStats(shard=settings.get("shard"))
         ctx = _Run(
             run_dir,
             prompts,
@@ -664,6 +697,7 @@ def run_model(
             settings,
             None,
             progress,
+            shard=shard,
         )
         try:
             asyncio.run(_run_all(model, configs, loader, ctx))
@@ -694,7 +728,10 @@ def model_help() -> str:
 
     return (
         "model spec: vosk-ko | cascade | openai:MODEL@URL | transformers:PATH (options after "
-        "'?', see koala.models); required, no default. openai: a request is given up after "
+        "'?', see koala.models); required, no default. openai:MODEL@URL1,URL2,... spreads "
+        "the requests over several servers (?per_server=N in flight each; a failing one is "
+        "left out for ?cooloff=SECONDS, 30, its requests sent to the others). openai: a "
+        "request is given up after "
         f"TIMEOUT x (RETRIES + 1) attempts, by default {DEFAULT_TIMEOUT:g} s x "
         f"{DEFAULT_RETRIES + 1} = {deadline():g} s (?timeout=SECONDS&retries=N), plus the waits "
         f"between attempts (exponential from 0.5 s; a server's Retry-After is honoured up to "
@@ -762,6 +799,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "do not depend on the audio (default: off; see 'koala-bench check')",
     )
     parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="plan and send only shard K of N of the requests (1 <= K <= N; a hash of each "
+        "request's config, variant, condition and id, the same on every machine), for SLURM "
+        "arrays or several machines; join the N run folders with 'koala-bench merge' "
+        "(default: every request)",
+    )
+    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bars (default: one bar per config on stderr)",
@@ -788,6 +834,13 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("koala-bench run: --concurrency must be >= 1", file=sys.stderr)
         return 1
+    shard = None
+    if getattr(args, "shard", None) is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as exc:
+            print(f"koala-bench run: {exc}", file=sys.stderr)
+            return 1
     refused = source_tree_error(args.data)
     if refused is not None:
         print(f"koala-bench run: {refused}", file=sys.stderr)
@@ -822,6 +875,7 @@ def run(args: argparse.Namespace) -> int:
             spec=args.model,
             progress=not args.no_progress,
             manifest={"spec": args.model, "argv": sys.argv[1:]},
+            shard=shard,
         )
     except RuntimeError as exc:
         print(f"koala-bench run: {exc}", file=sys.stderr)

@@ -65,10 +65,13 @@ Options after ``?`` are adapter keyword arguments (see each adapter's docstring)
 ``max_audio_s=SECONDS`` (any adapter) declares the longest clip the model hears (``0``: no
 limit; see ``max_audio_s`` above). ``name=...`` sets the model's name in predictions and
 reports; by default it is ``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the
-URL. The runner's request fingerprint covers the URL and every option that can change an
-answer or a record (``max_audio_s`` sets the records' ``truncated`` flag, so it counts), not
-``timeout``, ``retries``, ``backoff``, ``key_env``, ``breaker``: another URL or temperature
-re-asks the requests it changes, a longer time-out re-asks nothing. Values are parsed as int,
+URL. The runner's request fingerprint covers the model's name and target and every option
+that can change an answer or a record (``max_audio_s`` sets the records' ``truncated`` flag, so
+it counts), not how requests travel: ``timeout``, ``retries``, ``backoff``, ``key_env``,
+``breaker``, ``per_server``, ``cooloff`` and the server URL(s), so one replica or several, or
+shards on other machines, give interchangeable records (a different model served under the
+same name elsewhere needs its own ``name=``). Another temperature re-asks the requests it
+changes; a longer time-out or another replica re-asks nothing. Values are parsed as int,
 float or bool (``true``/``false``) when they look like one. The API key is never part of a
 spec (a ``user:pass@`` URL or an ``api_key=`` option is refused): adapters read it from the
 environment variable named by ``key_env``. Without ``@URL`` an adapter that falls back to a

@@ -52,11 +52,26 @@ them (a server's ``Retry-After`` is honoured up to 30 s). After ``breaker`` (8) 
 failed requests the runner stops sending to the server: the rest of the run stays pending for
 the next run (``breaker=0``: never stop).
 
+A fleet of servers: ``openai:MODEL@URL1,URL2,...`` spreads the requests over several
+OpenAI-compatible servers serving the same model (vLLM replicas). Each server gets its own
+connections for ``per_server`` requests in flight (default: the run's ``--concurrency`` / N,
+rounded up, at least 1) and each request goes to the healthy server with the fewest requests in
+flight (ties taken in turn). A server whose request fails after its retries with a connection
+error, a time-out, a 5xx or a 429 is *taken out* for ``cooloff`` seconds (30) and the request is
+sent to another healthy server it has not tried, so a request is recorded failed only when every
+server failed it; when every server is out, a request goes to the one back soonest (so a dead
+fleet fails as one dead server does, and the runner's circuit breaker applies unchanged). Other
+errors (a 4xx: the request itself is refused) are not retried elsewhere. Every answer's
+``meta["server"]`` names the server that gave it (``host:port``), and :meth:`server_counts`
+gives per-server counts for the run summary. Where a request is answered is transport: the URLs
+are not part of the request fingerprint (:func:`koala.runner.model_identity`).
+
 Options (``openai:MODEL@URL?KEY=VALUE``): ``key_env``, ``timeout`` (60 s), ``retries`` (4),
 ``backoff`` (0.5 s), ``max_tokens`` (512), ``temperature`` (0), ``top_logprobs`` (20),
 ``system`` (a system prompt, none by default), ``pool_size`` (8), ``breaker`` (8 consecutive
 failed requests; 0: off), ``max_audio_s`` (the server's input limit in seconds, e.g. 30 for a
-server that cuts clips at 30 s; unknown by default).
+server that cuts clips at 30 s; unknown by default), ``per_server`` (requests in flight per
+server of a fleet), ``cooloff`` (seconds a failing server of a fleet is left out, 30).
 """
 
 from __future__ import annotations
@@ -66,24 +81,35 @@ import base64
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from koala.constants import label_forms, label_token_forms
 from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
 from koala.openai_client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
+    ChatError,
     OpenAIClient,
     check_base_url,
 )
 
-__all__ = ["OpenAIChatModel", "label_forms", "label_logprobs", "label_token_forms"]
+__all__ = [
+    "OpenAIChatModel",
+    "label_forms",
+    "label_logprobs",
+    "label_token_forms",
+    "split_urls",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_BREAKER = 8  # consecutive failed requests before the runner stops sending
+DEFAULT_COOLOFF = 30.0  # seconds a failing server of a fleet is left out
 
 
 def _logsumexp(values: Sequence[float]) -> float:
@@ -111,6 +137,49 @@ def label_logprobs(
     return out
 
 
+def split_urls(urls: str, what: str) -> list[str]:
+    """The URLs of ``URL1,URL2,...``, each checked (:func:`check_base_url`), without a
+    trailing ``/``; an empty entry or a URL listed twice is refused."""
+    out = [u.strip().rstrip("/") for u in urls.split(",")]
+    if not all(out):
+        raise ValueError(f"{what}: an empty URL in the list {urls!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: a URL is listed twice in {urls!r}")
+    return [check_base_url(u, what) for u in out]
+
+
+def _server_fault(exc: ChatError) -> bool:
+    """A failure of the server rather than of the request: no HTTP answer (connection error,
+    time-out), a 5xx, or a 429 after every retry."""
+    return exc.status is None or exc.status >= 500 or exc.status == 429
+
+
+@dataclass
+class _Server:
+    """One server of the fleet: its connections and what it did in this run."""
+
+    url: str
+    label: str  # host:port, what records and the summary name
+    clients: list[OpenAIClient] = field(default_factory=list)
+    inflight: list[int] = field(default_factory=list)
+    down_until: float = 0.0  # time.monotonic() before which it is left out
+    answered: int = 0
+    failed: int = 0  # requests that failed on it (after its retries)
+    taken_out: int = 0
+
+    @property
+    def busy(self) -> int:
+        return sum(self.inflight)
+
+
+def _labels(urls: Sequence[str]) -> list[str]:
+    """``host:port`` of each URL; the URL without its scheme where two share a host:port."""
+    hosts = [urlsplit(u).netloc for u in urls]
+    return [
+        h if hosts.count(h) == 1 else u.split("://", 1)[1] for h, u in zip(hosts, urls, strict=True)
+    ]
+
+
 class OpenAIChatModel(ModelBase):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -130,22 +199,35 @@ class OpenAIChatModel(ModelBase):
         system: str | None = None,
         pool_size: int = 8,
         breaker: int = DEFAULT_BREAKER,
+        per_server: int | None = None,
+        cooloff: float = DEFAULT_COOLOFF,
     ) -> None:
         self.model = model
         if base_url:
-            url = check_base_url(base_url, f"openai:{model}: the URL")
+            urls = split_urls(base_url, f"openai:{model}: the URL")
         else:
             env = os.environ.get("OPENAI_BASE_URL")
-            url = check_base_url(env, "$OPENAI_BASE_URL") if env else DEFAULT_BASE_URL
+            urls = split_urls(env, "$OPENAI_BASE_URL") if env else [DEFAULT_BASE_URL]
             log.warning(
                 "openai:%s: no @URL in the model spec; requests (with the audio and the key of "
                 "$%s) go to %s (%s)",
                 model,
                 key_env,
-                url,
+                ", ".join(urls),
                 "from $OPENAI_BASE_URL" if env else "the default endpoint",
             )
-        self.base_url = url.rstrip("/")
+        self.base_urls = urls
+        self.base_url = urls[0]  # the first server (the only one outside a fleet)
+        if per_server is not None and (
+            isinstance(per_server, bool) or not isinstance(per_server, int) or per_server < 1
+        ):
+            raise ValueError(
+                f"openai:{model}: per_server={per_server!r}: give a number of requests >= 1"
+            )
+        self.per_server = per_server
+        if isinstance(cooloff, bool) or not isinstance(cooloff, int | float) or cooloff < 0:
+            raise ValueError(f"openai:{model}: cooloff={cooloff!r}: give seconds >= 0")
+        self.cooloff = float(cooloff)
         self.key_env = key_env
         self.timeout = float(timeout)
         self.retries = int(retries)
@@ -163,20 +245,22 @@ class OpenAIChatModel(ModelBase):
             )
         self.breaker = breaker
         self.name = f"openai:{model}"
-        self._clients: list[OpenAIClient] = []
-        self._inflight: list[int] = []
+        self._servers: list[_Server] = []
+        self._open = False
+        self._turn = 0
 
     def __repr__(self) -> str:
-        return f"OpenAIChatModel(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAIChatModel(model={self.model!r}, base_url={','.join(self.base_urls)!r})"
 
     @property
     def server(self) -> str:
-        """Where requests go (what the runner's circuit breaker names)."""
-        return self.base_url
+        """Where requests go (what the runner's circuit breaker names): the URL, or the
+        comma-separated URLs of a fleet."""
+        return ",".join(self.base_urls)
 
-    def _new_client(self, concurrency: int) -> OpenAIClient:
+    def _new_client(self, concurrency: int, url: str | None = None) -> OpenAIClient:
         return OpenAIClient(
-            self.base_url,
+            url or self.base_url,
             self.model,
             api_key_env=self.key_env,
             concurrency=max(1, concurrency),
@@ -205,20 +289,43 @@ class OpenAIChatModel(ModelBase):
             p["top_logprobs"] = self.top_logprobs
         return p
 
+    def _fleet(self, concurrency: int) -> list[_Server]:
+        """One :class:`_Server` per URL, each with connections for ``per_server`` requests in
+        flight (default ``ceil(concurrency / N)``), split over ``ceil(per_server /
+        pool_size)`` clients (see ``pool_size``)."""
+        urls = self.base_urls
+        per = self.per_server or max(1, -(-concurrency // len(urls)))
+        n = max(1, -(-per // self.pool_size))
+        each = -(-per // n)
+        return [
+            _Server(url, label, [self._new_client(each, url) for _ in range(n)], [0] * n)
+            for url, label in zip(urls, _labels(urls), strict=True)
+        ]
+
     async def aopen(self, concurrency: int = 8) -> None:
-        """Open connections for ``concurrency`` requests in flight, split over
-        ``ceil(concurrency / pool_size)`` clients (see ``pool_size``)."""
-        n = max(1, -(-concurrency // self.pool_size))
-        per = -(-concurrency // n)
-        self._clients = [self._new_client(per) for _ in range(n)]
-        self._inflight = [0] * n
-        for c in self._clients:
-            await c.__aenter__()
+        """Open connections for ``concurrency`` requests in flight (per server of a fleet:
+        ``per_server``, or ``concurrency`` / N rounded up); the per-server counts start at 0."""
+        self._servers = self._fleet(concurrency)
+        for srv in self._servers:
+            for c in srv.clients:
+                await c.__aenter__()
+        self._open = True
 
     async def aclose(self) -> None:
-        for c in self._clients:
-            await c.__aexit__(None, None, None)
-        self._clients = []
+        """Close every connection; :meth:`server_counts` keeps this run's counts."""
+        self._open = False
+        for srv in self._servers:
+            for c in srv.clients:
+                await c.__aexit__(None, None, None)
+
+    def server_counts(self) -> dict[str, dict[str, int]]:
+        """Per server (``host:port``) of the last :meth:`aopen`: requests ``answered``,
+        requests that ``failed`` on it after its retries (most answered by another server),
+        and how many times it was ``taken_out``."""
+        return {
+            s.label: {"answered": s.answered, "failed": s.failed, "taken_out": s.taken_out}
+            for s in self._servers
+        }
 
     async def _ask(self, client: OpenAIClient, request: Request) -> Answer:
         result = await client.achat(
@@ -236,21 +343,74 @@ class OpenAIChatModel(ModelBase):
             lp = found or None
         return Answer(result.text, lp, meta)
 
+    def _pick(self, servers: list[_Server], tried: set[int]) -> int | None:
+        """The healthy untried server with the fewest requests in flight (ties in turn); when
+        none was tried yet and every server is out, the one back soonest; else ``None``."""
+        now = time.monotonic()
+        order = [(k + self._turn) % len(servers) for k in range(len(servers))]
+        self._turn += 1
+        healthy = [k for k in order if k not in tried and servers[k].down_until <= now]
+        if healthy:
+            return min(healthy, key=lambda k: servers[k].busy)
+        if not tried:
+            return min(order, key=lambda k: servers[k].down_until)
+        return None
+
+    async def _route(self, servers: list[_Server], request: Request) -> Answer:
+        """One request over the fleet ``servers`` (see the module docstring)."""
+        tried: set[int] = set()
+        last: ChatError | None = None
+        while True:
+            k = self._pick(servers, tried)
+            if k is None:  # every server failed this request or is out
+                assert last is not None
+                raise last
+            tried.add(k)
+            srv = servers[k]
+            c = min(range(len(srv.clients)), key=srv.inflight.__getitem__)
+            srv.inflight[c] += 1
+            try:
+                answer = await self._ask(srv.clients[c], request)
+            except ChatError as exc:
+                srv.failed += 1
+                if not _server_fault(exc):
+                    raise
+                last = exc
+                if len(servers) > 1:
+                    srv.down_until = time.monotonic() + self.cooloff
+                    srv.taken_out += 1
+                    log.warning(
+                        "openai:%s: server %s taken out for %gs: %s",
+                        self.model,
+                        srv.label,
+                        self.cooloff,
+                        str(exc)[:200],
+                    )
+                continue
+            finally:
+                srv.inflight[c] -= 1
+            srv.answered += 1
+            answer.meta["server"] = srv.label
+            return answer
+
     async def aanswer(self, request: Request) -> Answer:
-        """One request inside :meth:`aopen`/:meth:`aclose` (the runner's path), on the client
-        with the fewest requests in flight."""
-        if not self._clients:
+        """One request inside :meth:`aopen`/:meth:`aclose` (the runner's path): on the
+        least-busy healthy server, then its client with the fewest requests in flight."""
+        if not self._open:
             raise RuntimeError("call 'await model.aopen(concurrency)' before aanswer()")
-        k = min(range(len(self._clients)), key=self._inflight.__getitem__)
-        self._inflight[k] += 1
-        try:
-            return await self._ask(self._clients[k], request)
-        finally:
-            self._inflight[k] -= 1
+        return await self._route(self._servers, request)
 
     async def _once(self, request: Request) -> Answer:
-        async with self._new_client(1) as client:
-            return await self._ask(client, request)
+        servers = self._fleet(1)
+        for srv in servers:
+            for c in srv.clients:
+                await c.__aenter__()
+        try:
+            return await self._route(servers, request)
+        finally:
+            for srv in servers:
+                for c in srv.clients:
+                    await c.__aexit__(None, None, None)
 
     def answer(self, request: Request) -> Answer:
         """Synchronous single request (opens a short-lived client)."""
