@@ -12,6 +12,7 @@ from koala.tasks.base import Task, answer_text, interval_options, non_ok, sorted
 
 class ASR(Task):
     name = "asr"
+    row_mapper = "asr_columns"
     title = "ASR: CER (%) ↓"
     order = 10
     main_metric = "cer"
@@ -26,11 +27,6 @@ class ASR(Task):
 
     def columns(self) -> dict[str, Any]:
         return {"text": string()}
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import asr_columns
-
-        return asr_columns(rec, sub, fix)
 
     def score(
         self,

@@ -172,6 +172,9 @@ class Task:
     segments_of_recordings: bool = False
     #: whether a union config is also scored per subset
     score_subsets: bool = True
+    #: the function of :mod:`koala.builder.rows` that reads a published metadata record
+    #: (the built-in tasks; a task of its own overrides :meth:`row_columns` instead)
+    row_mapper: str | None = None
     #: prompt variants used when the prompt file has no entry for this task (a task of its
     #: own, outside this package); ``None``: the prompt file must have one
     default_prompts: tuple[Mapping[str, str], ...] | None = None
@@ -184,7 +187,11 @@ class Task:
     def row_columns(self, rec: dict[str, Any], sub: Any, fix: Callable[[str], None]) -> Any:
         """A published metadata record -> the task's columns (``None``: not part of the
         benchmark); raise :class:`koala.sources.SourceError` for a bad record."""
-        raise NotImplementedError(f"task {self.name!r} cannot read metadata records")
+        if self.row_mapper is None:
+            raise NotImplementedError(f"task {self.name!r} cannot read metadata records")
+        from koala.builder import rows
+
+        return getattr(rows, self.row_mapper)(rec, sub, fix)
 
     # ---- requests
     def ref(self, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,18 @@ __all__ = ["ChoiceTask", "mc_counts", "mc_inputs"]
 MC_REF_FIELDS = ("question", "choices", "choice_labels", "answer")
 
 
+def mc_columns() -> dict[str, Any]:
+    """The columns every multiple-choice row has: question, choices, their labels, gold."""
+    from koala.tasks._features import list_of, string
+
+    return {
+        "question": string(),
+        "choices": list_of(string()),
+        "choice_labels": list_of(string()),
+        "answer": string(),
+    }
+
+
 def mc_inputs(
     recs: Sequence[Mapping[str, Any]], mode: str, protocol: str
 ) -> tuple[list[Any], dict[str, Any], list[str]]:

@@ -16,7 +16,7 @@ from typing import Any
 from koala.constants import SEGMENTS
 from koala.tasks._features import float64, int32, list_of, string
 from koala.tasks.base import TaskPlot, interval_options, sorted_records
-from koala.tasks.choice import ChoiceTask, mc_counts, mc_inputs
+from koala.tasks.choice import ChoiceTask, mc_columns, mc_counts, mc_inputs
 
 __all__ = [
     "TASK",
@@ -28,6 +28,7 @@ __all__ = [
 
 class PAQA(ChoiceTask):
     name = "pa_qa"
+    row_mapper = "pa_qa_columns"
     title = "PA-QA: accuracy (%) by evidence segment ↑"
     order = 60
     main_metric = "accuracy"
@@ -45,10 +46,7 @@ class PAQA(ChoiceTask):
     def columns(self) -> dict[str, Any]:
         return {
             "passage": string(),
-            "question": string(),
-            "choices": list_of(string()),
-            "choice_labels": list_of(string()),
-            "answer": string(),
+            **mc_columns(),
             "evidence_sentences": list_of(string()),
             "evidence_positions": list_of(float64()),
             "evidence_segments": list_of(string()),
@@ -56,11 +54,6 @@ class PAQA(ChoiceTask):
             "source_answer": string(),
             "source_choices": string(),
         }
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import pa_qa_columns
-
-        return pa_qa_columns(rec, sub, fix)
 
     def score_mode(
         self,

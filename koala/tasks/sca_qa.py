@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from koala.tasks._features import audio, list_of, string
+from koala.tasks._features import audio, string
 from koala.tasks.base import (
     TaskPlot,
     answer_text,
@@ -26,7 +26,7 @@ from koala.tasks.base import (
     shown_gold,
     value_of,
 )
-from koala.tasks.choice import MC_REF_FIELDS, ChoiceTask
+from koala.tasks.choice import MC_REF_FIELDS, ChoiceTask, mc_columns
 
 __all__ = ["SCA_MIN_TEXT_CORRECT_SHARE", "TASK", "figure_scf", "scf_data"]
 
@@ -38,6 +38,7 @@ CONDITIONS = ("text", "counterfactual", "original")
 
 class SCAQA(ChoiceTask):
     name = "sca_qa"
+    row_mapper = "sca_qa_columns"
     title = "SCA-QA: accuracy (%) per condition, SCF and parametric proportion (%)"
     order = 50
     main_metric = "scf"
@@ -66,10 +67,7 @@ class SCAQA(ChoiceTask):
 
     def columns(self) -> dict[str, Any]:
         return {
-            "question": string(),
-            "choices": list_of(string()),
-            "choice_labels": list_of(string()),
-            "answer": string(),
+            **mc_columns(),
             "counterfactual_answer": string(),
             "context": string(),
             "counterfactual_context": string(),
@@ -80,11 +78,6 @@ class SCAQA(ChoiceTask):
             "source_answer": string(),
             "source_counterfactual_answer": string(),
         }
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import sca_qa_columns
-
-        return sca_qa_columns(rec, sub, fix)
 
     def shown_labels(self, row: Mapping[str, Any], protocol: str = "koala") -> list[str]:
         """The row's ``choice_labels``; under ``published``, ``A``, ``B``, ... instead."""

@@ -13,6 +13,7 @@ from koala.tasks.base import Task, answer_text, interval_options, non_ok, sorted
 
 class SIF(Task):
     name = "sif"
+    row_mapper = "sif_columns"
     title = "Speech instruction following: LLM-judge score (0-100) ↑"
     order = 40
     main_metric = "score"
@@ -27,11 +28,6 @@ class SIF(Task):
 
     def columns(self) -> dict[str, Any]:
         return {"instruction": string(), "prompt": string(), "reference_answer": string()}
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import sif_columns
-
-        return sif_columns(rec, sub, fix)
 
     def check_prompt(self, variant: Any) -> str | None:
         return None

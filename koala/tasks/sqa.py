@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from koala.tasks._features import list_of, string
-from koala.tasks.choice import ChoiceTask
+from koala.tasks._features import string
+from koala.tasks.choice import ChoiceTask, mc_columns
 
 
 class SQA(ChoiceTask):
     name = "sqa"
+    row_mapper = "sqa_columns"
     title = "SQA: accuracy (%) ↑, generation / logit"
     order = 30
     main_metric = "accuracy"
@@ -26,19 +27,11 @@ class SQA(ChoiceTask):
 
     def columns(self) -> dict[str, Any]:
         return {
-            "question": string(),
-            "choices": list_of(string()),
-            "choice_labels": list_of(string()),
-            "answer": string(),
+            **mc_columns(),
             "answer_text": string(),
             "source_answer": string(),
             "source_choices": string(),
         }
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import sqa_columns
-
-        return sqa_columns(rec, sub, fix)
 
 
 TASK = SQA()

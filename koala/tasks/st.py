@@ -14,6 +14,7 @@ ST_METRICS = ("bleu", "meteor", "bertscore")
 
 class ST(Task):
     name = "st"
+    row_mapper = "st_columns"
     title = "Speech translation: BLEU (0-100) / METEOR / BERTScore-F1 (0-1) ↑"
     order = 20
     main_metric = "bleu"
@@ -34,11 +35,6 @@ class ST(Task):
             "offset": float64(),
             "segment_duration": float64(),
         }
-
-    def row_columns(self, rec: dict[str, Any], sub: Any, fix: Any) -> Any:
-        from koala.builder.rows import st_columns
-
-        return st_columns(rec, sub, fix)
 
     def score(
         self,
