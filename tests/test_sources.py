@@ -325,3 +325,21 @@ def test_gold_label_forms() -> None:
     with pytest.raises(SourceError, match="names none of the choices") as exc:
         gold_label("(E)", shown, original, field="answer_ko")
     assert exc.value.field == "answer_ko"
+
+
+def test_a_labelled_choice_list_reads_like_the_labelled_string() -> None:
+    """A list whose items carry their labels in order gives the same choices as the string
+    form (labels off the texts, the repair counted); other lists are kept as they are."""
+    from koala.builder.labels import parse_choice_field
+
+    as_list, fixes = parse_choice_field(["(A) 예", "( B )아니요"], "letters", None, "c")
+    as_string, _ = parse_choice_field("(A) 예 (B) 아니요", "letters", None, "c")
+    assert as_list == as_string and as_list.texts == ("예", "아니요")
+    assert fixes == ["choices_list_labels"]
+    numbered, _ = parse_choice_field(["(1) 하나", "(2) 둘", "(3) 셋"], "numbers", 3, "c")
+    assert numbered.labels == ("1", "2", "3") and numbered.texts == ("하나", "둘", "셋")
+    # out of order, or plain texts: not labels, kept as published
+    odd, fixes = parse_choice_field(["(B) 예", "(A) 아니요"], "letters", None, "c")
+    assert odd.texts == ("(B) 예", "(A) 아니요") and fixes == []
+    plain, fixes = parse_choice_field(["예", "아니요"], "letters", None, "c")
+    assert plain.texts == ("예", "아니요") and fixes == []

@@ -71,6 +71,8 @@ FIX_DESCRIPTIONS: dict[str, str] = {
     "other condition's file lacks the row, so a swap cannot be checked; kept as published",
     "choices_label_in_text": "a label-like string inside a choice text; labels read in sequence",
     "choices_misnumbered": "choice labels numbered wrongly; relabelled by position",
+    "choices_list_labels": "a list of choices whose items carry their labels ('(A) ...'); "
+    "labels taken off the texts, as the string form is read",
     "choices_slash_n": "choices separated by a literal '/n'; removed",
     "choices_truncated": "shown choices truncated (a choice missing); the original list used",
     "gold_from_original_choices": "free-text gold answer matched in the original-wording choices",

@@ -57,6 +57,21 @@ def _sequential(text: str, pool: tuple[str, ...]) -> list[str]:
     ]
 
 
+def _unlabelled(items: list[Any], pool: tuple[str, ...]) -> list[str] | None:
+    """The texts of a choice list whose items carry their labels in order (``["(A) 예",
+    "(B) 아니요"]``), without them; ``None`` when the items are not labelled so (the string
+    form of the same choices is read without its labels: the list form must agree)."""
+    if not 2 <= len(items) <= len(pool) or not all(isinstance(x, str) for x in items):
+        return None
+    texts = []
+    for label, item in zip(pool, items, strict=False):
+        m = re.match(r"\s*\(\s*" + re.escape(label) + r"\s*\)\s*", item, re.IGNORECASE)
+        if m is None or not item[m.end() :].strip():
+            return None
+        texts.append(item[m.end() :].strip())
+    return texts
+
+
 def _positional(text: str, numeric: bool) -> list[str]:
     found = [m for m in LABELLED.finditer(text) if m.group(1).isdigit() == numeric]
     return [
@@ -100,12 +115,14 @@ def parse_choice_field(
         except (ValueError, SyntaxError):
             pass
     if isinstance(value, list | tuple):
-        choice = choices_from_list(list(value), scheme, field)
+        items = list(value)
+        bare = _unlabelled(items, scheme_labels(scheme))
+        choice = choices_from_list(bare or items, scheme, field)
         if num_choices is not None and len(choice.labels) != num_choices:
             raise SourceError(
                 f"{len(choice.labels)} choices", field=field, expected=f"{num_choices} choices"
             )
-        return choice, []
+        return choice, ["choices_list_labels"] if bare else []
     if not isinstance(value, str) or not value.strip():
         raise SourceError(
             f"{value!r:.60} is not a choice list",
