@@ -457,6 +457,18 @@ def test_vosk_cache_decodes_each_clip_once_across_threads():
     assert len(m.decoded) == 2
 
 
+def test_vosk_takes_one_request_at_a_time_by_default():
+    """Vosk's transcripts depend on the decodes before them, so reproducible numbers need the
+    same decode order in every run: one request at a time (the runner then follows its plan),
+    for vosk-ko and for the cascade built on it, unless the user asks for more."""
+    from koala.models.vosk_ko import VoskKorean
+
+    assert VoskKorean().max_concurrency == 1
+    assert load_model("vosk-ko").max_concurrency == 1
+    assert Cascade(asr=VoskKorean()).max_concurrency == 1
+    assert VoskKorean(threads=3).max_concurrency == 3
+
+
 def test_vosk_decodes_one_clip_at_a_time_whatever_the_threads(monkeypatch):
     """Two recognisers decoding at once change each other's transcripts (measured on the mini
     benchmark: 30 of 42 differed between two runs at concurrency 2), so no two decodes may

@@ -22,8 +22,9 @@ per clip and records the transcript for every prompt variant) and abstains from 
   same transcript, and no clip is decoded twice.
 
 Options (``vosk-ko?KEY=VALUE``): ``model_path``, ``pad_seconds`` (0.25), ``numbers``
-(``digits``), ``cache_size`` (4096), ``threads`` (requests taken at once, default 2; the
-decoding itself runs one clip at a time, see ``_DECODE_LOCK``).
+(``digits``), ``cache_size`` (4096), ``threads`` (requests taken at once, default 1: more
+lets the order of decodes vary between runs, and with it the transcripts, see
+``_DECODE_LOCK``).
 """
 
 from __future__ import annotations
@@ -44,10 +45,14 @@ __all__ = ["VoskKorean", "default_model_path", "load_vosk_model"]
 _BRACKETED = re.compile(r"\[(\d+)\]")
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
-# Two recognisers decoding at the same time change each other's transcripts (measured on the
-# mini benchmark at concurrency 2: 30 of 42 ASR transcripts differed between two runs of the
-# same code, 48 of 84 with one vosk.Model per thread; none with one decode at a time). Vosk is
-# a baseline whose numbers must be reproducible, so decoding is serialised process-wide.
+# Vosk's transcripts depend on the decodes before them in the process: the same clip decoded
+# twice in a row can give two texts (measured on the mini benchmark's ASR clips). Numbers are
+# reproducible only when every run decodes the same clips in the same order, so one decode
+# runs at a time (this lock, for every recogniser of the process) and the runner sends one
+# request at a time (``threads`` = 1), in the order of its plan. Measured on the mini
+# benchmark, ASR clean + noisy, 84 records: two runs at concurrency 2 with parallel decoding
+# differed in 48; two demo runs with decoding serialised but taken in thread order still
+# differed in 3; at one request at a time, none.
 _DECODE_LOCK = threading.Lock()
 
 
@@ -92,7 +97,7 @@ class VoskKorean(ModelBase):
         pad_seconds: float = 0.25,
         numbers: str = "digits",
         cache_size: int = 4096,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
         if numbers not in ("digits", "drop", "keep"):
             raise ValueError(f"vosk-ko: numbers={numbers!r}; use digits, drop or keep")
