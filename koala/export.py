@@ -792,6 +792,20 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def source_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`export` / :func:`koala.prepare.prepare` that
+    :func:`add_source_arguments` (and ``--skip-bad``) give on the command line."""
+    return {
+        "skip_bad": args.skip_bad,
+        "metadata_dir": args.metadata_dir,
+        "zeroth_dir": args.zeroth_dir,
+        "kspon_dir": args.kspon_dir,
+        "common_voice_dir": args.common_voice_dir,
+        "etri_dir": args.etri_dir,
+        "kspon_transcript": args.kspon_transcript,
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``koala-bench export``."""
     parser.add_argument("--data-dir", required=True, help="the KoALA root: metadata + audio/")
@@ -835,13 +849,7 @@ def run(args: argparse.Namespace) -> int:
             args.data_dir,
             args.out,
             args.configs,
-            skip_bad=args.skip_bad,
-            metadata_dir=args.metadata_dir,
-            zeroth_dir=args.zeroth_dir,
-            kspon_dir=args.kspon_dir,
-            common_voice_dir=args.common_voice_dir,
-            etri_dir=args.etri_dir,
-            kspon_transcript=args.kspon_transcript,
+            **source_arguments(args),
             max_shard_size=args.max_shard_size,
             force=getattr(args, "force", False),
         )

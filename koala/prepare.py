@@ -353,6 +353,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``koala-bench prepare``; 0 done, 1 a check failed, 2 bad input."""
     if args.check is not None:
         return _check(args.check, args.cache_dir)
+    from koala.export import source_arguments
+
     tmp = None
     try:
         data_dir = args.data_dir
@@ -368,13 +370,7 @@ def run(args: argparse.Namespace) -> int:
             data_dir,
             args.configs,
             cache_dir=args.cache_dir,
-            skip_bad=args.skip_bad,
-            metadata_dir=args.metadata_dir,
-            zeroth_dir=args.zeroth_dir,
-            kspon_dir=args.kspon_dir,
-            common_voice_dir=args.common_voice_dir,
-            etri_dir=args.etri_dir,
-            kspon_transcript=args.kspon_transcript,
+            **source_arguments(args),
         )
     except (SourceError, UnknownConfigError, ValueError, FileExistsError) as exc:
         print(f"koala-bench prepare: error: {exc}", file=sys.stderr)
