@@ -47,7 +47,7 @@ PROMPTS = 'asr:\n  - name: only\n    prompt: "받아 적으세요."\n'
 
 
 def make_export(root: Path, n: int, seconds: float = 1.0) -> Path:
-    """An ``asr_bench`` config of ``n`` distinct clips, as ``koala-bench export`` writes it."""
+    """An ``asr_zeroth`` config of ``n`` distinct clips, as ``koala-bench export`` writes it."""
     import soundfile as sf
     import yaml
     from datasets import Audio, Dataset
@@ -74,13 +74,13 @@ def make_export(root: Path, n: int, seconds: float = 1.0) -> Path:
             "text": ["오늘 날씨가 좋습니다"] * n,
         }
     ).cast_column("audio", Audio(sampling_rate=16000))
-    (root / "data" / "asr_bench").mkdir(parents=True)
-    ds.to_parquet(str(root / "data" / "asr_bench" / "test-00000-of-00001.parquet"))
+    (root / "data" / "asr_zeroth").mkdir(parents=True)
+    ds.to_parquet(str(root / "data" / "asr_zeroth" / "test-00000-of-00001.parquet"))
     cfg = {
         "configs": [
             {
-                "config_name": "asr_bench",
-                "data_files": [{"split": "test", "path": "data/asr_bench/*"}],
+                "config_name": "asr_zeroth",
+                "data_files": [{"split": "test", "path": "data/asr_zeroth/*"}],
             }
         ]
     }
@@ -141,7 +141,7 @@ def timed_run(model, data: Path, n: int, concurrency: int, workdir: Path) -> dic
     t0 = time.perf_counter()
     stats = run_model(
         model,
-        ["asr_bench"],
+        ["asr_zeroth"],
         out,
         data=str(data),
         limit=n,
@@ -150,9 +150,9 @@ def timed_run(model, data: Path, n: int, concurrency: int, workdir: Path) -> dic
         prompts=load_prompts(prompts_file),
     )
     wall = time.perf_counter() - t0
-    written = stats.written["asr_bench"]
-    assert written == n and stats.status["asr_bench"]["ok"] == n, stats.status
-    secs = stats.seconds["asr_bench"]
+    written = stats.written["asr_zeroth"]
+    assert written == n and stats.status["asr_zeroth"]["ok"] == n, stats.status
+    secs = stats.seconds["asr_zeroth"]
     return {"requests": n, "seconds": secs, "wall_seconds": wall, "per_second": n / secs}
 
 
