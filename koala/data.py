@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,133 @@ def load_config(data: str, config: str, limit: int | None = None) -> Any:
     return ds
 
 
+class ParquetRows:
+    """The rows of a config's Parquet files, read where they lie, one row group at a time.
+
+    What the runner reads from a local export: no copy into the ``datasets`` cache (a first
+    ``load_dataset("parquet", ...)`` writes the whole config there again as Arrow: 6.7 GB for
+    the full benchmark), and memory holds one row group (the exporter caps a row group at
+    32 MiB of audio). Values are what ``datasets`` gives for the same files with the audio
+    columns cast to ``Audio(decode=False)``: plain Python values, audio as
+    ``{"bytes", "path"}``. ``limit`` keeps the first ``limit`` rows."""
+
+    def __init__(self, files: Sequence[str], limit: int | None = None) -> None:
+        import datasets
+        import pyarrow.parquet as pq
+
+        if not files:
+            raise ValueError("no Parquet files")
+        self.files = [str(f) for f in files]
+        self._readers = [pq.ParquetFile(f) for f in self.files]
+        schema = self._readers[0].schema_arrow
+        for f, r in zip(self.files[1:], self._readers[1:], strict=True):
+            if r.schema_arrow.names != schema.names:
+                raise ValueError(
+                    f"{f}: columns {r.schema_arrow.names} differ from {self.files[0]}'s "
+                    f"{schema.names}"
+                )
+        self.features = datasets.Features.from_arrow_schema(schema)
+        self.column_names: list[str] = list(schema.names)
+        self.audio_columns = [c for c, f in self.features.items() if isinstance(f, datasets.Audio)]
+        # (reader, row group, first row, rows) of every row group in order
+        self._groups: list[tuple[int, int, int, int]] = []
+        total = 0
+        for k, r in enumerate(self._readers):
+            for g in range(r.metadata.num_row_groups):
+                if limit is not None and total >= limit:
+                    break
+                n = r.metadata.row_group(g).num_rows
+                self._groups.append((k, g, total, n))
+                total += n
+        self._len = total if limit is None else min(total, limit)
+        self._cached: tuple[int, tuple[str, ...], Any] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _group(self, k: int, columns: Sequence[str]) -> Any:
+        key = tuple(columns)
+        if self._cached is None or self._cached[:2] != (k, key):
+            reader, group, _, _ = self._groups[k]
+            self._cached = (k, key, self._readers[reader].read_row_group(group, list(columns)))
+        return self._cached[2]
+
+    def iter_columns(self, columns: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every row's ``columns`` as a dict, in order, one row group in memory at a time."""
+        for k, (_, _, first, n) in enumerate(self._groups):
+            if first >= self._len:
+                return
+            table = self._group(k, columns)
+            yield from table.slice(0, min(n, self._len - first)).to_pylist()
+
+    def row(self, index: int, columns: Sequence[str]) -> dict[str, Any]:
+        """Row ``index``'s ``columns`` (reads its row group unless it was the last one read)."""
+        import bisect
+
+        if not 0 <= index < self._len:
+            raise IndexError(f"row {index} of {self._len}")
+        k = bisect.bisect_right([g[2] for g in self._groups], index) - 1
+        return self._group(k, columns).slice(index - self._groups[k][2], 1).to_pylist()[0]
+
+
+class DatasetRows:
+    """A ``datasets.Dataset`` (audio columns undecoded) seen as :class:`ParquetRows` is: what
+    the runner reads from a Hub id or a caller's own ``loader``."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+        self.features = ds.features
+        self.column_names: list[str] = list(ds.column_names)
+        self.audio_columns = audio_columns(ds)
+        self._selected: dict[tuple[str, ...], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def _select(self, columns: Sequence[str]) -> Any:
+        key = tuple(columns)
+        if key not in self._selected:
+            self._selected[key] = self.ds.select_columns(list(columns))
+        return self._selected[key]
+
+    def iter_columns(self, columns: Sequence[str], batch_rows: int = 64) -> Iterator[dict]:
+        """Every row's ``columns`` in order (audio columns read from Arrow in batches of
+        ``batch_rows`` rows, undecoded)."""
+        if any(c in self.audio_columns for c in columns):
+            table = self._select(columns).with_format("arrow")
+            for start in range(0, len(self.ds), batch_rows):
+                yield from table[start : start + batch_rows].to_pylist()
+        else:
+            yield from self._select(columns)
+
+    def row(self, index: int, columns: Sequence[str]) -> dict[str, Any]:
+        return self._select(columns)[index]
+
+
+RowSource = ParquetRows | DatasetRows
+
+
+def as_rows(data: Any) -> RowSource:
+    """``data`` as a :data:`RowSource` (a ``datasets.Dataset`` is wrapped)."""
+    return data if isinstance(data, ParquetRows | DatasetRows) else DatasetRows(data)
+
+
+def open_rows(data: str, config: str, limit: int | None = None) -> RowSource:
+    """The rows the runner reads: a local export's Parquet files where they lie
+    (:class:`ParquetRows`), anything else through :func:`load_config`."""
+    refused = source_tree_error(data)
+    if refused is not None:
+        raise ValueError(refused)
+    root = Path(data)
+    if root.is_dir():
+        files = _local_data_files(root, config)
+        if files is not None:
+            if not all(f.endswith(".parquet") for f in files):
+                raise ValueError(f"{root}: config {config!r}: expected Parquet files, got {files}")
+            return ParquetRows(files, limit)
+    return DatasetRows(load_config(data, config, limit))
+
+
 def audio_columns(ds: Any) -> list[str]:
     """The columns of ``ds`` that hold audio (``datasets.Audio`` features)."""
     import datasets
@@ -155,7 +282,10 @@ def audio_columns(ds: Any) -> list[str]:
 
 def decode_audio(value: Any, where: str) -> Audio:
     """Decode an undecoded ``Audio`` value (``{"bytes", "path"}``) with soundfile, falling back
-    to the ``datasets`` decoder (torchcodec/FFmpeg); decoded values pass through."""
+    to the ``datasets`` decoder (torchcodec/FFmpeg); decoded values pass through. Bytes of a
+    16-bit PCM mono WAV (what ``koala-bench export`` stores) are not decoded here: the clip
+    keeps them (:meth:`koala.models.Audio.from_wav`) and gives its samples when asked, the
+    same values soundfile reads."""
     if value is None:
         raise ValueError(f"{where}: no audio (null)")
     if (
@@ -166,6 +296,10 @@ def decode_audio(value: Any, where: str) -> Audio:
         src = value.get("bytes") or value.get("path")
         if not src:
             raise ValueError(f"{where}: audio has neither bytes nor a path")
+        if isinstance(src, bytes):
+            stored = Audio.from_wav(src)  # 16-bit PCM mono WAV: decoded only if read
+            if stored is not None:
+                return stored
         try:
             import soundfile as sf
 

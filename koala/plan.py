@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from koala.data import decode_audio
+from koala.data import DatasetRows, ParquetRows, as_rows, decode_audio
 from koala.models import (
     Audio,
     Request,
@@ -101,19 +101,24 @@ def _digest(value: Any) -> str | None:
 
 
 def audio_digests(
-    ds: Any, columns: Sequence[str], batch_rows: int = 64
+    rows: Any, columns: Sequence[str], batch_rows: int = 64
 ) -> dict[str, list[str | None]]:
     """Per audio column, the sha256 of each row's stored, undecoded audio bytes (of its path
-    when only a path is stored; ``None`` for a null), read from Arrow in batches of
-    ``batch_rows`` rows without decoding."""
+    when only a path is stored; ``None`` for a null), read without decoding: from a
+    :class:`koala.data.ParquetRows` one row group at a time, from a ``datasets.Dataset`` in
+    Arrow batches of ``batch_rows`` rows."""
     out: dict[str, list[str | None]] = {c: [] for c in columns}
     if not columns:
         return out
-    table = ds.select_columns(list(columns)).with_format("arrow")
-    for start in range(0, len(ds), batch_rows):
-        batch = table[start : start + batch_rows]
+    source = rows if isinstance(rows, ParquetRows) else as_rows(rows)
+    iterate = (
+        source.iter_columns(list(columns), batch_rows)
+        if isinstance(source, DatasetRows)
+        else source.iter_columns(list(columns))
+    )
+    for row in iterate:
         for c in columns:
-            out[c] += [_digest(v) for v in batch.column(c).to_pylist()]
+            out[c].append(_digest(row[c]))
     return out
 
 

@@ -9,8 +9,10 @@
 What one run does, per config (one after another, each with a progress bar showing rate and
 ETA):
 
-1. ``datasets.load_dataset(DATA, CONFIG, split="test")``: ``DATA`` is a directory written by
-   ``koala-bench export`` (Parquet shards + a README with YAML ``configs:``) or a Hub id. A
+1. The config's rows: ``DATA`` is a directory written by ``koala-bench export`` (Parquet
+   shards + a README with YAML ``configs:``), read where it lies one row group at a time
+   (:class:`koala.data.ParquetRows`: nothing is copied into the ``datasets`` cache), or a Hub
+   id, read with ``datasets.load_dataset(DATA, CONFIG, split="test")``. A
    KoALA source tree (the published metadata JSONL in ``SQA/``, ``PA-QA/``, ... and no card
    with ``configs:``) is refused with the ``koala-bench export`` command that converts it.
 2. For every row, every prompt variant (:mod:`koala.prompts`, chosen by the row's subset; all
@@ -108,9 +110,10 @@ from typing import Any
 
 from koala.data import (
     DATA_ENV,
-    audio_columns,
+    as_rows,
     config_names,
     load_config,
+    open_rows,
     source_tree_error,
 )
 from koala.manifest import (
@@ -181,6 +184,7 @@ __all__ = [
     "add_arguments",
     "audio_digests",
     "exit_status",
+    "load_config",
     "main",
     "model_identity",
     "read_predictions",
@@ -303,15 +307,16 @@ class _Run:
     shard: tuple[int, int] | None = None  # (K, N) of --shard K/N
 
 
-async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
+async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
     loop = asyncio.get_running_loop()
     stats, store, concurrency = ctx.stats, ctx.store, ctx.concurrency
-    audio_cols = audio_columns(ds)
+    ds = as_rows(data)
+    audio_cols = ds.audio_columns
     meta_cols = [c for c in ds.column_names if c not in audio_cols]
 
     def make_plan() -> ConfigWork:
         work = plan_config(
-            ds.select_columns(meta_cols),
+            ds.iter_columns(meta_cols),
             config,
             model.name,
             getattr(model, "tasks", None),
@@ -350,7 +355,6 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
         dynamic_ncols=True,
         smoothing=0.1,
     )
-    audio_ds = ds.select_columns(audio_cols) if audio_cols else None
     shared = bool(getattr(model, "ignores_prompt", False))  # one call per clip, see Item
     breaker = ctx.breaker
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -375,7 +379,7 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
                 chunk = plans[start : start + group]
                 for plan in chunk:
                     if any(it.record is None for it in plan.items):
-                        row = audio_ds[plan.index] if audio_ds is not None else {}
+                        row = ds.row(plan.index, audio_cols) if audio_cols else {}
                         attach_audio(plan, row, ctx.text_audio, cache)
                         if shared:
                             share_by_clip(plan)
@@ -465,6 +469,7 @@ async def _run_config(model: Any, ds: Any, config: str, ctx: _Run) -> None:
             for it, ans in zip(items, answers, strict=True):
                 for one in (it, *it.followers):
                     finish(_answer_record(one, ans, took, limit, shared))
+                    one.request = None  # the plan keeps the item, not its clip
                 if breaker is not None:
                     breaker.record(ans)
             if breaker is not None and breaker.tripped:
@@ -627,7 +632,8 @@ def run_model(
     """Run ``model`` (any object of the :mod:`koala.models` protocol) over ``configs`` into
     the run directory ``out``; the Python entry point behind ``koala-bench run``.
 
-    ``loader(config) -> Dataset`` replaces ``load_dataset(data, config, split="test")``.
+    ``loader(config)`` replaces reading ``data`` (:func:`koala.data.open_rows`); it returns a
+    ``datasets.Dataset`` or a :class:`koala.data.ParquetRows`.
     ``spec`` is the ``--model`` string the model was built from (it and its options are part
     of every request's fingerprint). A config that cannot run is listed in
     ``config_errors``; when the predictions file cannot be written the run stops and
@@ -644,7 +650,7 @@ def run_model(
         src = data
 
         def loader(config: str) -> Any:
-            return load_config(src, config, limit)
+            return open_rows(src, config, limit)
 
     prompts = prompts or load_prompts()
     model_id = model_identity(model, spec)

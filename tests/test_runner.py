@@ -1268,7 +1268,7 @@ def test_a_model_that_ignores_the_prompt_is_asked_once_per_clip_and_condition(tm
 def test_a_source_tree_is_refused_with_the_export_command(tmp_path, capsys):
     import shlex
 
-    from koala.runner import load_config
+    from koala.data import load_config, open_rows
 
     tree = tmp_path / "KoALA"
     (tree / "SQA").mkdir(parents=True)
@@ -1282,10 +1282,12 @@ def test_a_source_tree_is_refused_with_the_export_command(tmp_path, capsys):
         out = tmp_path / "KoALA_parquet"
         command = f"koala-bench export --data-dir {shlex.quote(str(tree))} --out {out}"
         assert command in err and f"--data {out}" in err
-    with pytest.raises(ValueError, match="Export it first"):
-        load_config(str(tree), "sqa_click")
+    for read in (load_config, open_rows):
+        with pytest.raises(ValueError, match="Export it first"):
+            read(str(tree), "sqa_click")
     # an export beside metadata folders is still an export
     data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(1)})
     (data / "SQA").mkdir()
     (data / "SQA" / "click_clean.jsonl").write_text("{}\n", encoding="utf-8")
     assert len(load_config(str(data), "sqa_click")) == 1
+    assert len(open_rows(str(data), "sqa_click")) == 1

@@ -123,16 +123,134 @@ class Abstain(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
 class Audio:
-    """A mono clip: float32 samples in [-1, 1] and their sampling rate in Hz."""
+    """A mono clip: float32 samples in [-1, 1] and their sampling rate in Hz.
 
-    array: np.ndarray
-    sampling_rate: int = TARGET_SR
+    ``Audio(array, sampling_rate)`` holds decoded samples. :meth:`from_wav` holds a stored
+    16-bit PCM mono WAV instead: its samples are decoded on the first read of ``array`` (the
+    values ``soundfile`` gives for the same bytes: each sample / 32768 as float32), its length
+    comes from the header, and :meth:`wav` returns the stored bytes themselves when they are
+    already at the rate asked for. So an HTTP model, which sends WAV, never decodes nor
+    re-encodes a clip the store holds in that form, and the prompt variants of one clip share
+    one encoding (:meth:`wav` and :meth:`wav_base64` are computed once per object). An
+    ``Audio`` is not changed after it is made: treat ``array`` as read-only.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_array",
+        "_b64",
+        "_frames",
+        "_pcm",
+        "_stored",
+        "_wav",
+        "sampling_rate",
+    )
+
+    def __init__(self, array: np.ndarray, sampling_rate: int = TARGET_SR) -> None:
+        self._array: np.ndarray | None = array
+        self.sampling_rate = int(sampling_rate)
+        self._pcm: memoryview | None = None  # the stored WAV's sample bytes (from_wav)
+        self._frames = len(array)
+        self._stored: bytes | None = None  # the stored WAV file (from_wav)
+        self._wav: dict[int, bytes] = {}  # 16-bit WAV encodings by sampling rate
+        self._b64: dict[int, str] = {}
+
+    @classmethod
+    def from_wav(cls, data: bytes) -> Audio | None:
+        """A clip backed by the WAV file ``data`` when it is 16-bit PCM mono with a readable
+        header (``None`` otherwise: decode it with soundfile); nothing is decoded yet."""
+        found = _pcm16_mono(data)
+        if found is None:
+            return None
+        sr, start, stop = found
+        clip = cls.__new__(cls)
+        clip._array = None
+        clip.sampling_rate = sr
+        clip._pcm = memoryview(data)[start:stop]
+        clip._frames = (stop - start) // 2
+        clip._stored = data
+        clip._wav = {}
+        clip._b64 = {}
+        return clip
+
+    @property
+    def array(self) -> np.ndarray:
+        """The float32 samples (decoded from the stored WAV on first use)."""
+        if self._array is None:
+            assert self._pcm is not None
+            pcm = np.frombuffer(self._pcm, dtype="<i2")
+            self._array = pcm.astype(np.float32) / np.float32(32768.0)
+        return self._array
 
     @property
     def duration(self) -> float:
-        return len(self.array) / float(self.sampling_rate)
+        return self._frames / float(self.sampling_rate)
+
+    @property
+    def stored(self) -> bool:
+        """Whether the clip is backed by stored WAV bytes (made by :meth:`from_wav`)."""
+        return self._stored is not None
+
+    def wav(self, target_sr: int = TARGET_SR) -> bytes:
+        """16-bit PCM mono WAV bytes at ``target_sr``: the stored bytes as they are when the
+        clip came from a WAV at that rate, else the samples resampled (soxr), clipped to
+        [-1, 1] and encoded by :func:`koala.audio.wav_bytes`; computed once."""
+        target_sr = int(target_sr)
+        out = self._wav.get(target_sr)
+        if out is None:
+            if self._stored is not None and self.sampling_rate == target_sr:
+                out = self._stored
+            else:
+                from koala.audio import wav_bytes as encode
+
+                out = encode(np.clip(resampled(self, target_sr), -1.0, 1.0), target_sr)
+            self._wav[target_sr] = out
+        return out
+
+    def wav_base64(self, target_sr: int = TARGET_SR) -> str:
+        """:meth:`wav` as base64 text (what a chat-completions request carries); computed
+        once, shared by every request that sends this clip."""
+        out = self._b64.get(target_sr)
+        if out is None:
+            import base64
+
+            out = base64.b64encode(self.wav(target_sr)).decode("ascii")
+            self._b64[target_sr] = out
+        return out
+
+    def __repr__(self) -> str:
+        how = "stored WAV" if self._stored is not None else "samples"
+        return f"Audio({self.duration:.2f} s at {self.sampling_rate} Hz, {how})"
+
+
+def _pcm16_mono(data: bytes) -> tuple[int, int, int] | None:
+    """``(sampling_rate, start, stop)`` of the samples of a 16-bit PCM mono RIFF/WAVE file
+    (``WAVE_FORMAT_PCM`` or an extensible header with the PCM sub-format), or ``None`` for
+    anything else or a header that does not add up."""
+    import struct
+
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if cid == b"fmt ":
+            if size < 16 or body + size > len(data):
+                return None
+            tag, channels, sr, _rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
+            if tag == 0xFFFE and size >= 40:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's tag
+                tag = struct.unpack_from("<H", data, body + 24)[0]
+            fmt = (tag, channels, sr, align, bits)
+        elif cid == b"data":
+            if fmt is None or fmt[0] != 1 or fmt[1] != 1 or fmt[3] != 2 or fmt[4] != 16:
+                return None
+            if fmt[2] <= 0 or body + size > len(data) or size % 2:
+                return None
+            return fmt[2], body, body + size
+        pos = body + size + (size & 1)
+    return None
 
 
 def as_audio(value: Any) -> Audio | None:
@@ -174,11 +292,13 @@ def resampled(audio: Audio, target_sr: int = TARGET_SR) -> np.ndarray:
 
 
 def wav_bytes(audio: Audio, target_sr: int = TARGET_SR) -> bytes:
-    """16-bit PCM mono WAV bytes of ``audio`` at ``target_sr`` (:func:`koala.audio.wav_bytes`;
-    samples clipped to [-1, 1])."""
-    from koala.audio import wav_bytes as encode
-
-    return encode(np.clip(resampled(audio, target_sr), -1.0, 1.0), target_sr)
+    """16-bit PCM mono WAV bytes of ``audio`` at ``target_sr`` (:meth:`Audio.wav`: the stored
+    bytes of a clip read from such a WAV, else :func:`koala.audio.wav_bytes` of the samples
+    clipped to [-1, 1])."""
+    clip = as_audio(audio)
+    if clip is None:
+        raise ValueError("no audio to encode")
+    return clip.wav(target_sr)
 
 
 def audio_digest(audio: Audio | None) -> str:

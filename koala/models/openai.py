@@ -77,7 +77,6 @@ server of a fleet), ``cooloff`` (seconds a failing server of a fleet is left out
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import math
 import os
@@ -88,7 +87,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from koala.constants import label_forms, label_token_forms
-from koala.models import Answer, Audio, ModelBase, Request, wav_bytes
+from koala.models import Answer, Audio, ModelBase, Request, as_audio
 from koala.openai_client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -273,7 +272,7 @@ class OpenAIChatModel(ModelBase):
         """The chat messages of one request."""
         content: list[dict[str, Any]] = []
         if audio is not None:
-            data = base64.b64encode(wav_bytes(audio)).decode("ascii")
+            data = as_audio(audio).wav_base64()  # once per clip, shared by its requests
             content.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
         content.append({"type": "text", "text": prompt})
         out: list[dict[str, Any]] = []
