@@ -829,7 +829,7 @@ def run(args: argparse.Namespace) -> int:
     """``koala-bench run``."""
     from koala.models import load_model
 
-    for noisy in ("httpx", "httpcore"):  # one INFO line per request would drown the bars
+    for noisy in ("httpx", "httpcore", "aiohttp"):  # per-request INFO lines drown the bars
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     if not args.data:
         print(f"koala-bench run: give --data DIR_OR_HUB_ID (or set ${DATA_ENV})", file=sys.stderr)

@@ -56,7 +56,7 @@ def test_a_stored_wav_gives_soundfiles_samples_and_its_own_bytes():
     np.testing.assert_array_equal(clip.array, expected)
     np.testing.assert_array_equal(clip.array * 32768, ints.astype(np.float32))  # exact
     assert clip.wav() == data  # sent as stored: not one sample moved
-    assert base64.b64decode(clip.wav_base64()) == data
+    assert base64.b64decode(clip.wav_base64()) == data and clip.wav_base64() is clip.wav_base64()
     # another rate is resampled and encoded (16-bit mono WAV at that rate)
     info = sf.info(io.BytesIO(clip.wav(8000)))
     assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16")
@@ -261,3 +261,20 @@ def test_rows_across_files_and_row_groups(tmp_path):
     pq.write_table(pa.table({"other": [1]}), str(tmp_path / "odd.parquet"))
     with pytest.raises(ValueError, match=r"odd\.parquet: columns"):
         ParquetRows([paths[0], str(tmp_path / "odd.parquet")])
+
+
+def test_a_body_with_spliced_audio_is_the_json_of_the_whole_body():
+    from koala.openai_client import encode_body
+
+    b64 = base64.b64encode(pcm16(edge_samples()))
+    part = {"type": "input_audio", "input_audio": {"data": "PLACE", "format": "wav"}}
+    body = {"model": "m", "messages": [{"role": "user", "content": [part]}], "t": "한국어"}
+    data = encode_body(body, {"PLACE": b64})
+    whole = json.loads(data)
+    assert whole["messages"][0]["content"][0]["input_audio"]["data"] == b64.decode()
+    assert whole["t"] == "한국어" and "한국어".encode() in data  # UTF-8, not \\u escapes
+    assert encode_body(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
+    with pytest.raises(ValueError, match="exactly once"):
+        encode_body(body, {"ABSENT": b64})

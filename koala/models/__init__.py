@@ -154,7 +154,7 @@ class Audio:
         self._frames = len(array)
         self._stored: bytes | None = None  # the stored WAV file (from_wav)
         self._wav: dict[int, bytes] = {}  # 16-bit WAV encodings by sampling rate
-        self._b64: dict[int, str] = {}
+        self._b64: dict[int, bytes] = {}
 
     @classmethod
     def from_wav(cls, data: bytes) -> Audio | None:
@@ -208,14 +208,14 @@ class Audio:
             self._wav[target_sr] = out
         return out
 
-    def wav_base64(self, target_sr: int = TARGET_SR) -> str:
-        """:meth:`wav` as base64 text (what a chat-completions request carries); computed
-        once, shared by every request that sends this clip."""
+    def wav_base64(self, target_sr: int = TARGET_SR) -> bytes:
+        """:meth:`wav` in base64 (ASCII bytes: what a chat-completions request carries);
+        computed once, shared by every request that sends this clip."""
         out = self._b64.get(target_sr)
         if out is None:
             import base64
 
-            out = base64.b64encode(self.wav(target_sr)).decode("ascii")
+            out = base64.b64encode(self.wav(target_sr))
             self._b64[target_sr] = out
         return out
 

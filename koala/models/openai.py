@@ -42,9 +42,12 @@ the published protocol exactly.
 
 Connections: ``--concurrency N`` requests are kept in flight over ``ceil(N / pool_size)``
 clients of at most ``pool_size`` (8) connections each, a request going to the client with the
-fewest in flight. httpcore's connection pool scans every connection for every queued request
-at each request and response, so one pool of 32 costs several times the CPU of four pools of 8
-(measured with ``benchmarks/bench_runner.py``).
+fewest in flight (the split mattered with httpx, whose pool polled every connection on every
+request; the aiohttp client costs the same per request with one pool of 32 or four of 8).
+A request's body is made once: the clip's base64, computed once per clip and shared by its
+prompt variants, is spliced into the JSON bytes as it is
+(:func:`koala.openai_client.encode_body`); a clip stored as 16 kHz 16-bit mono WAV is sent as
+stored, never decoded (:meth:`koala.models.Audio.wav`).
 
 A dead or hung server: one request is given up after ``timeout`` x (``retries`` + 1) attempts
 (60 s x 5 = 300 s by default, :func:`koala.openai_client.deadline`) plus the waits between
@@ -80,6 +83,7 @@ import asyncio
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +113,11 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_BREAKER = 8  # consecutive failed requests before the runner stops sending
 DEFAULT_COOLOFF = 30.0  # seconds a failing server of a fleet is left out
+
+
+# stands for a clip's base64 in a request's messages until the client splices it into the body
+# (random per process: no prompt can contain it)
+AUDIO_PLACEHOLDER = f"koala-audio-{secrets.token_hex(12)}"
 
 
 def _logsumexp(values: Sequence[float]) -> float:
@@ -270,9 +279,22 @@ class OpenAIChatModel(ModelBase):
 
     def messages(self, audio: Audio | None, prompt: str) -> list[dict[str, Any]]:
         """The chat messages of one request."""
+        return self._messages(audio, prompt, None)
+
+    def _messages(
+        self, audio: Audio | None, prompt: str, raw: dict[str, bytes] | None
+    ) -> list[dict[str, Any]]:
+        """:meth:`messages`; with ``raw``, the audio's base64 is left out as a placeholder
+        that ``raw`` maps to it (the client splices it into the body's bytes as they are:
+        :func:`koala.openai_client.encode_body`)."""
         content: list[dict[str, Any]] = []
         if audio is not None:
-            data = as_audio(audio).wav_base64()  # once per clip, shared by its requests
+            b64 = as_audio(audio).wav_base64()  # once per clip, shared by its requests
+            if raw is None:
+                data = b64.decode("ascii")
+            else:
+                data = AUDIO_PLACEHOLDER
+                raw[data] = b64
             content.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
         content.append({"type": "text", "text": prompt})
         out: list[dict[str, Any]] = []
@@ -327,9 +349,9 @@ class OpenAIChatModel(ModelBase):
         }
 
     async def _ask(self, client: OpenAIClient, request: Request) -> Answer:
-        result = await client.achat(
-            self.messages(request.audio, request.prompt), **self.params(request)
-        )
+        raw: dict[str, bytes] = {}
+        messages = self._messages(request.audio, request.prompt, raw)
+        result = await client.achat(messages, raw=raw, **self.params(request))
         meta: dict[str, Any] = {
             "attempts": result.attempts,
             "latency_s": round(result.latency_s, 4),
