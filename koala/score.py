@@ -258,7 +258,8 @@ def score_config(
             "note": f"not scored: unknown task {task!r} (tasks: {sorted(task_names())})",
             "counts": _status_counts(recs),
         }
-    options = {"st_metrics": st_metrics, "judge": judge}
+    # memo: what a task's whole-set scoring works out for the subsets scored below (ST)
+    options = {"st_metrics": st_metrics, "judge": judge, "memo": {}}
     by_variant = _group(recs, "variant")
     coverage = _coverage(recs, planned or {v: len(r) for v, r in by_variant.items()})
     cov_total = {

@@ -59,6 +59,16 @@ How each part reproduces the rule:
   recall and F1 are sentence means in [-1, 1], in practice 0.8-1 for this model; the
   leaderboard shows F1 x 100. The same in both protocols.
 
+**Groups** (``groups=``, e.g. the subsets of a union config): every function here can score
+named groups of the sentences in the same call, from the per-sentence work done once for the
+whole set. Each corpus figure is an aggregate of per-sentence values: BLEU is computed from the
+summed sufficient statistics (sacreBLEU's ``corpus_score`` is exactly that sum), METEOR and
+BERTScore are sentence means. So a group's BLEU and METEOR are bit-identical to a call on that
+group alone. A group's BERTScore is the mean of the per-sentence values of the whole-set model
+run; bert-score pads sentences in length-sorted batches, so a sentence's value can move in the
+last float32 bit (about 1e-7) with the other sentences of its batch, and a call on the group
+alone may differ from it, and from itself with other companions, by that much.
+
 BLEU and METEOR never import torch; BERTScore imports it (through bert-score) only when asked.
 """
 
@@ -68,7 +78,7 @@ import importlib.metadata
 import math
 import os
 import re
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +90,8 @@ from koala.scoring._validate import check_pairs
 from koala.scoring.bootstrap import Interval, bleu_interval
 from koala.scoring.protocol import check_protocol
 
+Groups = Mapping[Hashable, Sequence[int]]
+
 __all__ = [
     "DEFAULT_BERTSCORE_MODEL",
     "METEOR_SCALE",
@@ -90,6 +102,7 @@ __all__ = [
     "BERTScoreResult",
     "BLEUResult",
     "BLEUStats",
+    "Groups",
     "METEORResult",
     "corpus_bertscore",
     "corpus_bleu",
@@ -166,6 +179,19 @@ def _spaces_field(tokenize: str) -> str:
     return f"kept-as-U+{ord(SPACE_TOKEN):04X}" if tokenize == "char" else "kept"
 
 
+def _check_groups(groups: Groups | None, n: int) -> dict[Hashable, list[int]]:
+    """``groups`` as lists of sentence indices; each group non-empty, each index in range."""
+    out: dict[Hashable, list[int]] = {}
+    for name, idx in (groups or {}).items():
+        idx = [int(i) for i in idx]
+        if not idx:
+            raise ValueError(f"group {name!r} is empty; nothing to score")
+        if not all(0 <= i < n for i in idx):
+            raise ValueError(f"group {name!r} has an index outside 0..{n - 1}")
+        out[name] = idx
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # BLEU
 
@@ -206,11 +232,19 @@ def _bleu_from_stats(counts: Sequence[int], totals: Sequence[int], sys_len: int,
     ).score
 
 
+def _bleu_of_rows(rows: np.ndarray) -> Any:
+    """sacreBLEU's ``BLEUScore`` of the summed per-sentence rows of :func:`_sentence_stats`:
+    exactly what ``corpus_score`` gives for those sentences, which sums the same statistics."""
+    c = [int(x) for x in rows.sum(axis=0)]
+    return BLEU.compute_bleu(c[0:4], c[4:8], c[8], c[9], smooth_method="exp")
+
+
 @dataclass(frozen=True)
 class BLEUResult:
     """Corpus BLEU (0-100) with its statistics, signature and optional bootstrap intervals:
     the sacreBLEU-style ``ci_low``/``ci_high`` (``n_bootstrap``) and ``interval`` (an
-    :class:`~koala.scoring.bootstrap.Interval`, ``bleu_ci`` in :meth:`as_dict`)."""
+    :class:`~koala.scoring.bootstrap.Interval`, ``bleu_ci`` in :meth:`as_dict`); ``groups``:
+    the result of each requested group of sentences (not in :meth:`as_dict`)."""
 
     score: float
     stats: BLEUStats
@@ -228,6 +262,7 @@ class BLEUResult:
     bootstrap_mean: float | None = None
     per_sentence: list[float] | None = field(default=None)
     interval: Interval | None = None
+    groups: dict[Hashable, BLEUResult] | None = None
 
     def as_dict(self, prefix: str = "bleu") -> dict[str, Any]:
         s = self.stats
@@ -279,6 +314,7 @@ def corpus_bleu(
     protocol: str = "koala",
     n_resamples: int = 1000,
     clusters: Sequence[Hashable] | None = None,
+    groups: Groups | None = None,
 ) -> BLEUResult:
     """Corpus BLEU of ``predictions`` against ``references`` (one reference per sentence).
 
@@ -298,8 +334,13 @@ def corpus_bleu(
     ``seed``; with ``clusters`` (one key per sentence, e.g. the TED talk: its segments share a
     speaker and a topic) whole clusters are resampled and the unit is named ``"talk"``.
     ``return_per_sentence`` adds each sentence's own BLEU (sacreBLEU ``sentence_score``).
+
+    ``groups`` (name -> sentence indices) adds ``groups``: per name the result of this call on
+    those sentences alone without intervals or per-sentence lists, summed from the per-sentence
+    statistics computed once here (bit-identical to a separate call).
     """
     check_pairs(predictions, references)
+    group_idx = _check_groups(groups, len(predictions))
     _check_tokenize(tokenize)
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
@@ -311,20 +352,36 @@ def corpus_bleu(
     refs = _prepare(references, tokenize, norm)
 
     bleu = BLEU(tokenize=TOKENIZE[tokenize][2])
-    score = bleu.corpus_score(hyps, [refs])
+    rows = _sentence_stats(bleu, hyps, refs)  # the per-sentence work, done once
     sig = bleu.get_signature()
+
+    def result(part: np.ndarray, **extra: Any) -> BLEUResult:
+        score = _bleu_of_rows(part)
+        return BLEUResult(
+            score=float(score.score),
+            stats=BLEUStats(tuple(score.counts), tuple(score.totals), score.sys_len, score.ref_len),
+            precisions=tuple(float(p) for p in score.precisions),
+            bp=float(score.bp),
+            signature=f"{sig.format()}|norm:{norm_name}|spaces:{_spaces_field(tokenize)}",
+            tokenize=tokenize,
+            normalization=norm_name,
+            num_sentences=len(part),
+            **extra,
+        )
+
+    group_results = None
+    if groups is not None:  # before the signature gains the bootstrap fields
+        group_results = {g: result(rows[idx]) for g, idx in group_idx.items()}
     ci_low = ci_high = bs_mean = None
     per_sentence = None
     if return_per_sentence:  # sacreBLEU's sentence BLEU (effective order, exp smoothing)
         sent = BLEU(tokenize=TOKENIZE[tokenize][2], effective_order=True)
         per_sentence = [sent.sentence_score(h, [r]).score for h, r in zip(hyps, refs, strict=True)]
-    rows = _sentence_stats(bleu, hyps, refs) if n_bootstrap or confidence is not None else None
     interval = None
     if confidence is not None:
         name = None if clusters is None else "talk"
         interval = bleu_interval(rows, clusters, n_resamples, confidence, seed, name)
     if n_bootstrap:
-        assert rows is not None
         sig.update("bs", n_bootstrap)
         sig.update("seed", seed)
         rng = np.random.default_rng(seed)
@@ -337,16 +394,8 @@ def corpus_bleu(
         tail = (1.0 - legacy_confidence) / 2.0 * 100.0
         ci_low, ci_high = (float(x) for x in np.percentile(samples, [tail, 100.0 - tail]))
         bs_mean = float(samples.mean())
-    signature = f"{sig.format()}|norm:{norm_name}|spaces:{_spaces_field(tokenize)}"
-    return BLEUResult(
-        score=float(score.score),
-        stats=BLEUStats(tuple(score.counts), tuple(score.totals), score.sys_len, score.ref_len),
-        precisions=tuple(float(p) for p in score.precisions),
-        bp=float(score.bp),
-        signature=signature,
-        tokenize=tokenize,
-        normalization=norm_name,
-        num_sentences=len(hyps),
+    return result(
+        rows,
         n_bootstrap=n_bootstrap,
         seed=seed if n_bootstrap else None,
         confidence=legacy_confidence if n_bootstrap else None,
@@ -355,6 +404,7 @@ def corpus_bleu(
         bootstrap_mean=bs_mean,
         per_sentence=per_sentence,
         interval=interval,
+        groups=group_results,
     )
 
 
@@ -376,13 +426,15 @@ class _NoWordNet:
 @dataclass(frozen=True)
 class METEORResult:
     """Mean sentence METEOR and the settings that produced it. ``scale`` is 1 (0-1) or 100
-    (0-100, the published "reported x100"); ``score`` and ``per_sentence`` are on it."""
+    (0-100, the published "reported x100"); ``score`` and ``per_sentence`` are on it.
+    ``groups``: the result of each requested group of sentences (not in :meth:`as_dict`)."""
 
     score: float
     signature: str
     num_sentences: int
     per_sentence: list[float] | None = field(default=None)
     scale: float = 1.0
+    groups: dict[Hashable, METEORResult] | None = None
 
     def as_dict(self, prefix: str = "meteor") -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -409,6 +461,7 @@ def corpus_meteor(
     gamma: float = 0.5,
     return_per_sentence: bool = False,
     protocol: str = "koala",
+    groups: Groups | None = None,
 ) -> METEORResult:
     """Mean over sentences of NLTK's METEOR on the tokens BLEU uses (characters by default).
 
@@ -417,11 +470,16 @@ def corpus_meteor(
     with no synsets, so nothing is ever downloaded (see the module docstring). ``protocol``
     picks the default normalisation as for :func:`corpus_bleu` and the scale: 0-1 under
     ``koala``, x100 under ``published`` (the published figure is "reported x100").
+
+    ``groups`` (name -> sentence indices) adds ``groups``: per name the mean of those
+    sentences' scores computed here (``math.fsum`` is exactly rounded, so bit-identical to a
+    separate call on them), without per-sentence lists.
     """
     from nltk.stem.porter import PorterStemmer
     from nltk.translate.meteor_score import meteor_score
 
     check_pairs(predictions, references)
+    group_idx = _check_groups(groups, len(predictions))
     _check_tokenize(tokenize)
     norm, norm_name = _resolve_normalization(tokenize, normalization, protocol)
     scale = METEOR_SCALE[protocol]
@@ -443,12 +501,22 @@ def corpus_meteor(
         f"|spaces:{_spaces_field(tokenize)}|stem:porter|wordnet:none"
         f"|alpha:{alpha}|beta:{beta}|gamma:{gamma}|avg:sentence-mean|scale:0-{scale:g}"
     )
-    return METEORResult(
-        score=math.fsum(scores) / len(scores),
-        signature=signature,
-        num_sentences=len(scores),
+
+    def result(values: list[float], **extra: Any) -> METEORResult:
+        return METEORResult(
+            score=math.fsum(values) / len(values),
+            signature=signature,
+            num_sentences=len(values),
+            scale=scale,
+            **extra,
+        )
+
+    return result(
+        scores,
         per_sentence=scores if return_per_sentence else None,
-        scale=scale,
+        groups=None
+        if groups is None
+        else {g: result([scores[i] for i in idx]) for g, idx in group_idx.items()},
     )
 
 
@@ -524,7 +592,8 @@ def _bertscore_layer(name: str, num_layers: int | None) -> int:
 
 @dataclass(frozen=True)
 class BERTScoreResult:
-    """Sentence-mean BERTScore precision, recall and F1, with the model and layer used."""
+    """Sentence-mean BERTScore precision, recall and F1, with the model and layer used.
+    ``groups``: the result of each requested group of sentences (not in :meth:`as_dict`)."""
 
     precision: float
     recall: float
@@ -535,6 +604,7 @@ class BERTScoreResult:
     normalization: str
     num_sentences: int
     per_sentence_f1: list[float] | None = field(default=None)
+    groups: dict[Hashable, BERTScoreResult] | None = None
 
     def as_dict(self, prefix: str = "bertscore") -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -562,6 +632,7 @@ def corpus_bertscore(
     batch_size: int = 32,
     device: str | None = None,
     return_per_sentence: bool = False,
+    groups: Groups | None = None,
 ) -> BERTScoreResult:
     """BERTScore (bert-score) of ``predictions`` against ``references``.
 
@@ -571,8 +642,13 @@ def corpus_bertscore(
     bert-score's layer for ``model_type`` and is required for models bert-score does not list.
     With ``HF_HUB_OFFLINE=1`` and the model not cached, :class:`BERTScoreModelUnavailable` is
     raised at once (no Hub call) saying how to provide it.
+
+    ``groups`` (name -> sentence indices) adds ``groups``: per name the means of those
+    sentences' values from this one model run, without per-sentence lists. (A separate call on
+    them batches them with other sentences, which can move a value in its last float32 bit.)
     """
     check_pairs(predictions, references)
+    group_idx = _check_groups(groups, len(predictions))
     load, name = _locate_bertscore_model(model_type, model_path)
     layers = _bertscore_layer(name, num_layers)
     norm = get_normalizer(normalization)
@@ -599,16 +675,28 @@ def corpus_bertscore(
             f"BERTScore model {load!r} could not be loaded ({exc}). " + _how_to_provide(name)
         ) from exc
     f_list = [float(x) for x in f.tolist()]
-    return BERTScoreResult(
-        precision=float(p.mean()),
-        recall=float(r.mean()),
-        f1=float(f.mean()),
-        model=name if model_path is None else f"{name} ({load})",
-        num_layers=layers,
-        hash=str(hash_code),
-        normalization=_norm_name(normalization),
-        num_sentences=len(f_list),
+
+    def result(p: Any, r: Any, f: Any, **extra: Any) -> BERTScoreResult:
+        return BERTScoreResult(
+            precision=float(p.mean()),
+            recall=float(r.mean()),
+            f1=float(f.mean()),
+            model=name if model_path is None else f"{name} ({load})",
+            num_layers=layers,
+            hash=str(hash_code),
+            normalization=_norm_name(normalization),
+            num_sentences=len(f),
+            **extra,
+        )
+
+    return result(
+        p,
+        r,
+        f,
         per_sentence_f1=f_list if return_per_sentence else None,
+        groups=None
+        if groups is None
+        else {g: result(p[idx], r[idx], f[idx]) for g, idx in group_idx.items()},
     )
 
 
@@ -640,6 +728,7 @@ def translation_scores(
     device: str | None = None,
     return_per_sentence: bool = False,
     protocol: str = "koala",
+    groups: Groups | None = None,
 ) -> dict[str, Any]:
     """BLEU, METEOR and BERTScore as one flat dict (the ``korean_translation`` metric).
 
@@ -657,6 +746,11 @@ def translation_scores(
     request. ``protocol`` (``"koala"`` or ``"published"``) sets the default BLEU/METEOR
     normalisation (``koala_st`` / ``koala_st_published``) and METEOR's scale; BERTScore is the
     same in both.
+
+    ``groups`` (name -> sentence indices, e.g. the subsets of a union config) adds ``groups``:
+    per name the dict this function returns for those sentences alone, without intervals or
+    per-sentence lists, aggregated from the per-sentence work done once for the whole set
+    (BLEU and METEOR bit-identical to a separate call; BERTScore see the module docstring).
     """
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -666,9 +760,19 @@ def translation_scores(
         raise ValueError(f"metrics={list(metrics)!r}: choose one or more of {list(METRICS)}")
     check_protocol(protocol)
     check_pairs(predictions, references)
+    group_idx = _check_groups(groups, len(predictions))
     out: dict[str, Any] = {"num_sentences": len(predictions), "protocol": protocol}
+    by_group: dict[Hashable, dict[str, Any]] = {
+        g: {"num_sentences": len(idx), "protocol": protocol} for g, idx in group_idx.items()
+    }
+
+    def add(res: BLEUResult | METEORResult | BERTScoreResult) -> None:
+        out.update(res.as_dict())
+        for g, part in (res.groups or {}).items():
+            by_group[g].update(part.as_dict())
+
     if "bleu" in chosen:
-        out.update(
+        add(
             corpus_bleu(
                 predictions,
                 references,
@@ -681,10 +785,11 @@ def translation_scores(
                 protocol=protocol,
                 n_resamples=n_resamples,
                 clusters=clusters,
-            ).as_dict()
+                groups=groups,
+            )
         )
     if "meteor" in chosen:
-        out.update(
+        add(
             corpus_meteor(
                 predictions,
                 references,
@@ -695,10 +800,11 @@ def translation_scores(
                 gamma=meteor_gamma,
                 return_per_sentence=return_per_sentence,
                 protocol=protocol,
-            ).as_dict()
+                groups=groups,
+            )
         )
     if "bertscore" in chosen:
-        out.update(
+        add(
             corpus_bertscore(
                 predictions,
                 references,
@@ -710,6 +816,9 @@ def translation_scores(
                 batch_size=batch_size,
                 device=device,
                 return_per_sentence=return_per_sentence,
-            ).as_dict()
+                groups=groups,
+            )
         )
+    if groups is not None:
+        out["groups"] = by_group
     return out

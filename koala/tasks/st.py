@@ -12,6 +12,36 @@ from koala.tasks.base import Task, answer_text, interval_options, non_ok, sorted
 ST_METRICS = ("bleu", "meteor", "bertscore")
 
 
+def _subset_key(
+    protocol: str, metrics: Sequence[str], preds: Sequence[str], refs: Sequence[str]
+) -> tuple[Any, ...]:
+    return (protocol, tuple(metrics), tuple(preds), tuple(refs))
+
+
+def _subset_groups(recs: Sequence[Mapping[str, Any]]) -> dict[str, list[int]] | None:
+    """Positions of the records per subset, when they span two subsets or more."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(recs):
+        if r.get("subset"):
+            groups.setdefault(r["subset"], []).append(i)
+    return groups if len(groups) > 1 else None
+
+
+def _finish(
+    out: dict[str, Any],
+    notes: list[str],
+    metrics: Sequence[str],
+    recs: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The figures with the notes of metrics that failed and the failed/abstained counts."""
+    if notes:
+        out["notes"] = notes
+    if not any(k in out for k in metrics):
+        out["note"] = "not scored: " + "; ".join(notes)
+    out.update(non_ok(recs))
+    return out
+
+
 class ST(Task):
     name = "st"
     row_mapper = "st_columns"
@@ -43,7 +73,19 @@ class ST(Task):
         ci: Mapping[str, Any] | None,
         options: Mapping[str, Any],
     ) -> dict[str, dict[str, Any]]:
-        metrics = options.get("st_metrics") or ST_METRICS
+        """BLEU, METEOR and BERTScore of one variant's records (failed and abstained requests
+        count as empty translations), with BLEU intervals by talk when ``ci`` is given.
+
+        A union config is scored whole and then per subset (:func:`koala.score.score_config`).
+        When ``recs`` span several subsets and ``options["memo"]`` is a dict (one per
+        ``score_config`` call), each subset's figures are aggregated here from the same
+        per-sentence work (``translation_scores(groups=...)``) and kept in it until the call
+        for that subset (same protocol, metrics, predictions and references, no ``ci``) takes
+        them, so the metrics run once per variant, not once per variant and subset. A subset
+        gets no interval, as before; a metric that failed leaves its subsets to be scored on
+        their own.
+        """
+        metrics = tuple(options.get("st_metrics") or ST_METRICS)
         recs = sorted_records(recs)
         try:
             from koala.scoring.translation import translation_scores
@@ -53,6 +95,13 @@ class ST(Task):
             }
         preds = [answer_text(r) for r in recs]
         refs = [r["ref"]["reference"] for r in recs]
+        memo = options.get("memo")
+        if ci is None and isinstance(memo, dict):
+            done = memo.pop(_subset_key(protocol, metrics, preds, refs), None)
+            if done is not None:
+                return {"gen": _finish(dict(done), [], metrics, recs)}
+        groups = _subset_groups(recs) if isinstance(memo, dict) else None
+        by_group: dict[Any, dict[str, Any]] = {s: {} for s in groups or {}}
         out: dict[str, Any] = {}
         notes = []
         for m in metrics:
@@ -60,15 +109,21 @@ class ST(Task):
                 # segments of one TED talk share a speaker and a topic: resample talks
                 talks = [str(r["ref"].get("talk_id") or r["id"]) for r in recs]
                 extra = interval_options(ci, talks) if m == "bleu" else {}
-                out.update(translation_scores(preds, refs, metrics=[m], protocol=protocol, **extra))
+                res = translation_scores(
+                    preds, refs, metrics=[m], protocol=protocol, groups=groups, **extra
+                )
+                for s, part in res.pop("groups", {}).items():
+                    by_group[s].update(part)
+                out.update(res)
             except Exception as exc:  # e.g. the BERTScore model is not available offline
                 notes.append(f"{m}: not scored: {type(exc).__name__}: {str(exc)[:300]}")
-        if notes:
-            out["notes"] = notes
-        if not any(k in out for k in metrics):
-            out["note"] = "not scored: " + "; ".join(notes)
-        out.update(non_ok(recs))
-        return {"gen": out}
+        if groups and not notes:
+            for s, idx in groups.items():
+                key = _subset_key(
+                    protocol, metrics, [preds[i] for i in idx], [refs[i] for i in idx]
+                )
+                memo[key] = by_group[s]
+        return {"gen": _finish(out, notes, metrics, recs)}
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         from koala.report_cells import fmt, interval
