@@ -45,6 +45,7 @@ __all__ = [
     "ChatError",
     "ChatResult",
     "OpenAIClient",
+    "body_parts",
     "check_base_url",
     "deadline",
     "encode_body",
@@ -165,23 +166,63 @@ def _parse_models(body: Any) -> list[dict[str, Any]]:
     return data
 
 
-def encode_body(body: Mapping[str, Any], raw: Mapping[str, bytes] | None = None) -> bytes:
+def body_parts(body: Mapping[str, Any], raw: Mapping[str, bytes] | None = None) -> list[bytes]:
     """The JSON bytes of a request body (UTF-8, no ASCII escaping, compact separators, no
-    NaN), with each placeholder string of ``raw``
-    replaced by its bytes: a clip's base64 text (megabytes for a PA-QA passage) is spliced in
-    as it is instead of being scanned by the JSON encoder and copied again for every request
+    NaN) as consecutive parts, each placeholder string of ``raw`` standing as its own part
+    (its bytes, between the quotes): a clip's base64 text (megabytes for a PA-QA passage) goes
+    out as it is instead of being scanned by the JSON encoder and copied into every request
     that sends it. Each placeholder must occur exactly once and its bytes must be JSON-safe
     string content (base64 is)."""
     import json
 
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    parts = [text.encode()]
     for placeholder, value in (raw or {}).items():
         quoted = json.dumps(placeholder).encode()
-        if data.count(quoted) != 1:
+        hits = [k for k, p in enumerate(parts) if p is not value and quoted in p]
+        if len(hits) != 1 or parts[hits[0]].count(quoted) != 1:
             raise ValueError(f"placeholder {placeholder!r} is not in the body exactly once")
-        head, _, tail = data.partition(quoted)
-        data = b"".join((head, b'"', value, b'"', tail))
-    return data
+        k = hits[0]
+        head, _, tail = parts[k].partition(quoted)
+        parts[k : k + 1] = [head + b'"', value, b'"' + tail]
+    return parts
+
+
+def encode_body(body: Mapping[str, Any], raw: Mapping[str, bytes] | None = None) -> bytes:
+    """:func:`body_parts` joined: the request body's bytes."""
+    return b"".join(body_parts(body, raw))
+
+
+def _payload(parts: list[bytes], timeout: float) -> Any:
+    """An aiohttp payload that writes ``parts`` one after the other (``Content-Length`` their
+    total), so a clip's base64 is never copied into a joined body. Writing a body that the
+    server stops reading fails after ``timeout`` seconds (aiohttp has no write time-out of
+    its own; the client's ``sock_read`` time-out starts once the body is sent)."""
+    import aiohttp.payload
+
+    class JSONParts(aiohttp.payload.Payload):
+        _autoclose = True  # bytes in memory: nothing to close, may be sent again on a retry
+
+        def __init__(self, value: list[bytes]) -> None:
+            super().__init__(value, content_type="application/json")
+            self._size = sum(len(p) for p in value)
+
+        def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+            return b"".join(self._value).decode(encoding, errors)
+
+        async def write(self, writer: Any) -> None:
+            await self.write_with_length(writer, None)
+
+        async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+            left = self._size if content_length is None else content_length
+            async with asyncio.timeout(timeout):
+                for part in self._value:
+                    if left <= 0:
+                        return
+                    await writer.write(part[:left] if left < len(part) else part)
+                    left -= len(part)
+
+    return JSONParts(parts)
 
 
 class OpenAIClient:
@@ -269,7 +310,7 @@ class OpenAIClient:
         :func:`encode_body`). Must run inside ``async with client``."""
         body = {"model": self.model, "messages": list(messages), **params}
         result, attempts, latency = await self._send(
-            "POST", f"{self.base_url}/chat/completions", encode_body(body, raw), _parse
+            "POST", f"{self.base_url}/chat/completions", body_parts(body, raw), _parse
         )
         result.attempts = attempts
         result.latency_s = latency
@@ -285,11 +326,11 @@ class OpenAIClient:
         return entries
 
     async def _send(
-        self, method: str, url: str, body: bytes | None, parse: Callable[[Any], T]
+        self, method: str, url: str, body: list[bytes] | None, parse: Callable[[Any], T]
     ) -> tuple[T, int, float]:
-        """``parse`` of the JSON answer to one request (``body``: its JSON bytes, made once for
-        every attempt), the attempts it took and the latency of the last attempt, with the
-        retries described in the module docstring."""
+        """``parse`` of the JSON answer to one request (``body``: its JSON bytes in parts,
+        :func:`body_parts`, made once for every attempt), the attempts it took and the latency
+        of the last attempt, with the retries described in the module docstring."""
         if self._client is None or self._sem is None:
             raise RuntimeError("use 'async with OpenAIClient(...) as client' before a request")
         import aiohttp
@@ -301,11 +342,9 @@ class OpenAIClient:
             async with self._sem:
                 t0 = time.perf_counter()
                 try:
-                    headers = self._headers()
-                    if body is not None:
-                        headers["Content-Type"] = "application/json"
+                    data = _payload(body, self.timeout) if body is not None else None
                     async with self._client.request(
-                        method, url, data=body, headers=headers
+                        method, url, data=data, headers=self._headers()
                     ) as resp:
                         status = resp.status
                         payload = await resp.read()

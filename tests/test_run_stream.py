@@ -167,12 +167,14 @@ def test_the_prompt_variants_of_a_clip_share_one_encoding(tmp_path, monkeypatch)
     for r in rows:
         r["audio"] = wav(r["audio"][::2], 8000)
     export = make_export(tmp_path / "data", {"sqa_click": rows})
+    import pybase64
+
     encoded, b64 = [], []
-    real_encode, real_b64 = koala.audio.wav_bytes, base64.b64encode
+    real_encode, real_b64 = koala.audio.wav_bytes, pybase64.b64encode
     monkeypatch.setattr(
         koala.audio, "wav_bytes", lambda *a, **k: encoded.append(1) or real_encode(*a, **k)
     )
-    monkeypatch.setattr(base64, "b64encode", lambda b: b64.append(len(b)) or real_b64(b))
+    monkeypatch.setattr(pybase64, "b64encode", lambda b: b64.append(len(b)) or real_b64(b))
     with ScriptedServer(lambda body, n: Reply(body=completion("(A)"))) as srv:
         spec = f"openai:m@{srv.url}?retries=0"
         run_model(
@@ -278,3 +280,27 @@ def test_a_body_with_spliced_audio_is_the_json_of_the_whole_body():
     )
     with pytest.raises(ValueError, match="exactly once"):
         encode_body(body, {"ABSENT": b64})
+
+
+def test_a_body_the_server_stops_reading_times_out(tmp_path):
+    """aiohttp has no write time-out: the client bounds the upload itself."""
+    import asyncio
+    import socket
+
+    from koala.openai_client import ChatError, OpenAIClient
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts the connection, never reads a byte
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    big = b"A" * (64 * 2**20)  # more than the kernel's buffers hold
+
+    async def ask() -> None:
+        async with OpenAIClient(url, "m", timeout=0.5, max_retries=0) as client:
+            await client.achat([{"role": "user", "content": "AUDIO"}], raw={"AUDIO": big})
+
+    try:
+        with pytest.raises(ChatError, match="timed out"):
+            asyncio.run(asyncio.wait_for(ask(), 20))  # a hang fails instead of blocking
+    finally:
+        listener.close()
