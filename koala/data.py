@@ -185,6 +185,7 @@ class ParquetRows:
                 self._groups.append((k, g, total, n))
                 total += n
         self._len = total if limit is None else min(total, limit)
+        self._starts = [g[2] for g in self._groups]
         self._cached: tuple[int, tuple[str, ...], Any] | None = None
 
     def __len__(self) -> int:
@@ -211,7 +212,7 @@ class ParquetRows:
 
         if not 0 <= index < self._len:
             raise IndexError(f"row {index} of {self._len}")
-        k = bisect.bisect_right([g[2] for g in self._groups], index) - 1
+        k = bisect.bisect_right(self._starts, index) - 1
         return self._group(k, columns).slice(index - self._groups[k][2], 1).to_pylist()[0]
 
 
