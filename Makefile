@@ -54,10 +54,14 @@ demo: setup
 	$(BIN)/koala-bench prepare --mini --mini-dir demo_out/mini_source
 	$(BIN)/koala-bench demo
 
+# bench_full: export, run, latency and score on a synthetic tree of the real benchmark's
+# layout at 5% of its size (a few minutes); the real size: make bench BENCH_FULL=--full
+BENCH_FULL ?=
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cer.py
 	$(BIN)/python benchmarks/bench_export.py
 	$(BIN)/python benchmarks/bench_runner.py
+	$(BIN)/python benchmarks/bench_full.py $(BENCH_FULL)
 
 clean:
 	rm -rf $(VENV) .venv-legacy .pytest_cache build *.egg-info
