@@ -198,23 +198,20 @@ def _replace_dir(src: Path, dest: Path) -> None:
 ROW_GROUP_ROWS = 100  # rows per Parquet row group at most: small reads when streaming audio
 # ... and at most this many bytes of audio per row group: a group of 100 PA-QA passages (1-2
 # minutes each) held ~320 MB, twice (the rows and their Arrow copy), so the exporter's memory
-# grew with clip length (measured: 1.39 GB peak for 160 clips of 100 s; see benchmarks/)
+# grew with clip length (measured: 1.39 GB peak for 160 clips of 100 s; see benchmarks/).
+# A group's audio is now held once, in a buffer reused from group to group (_AudioColumn).
 ROW_GROUP_BYTES = 32 * 2**20
 
 
-def _audio_bytes(row: Mapping[str, Any]) -> int:
-    """The bytes of audio a row carries (every ``{"bytes": ...}`` column)."""
-    return sum(
-        len(v["bytes"])
-        for v in row.values()
-        if isinstance(v, Mapping) and isinstance(v.get("bytes"), bytes | bytearray)
-    )
+def _is_audio(field: Any) -> bool:
+    """Whether a schema field is an audio column (``struct<bytes: binary, path: string>``)."""
+    return str(field.type).startswith("struct<bytes")
 
 
 def _parquet_options(schema: Any) -> dict[str, Any]:
     """Writer options: audio bytes are stored uncompressed, without dictionary or statistics
     (PCM does not compress and min/max of audio mean nothing); the rest is snappy."""
-    audio_leaves = {f"{f.name}.bytes" for f in schema if str(f.type).startswith("struct<bytes")}
+    audio_leaves = {f"{f.name}.bytes" for f in schema if _is_audio(f)}
     leaves = []
     for f in schema:
         if str(f.type).startswith("struct<"):
@@ -229,57 +226,176 @@ def _parquet_options(schema: Any) -> dict[str, Any]:
     }
 
 
+class _AudioColumn:
+    """One audio column (``{"bytes", "path"}`` or ``None``) of a row group.
+
+    Each row's bytes are copied, as the row comes, into one buffer that is kept from group to
+    group and handed to Arrow without a copy: a group's audio is held once (not as the rows'
+    ``bytes`` and again as their Arrow copy), and its memory is reused rather than allocated
+    and faulted in anew for every group. The buffer is written to again only after the table
+    of the previous group is written and let go (:meth:`_Shards.write`)."""
+
+    def __init__(self, field: Any) -> None:
+        self.field = field
+        self.buffer = bytearray()
+        self.clear()
+
+    def clear(self) -> None:
+        self.offsets = [0]
+        self.has_bytes: list[bool] = []
+        self.paths: list[Any] = []
+        self.present: list[bool] = []  # False: the value is None (a null struct)
+
+    def add(self, value: Mapping[str, Any] | None) -> None:
+        data = None if value is None else value.get("bytes")
+        end = self.offsets[-1]
+        if data is not None:
+            start, end = end, end + len(data)
+            self.buffer[start:end] = data  # grows the buffer when a group outgrows it
+        self.offsets.append(end)
+        self.has_bytes.append(data is not None)
+        self.paths.append(None if value is None else value.get("path"))
+        self.present.append(value is not None)
+
+    def array(self) -> Any:
+        import numpy as np
+        import pyarrow as pa
+
+        n, size = len(self.present), self.offsets[-1]
+        if size > 2**31 - 1:  # the int32 offsets of pa.binary()
+            raise ValueError(f"{size} bytes of audio in one row group (at most 2 GiB)")
+
+        def mask(flags: list[bool]) -> Any:
+            return None if all(flags) else pa.py_buffer(np.packbits(flags, bitorder="little"))
+
+        data = pa.Array.from_buffers(
+            pa.binary(),
+            n,
+            [
+                mask(self.has_bytes),
+                pa.py_buffer(np.array(self.offsets, dtype=np.int32)),
+                pa.py_buffer(memoryview(self.buffer)[:size]),
+            ],
+        )
+        paths = pa.array(self.paths, type=self.field.type.field("path").type)
+        return pa.StructArray.from_arrays(
+            [data, paths],
+            fields=list(self.field.type),
+            mask=None if all(self.present) else pa.array([not p for p in self.present]),
+        )
+
+
+class _RowGroup:
+    """The rows of one Parquet row group held column by column, made into an Arrow table
+    (:meth:`table`) that equals ``pa.Table.from_pylist(rows, schema=schema)``: a column a row
+    lacks is null, a key the schema lacks is ignored, an audio value ``None`` is null."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.audio = {f.name: _AudioColumn(f) for f in schema if _is_audio(f)}
+        self.values: dict[str, list[Any]] = {f.name: [] for f in schema if not _is_audio(f)}
+        self.rows = 0
+        self.audio_bytes = 0
+
+    def audio_size(self, row: Mapping[str, Any]) -> int:
+        """The bytes of audio ``row`` carries (in the schema's audio columns)."""
+        size = 0
+        for name in self.audio:
+            value = row.get(name)
+            if value is not None and value.get("bytes") is not None:
+                size += len(value["bytes"])
+        return size
+
+    def add(self, row: Mapping[str, Any], audio_bytes: int) -> None:
+        for name, values in self.values.items():
+            values.append(row.get(name))
+        for name, column in self.audio.items():
+            column.add(row.get(name))
+        self.rows += 1
+        self.audio_bytes += audio_bytes
+
+    def table(self) -> Any:
+        import pyarrow as pa
+
+        arrays = [
+            self.audio[f.name].array()
+            if f.name in self.audio
+            else pa.array(self.values[f.name], type=f.type)
+            for f in self.schema
+        ]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def clear(self) -> None:
+        for values in self.values.values():
+            values.clear()
+        for column in self.audio.values():
+            column.clear()
+        self.rows = 0
+        self.audio_bytes = 0
+
+
+class _Shards:
+    """Parquet shards in a folder, written a row group at a time; a new shard is begun once
+    the current one holds ``max_shard_size`` bytes (of Arrow data)."""
+
+    def __init__(self, folder: Path, schema: Any, max_shard_size: int) -> None:
+        self.folder, self.schema, self.max_shard_size = folder, schema, max_shard_size
+        self.options = _parquet_options(schema)
+        self.paths: list[Path] = []
+        self.writer: Any = None
+        self.written = 0
+
+    def write(self, group: _RowGroup) -> None:
+        """Write ``group`` as one row group, then clear it (its buffers may be filled again)."""
+        import pyarrow.parquet as pq
+
+        if self.writer is None or self.written >= self.max_shard_size:
+            self.close()
+            self.paths.append(self.folder / f"shard-{len(self.paths):05d}.parquet")
+            self.writer = pq.ParquetWriter(str(self.paths[-1]), self.schema, **self.options)
+            self.written = 0
+        table = group.table()
+        self.writer.write_table(table, row_group_size=group.rows)
+        self.written += table.nbytes
+        del table  # lets go of the audio buffers before they are filled again
+        group.clear()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 def _write_parquet(
     rows: Any, features: Any, folder: Path, max_shard_size: int, name: str
 ) -> list[Path]:
     """Write ``rows`` as Parquet shards in ``folder``, one row group at a time (at most
     ROW_GROUP_ROWS rows and, past the first row, ROW_GROUP_BYTES bytes of audio each), so memory
-    holds one row group whatever the number or the length of the clips."""
-    import pyarrow as pa
+    holds one row group whatever the number or the length of the clips. A group is written as
+    soon as it is full, its columns made Arrow arrays directly (:class:`_RowGroup`)."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     schema = features.arrow_schema
-    options = _parquet_options(schema)
-    shards: list[Path] = []
-    writer = None
-    written = 0
-    batch: list[dict[str, Any]] = []
-    batch_bytes = 0
-
-    def flush() -> None:
-        nonlocal writer, written, batch_bytes
-        if not batch:
-            return
-        if writer is None or written >= max_shard_size:
-            if writer is not None:
-                writer.close()
-            shards.append(folder / f"shard-{len(shards):05d}.parquet")
-            writer = pq.ParquetWriter(str(shards[-1]), schema, **options)
-            written = 0
-        table = pa.Table.from_pylist(batch, schema=schema)
-        writer.write_table(table, row_group_size=len(batch))
-        written += table.nbytes
-        batch.clear()
-        batch_bytes = 0
-
+    shards = _Shards(folder, schema, max_shard_size)
+    group = _RowGroup(schema)
     try:
         for _key, row in tqdm(rows, desc=name, unit=" rows", leave=False):
-            size = _audio_bytes(row)
-            if batch and batch_bytes + size > ROW_GROUP_BYTES:
-                flush()
-            batch.append(row)
-            batch_bytes += size
-            if len(batch) >= ROW_GROUP_ROWS:
-                flush()
-        flush()
+            size = group.audio_size(row)
+            if group.rows and group.audio_bytes + size > ROW_GROUP_BYTES:
+                shards.write(group)
+            group.add(row, size)
+            del row  # its audio is in the group's buffer now
+            if group.rows >= ROW_GROUP_ROWS:
+                shards.write(group)
+        if group.rows:
+            shards.write(group)
     finally:
-        if writer is not None:
-            writer.close()
-    if not shards:  # a config with no rows still gets one (empty) shard with its schema
-        shards.append(folder / "shard-00000.parquet")
-        pq.write_table(schema.empty_table(), str(shards[-1]))
-    return shards
+        shards.close()
+    if not shards.paths:  # a config with no rows still gets one (empty) shard with its schema
+        shards.paths.append(folder / "shard-00000.parquet")
+        pq.write_table(schema.empty_table(), str(shards.paths[-1]))
+    return shards.paths
 
 
 def _build_one(

@@ -555,6 +555,7 @@ def generate_rows(
         recipe = _recipe(spec, sub, opts)
         want_noisy = spec.noise == "noisy" and sub.noisy_kind == "published"
         noise_label = "noisy" if (want_noisy or recipe is not None) else "clean"
+        has_original = "original_audio" in get_task(sub.task).columns()  # once, not per row
         pool = (
             _babble_pool(spec, sub, opts, talks) if recipe and recipe.noise_type == "babble" else []
         )
@@ -598,7 +599,7 @@ def generate_rows(
                     "duration": n_samples / TARGET_SR,
                     **item.columns,
                 }
-                if "original_audio" in get_task(sub.task).columns():
+                if has_original:
                     row["original_audio"] = (
                         None
                         if original is None

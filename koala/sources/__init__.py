@@ -24,6 +24,7 @@ import codecs
 import json
 import os
 import posixpath
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -273,10 +274,13 @@ def as_int(record: dict[str, Any], field: str) -> int:
 def looks_noisy(raw: str) -> bool:
     """Whether a published audio path points at noisy audio: a directory ``audio_noise`` or
     ``*_noise``, or a file name ending in ``_noisy``/``_noise`` (``000000_tts_noisy.wav``)."""
-    parts = PurePosixPath(raw.replace("\\", "/")).parts
+    # the parts and the stem as PurePosixPath gives them, without building one per row
+    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
         return False
-    dirs, stem = parts[:-1], PurePosixPath(parts[-1]).stem
+    name = parts[-1]
+    dot = name.rfind(".")
+    dirs, stem = parts[:-1], name[:dot] if 0 < dot < len(name) - 1 else name
     return (
         any(d == "audio_noise" or d.endswith("_noise") for d in dirs)
         or stem.endswith("_noisy")
@@ -331,6 +335,7 @@ class AudioResolver:
         self.search_dirs = [Path(d) for d in search_dirs if d is not None]
         self._index: dict[str, list[Path]] | None = None
         self._real_roots: list[str] | None = None
+        self._real_dirs: dict[str, str] = {}
 
     def _name_index(self) -> dict[str, list[Path]]:
         if self._index is None:
@@ -379,12 +384,29 @@ class AudioResolver:
             self._real_roots = roots
         return self._real_roots
 
+    def _realpath(self, path: str) -> str:
+        """``os.path.realpath(path)``, with the real path of each folder looked up once: a
+        file that is not itself a symbolic link costs one ``lstat`` (not one per component
+        of its path, per row)."""
+        folder, name = os.path.split(path)
+        if name in ("", ".", "..") or not os.path.isabs(folder):
+            return os.path.realpath(path)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return os.path.realpath(path)
+        except OSError:
+            return os.path.realpath(path)
+        real = self._real_dirs.get(folder)
+        if real is None:
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
+
     def confine(self, path: str | os.PathLike[str], raw: Any = None, field: str = "raw") -> Path:
         """``path`` itself when its real path (symbolic links resolved) lies inside the root or
         a search dir; a ``SourceError`` naming ``field`` otherwise."""
-        real = os.path.realpath(path)
-        if any(_inside(Path(r), real) for r in self._allowed()):
-            return Path(path)
+        real = self._realpath(os.fspath(path))
+        if any(real == r or real.startswith(r + os.sep) for r in self._allowed()):
+            return path if isinstance(path, Path) else Path(path)
         raise SourceError(
             f"{str(raw if raw is not None else path)!r} is {os.fspath(path)}, a symbolic link "
             f"(or inside a linked folder) that leads out of the data root to {real}; refused",
