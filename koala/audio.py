@@ -36,6 +36,7 @@ __all__ = [
     "load_audio",
     "load_pcm",
     "mix_at_snr",
+    "pcm16_mono_wav",
     "pink_noise",
     "resample",
     "row_rng",
@@ -117,6 +118,36 @@ def load_audio(
         except Exception as exc:
             raise ValueError(f"cannot decode audio {p}: {sf_exc}; FFmpeg: {exc}") from exc
     return resample(_to_mono(np.asarray(data)), sr, target_sr)
+
+
+def pcm16_mono_wav(data: bytes, extensible: bool = True) -> tuple[int, int, int] | None:
+    """``(sampling_rate, start, stop)`` of the samples of a 16-bit PCM mono RIFF/WAVE file
+    (``WAVE_FORMAT_PCM``, or with ``extensible`` also an extensible header whose sub-format
+    is PCM), read from its header alone; ``None`` for anything else or a header that does
+    not add up (a data chunk longer than the file, an odd size)."""
+    import struct
+
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if cid == b"fmt ":
+            if size < 16 or body + size > len(data):
+                return None
+            tag, channels, sr, _rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
+            if extensible and tag == 0xFFFE and size >= 40:  # the sub-format's tag
+                tag = struct.unpack_from("<H", data, body + 24)[0]
+            fmt = (tag, channels, sr, align, bits)
+        elif cid == b"data":
+            if fmt is None or fmt[0] != 1 or fmt[1] != 1 or fmt[3] != 2 or fmt[4] != 16:
+                return None
+            if fmt[2] <= 0 or body + size > len(data) or size % 2:
+                return None
+            return fmt[2], body, body + size
+        pos = body + size + (size & 1)
+    return None
 
 
 def wav_bytes(array: np.ndarray, sr: int = TARGET_SR) -> bytes:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from koala.audio import NOISE_TYPES, TARGET_SR, add_noise, load_audio, wav_bytes
+from koala.audio import NOISE_TYPES, TARGET_SR, add_noise, load_audio, pcm16_mono_wav, wav_bytes
 from koala.builder.registry import ConfigSpec, SubsetSpec
 from koala.sources import AudioResolver, SourceError, as_text, looks_noisy
 from koala.sources.common_voice import read_tsv
@@ -194,30 +193,16 @@ def _wav_bytes(array: np.ndarray) -> bytes:
 
 
 def _pcm16_mono_wav_frames(data: bytes) -> int | None:
-    """Frames of a complete 16 kHz mono 16-bit PCM WAV file, else ``None``.
+    """Frames of a complete 16 kHz mono 16-bit PCM WAV file (``WAVE_FORMAT_PCM`` header),
+    else ``None`` (:func:`koala.audio.pcm16_mono_wav`).
 
     Such a file is already what a row stores: it is embedded as is, without decoding and
     re-encoding. Any other format, rate or layout, or a file whose data chunk is cut short,
     returns ``None`` and goes through the decoder (which reports a corrupt file)."""
-    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    found = pcm16_mono_wav(data, extensible=False) if len(data) >= 44 else None
+    if found is None or found[0] != TARGET_SR or found[2] == found[1]:
         return None
-    pos, fmt_ok = 12, False
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        body = pos + 8
-        if chunk == b"fmt ":
-            if size < 16:
-                return None
-            tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", data, body)
-            fmt_ok = (tag, channels, rate, align, bits) == (1, 1, TARGET_SR, 2, 16)
-            if not fmt_ok:
-                return None
-        elif chunk == b"data":
-            if not fmt_ok or body + size > len(data) or size % 2 or size == 0:
-                return None
-            return size // 2
-        pos = body + size + (size & 1)
-    return None
+    return (found[2] - found[1]) // 2
 
 
 def _row_id(sub: SubsetSpec, key: str) -> str:

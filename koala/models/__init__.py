@@ -160,7 +160,9 @@ class Audio:
     def from_wav(cls, data: bytes) -> Audio | None:
         """A clip backed by the WAV file ``data`` when it is 16-bit PCM mono with a readable
         header (``None`` otherwise: decode it with soundfile); nothing is decoded yet."""
-        found = _pcm16_mono(data)
+        from koala.audio import pcm16_mono_wav
+
+        found = pcm16_mono_wav(data)
         if found is None:
             return None
         sr, start, stop = found
@@ -225,35 +227,6 @@ class Audio:
     def __repr__(self) -> str:
         how = "stored WAV" if self._stored is not None else "samples"
         return f"Audio({self.duration:.2f} s at {self.sampling_rate} Hz, {how})"
-
-
-def _pcm16_mono(data: bytes) -> tuple[int, int, int] | None:
-    """``(sampling_rate, start, stop)`` of the samples of a 16-bit PCM mono RIFF/WAVE file
-    (``WAVE_FORMAT_PCM`` or an extensible header with the PCM sub-format), or ``None`` for
-    anything else or a header that does not add up."""
-    import struct
-
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    pos, fmt = 12, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        body = pos + 8
-        if cid == b"fmt ":
-            if size < 16 or body + size > len(data):
-                return None
-            tag, channels, sr, _rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
-            if tag == 0xFFFE and size >= 40:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's tag
-                tag = struct.unpack_from("<H", data, body + 24)[0]
-            fmt = (tag, channels, sr, align, bits)
-        elif cid == b"data":
-            if fmt is None or fmt[0] != 1 or fmt[1] != 1 or fmt[3] != 2 or fmt[4] != 16:
-                return None
-            if fmt[2] <= 0 or body + size > len(data) or size % 2:
-                return None
-            return fmt[2], body, body + size
-        pos = body + size + (size & 1)
-    return None
 
 
 def as_audio(value: Any) -> Audio | None:
