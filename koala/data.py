@@ -198,8 +198,9 @@ class ParquetRows:
             self._cached = (k, key, self._readers[reader].read_row_group(group, list(columns)))
         return self._cached[2]
 
-    def iter_columns(self, columns: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every row's ``columns`` as a dict, in order, one row group in memory at a time."""
+    def iter_columns(self, columns: Sequence[str], batch_rows: int = 0) -> Iterator[dict[str, Any]]:
+        """Every row's ``columns`` as a dict, in order, one row group in memory at a time
+        (``batch_rows`` is :class:`DatasetRows`'; the file's row groups are the batches)."""
         for k, (_, _, first, n) in enumerate(self._groups):
             if first >= self._len:
                 return

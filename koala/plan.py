@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from koala.data import DatasetRows, ParquetRows, as_rows, decode_audio
+from koala.data import as_rows, decode_audio
 from koala.models import (
     Audio,
     Request,
@@ -110,13 +110,7 @@ def audio_digests(
     out: dict[str, list[str | None]] = {c: [] for c in columns}
     if not columns:
         return out
-    source = rows if isinstance(rows, ParquetRows) else as_rows(rows)
-    iterate = (
-        source.iter_columns(list(columns), batch_rows)
-        if isinstance(source, DatasetRows)
-        else source.iter_columns(list(columns))
-    )
-    for row in iterate:
+    for row in as_rows(rows).iter_columns(list(columns), batch_rows):
         for c in columns:
             out[c].append(_digest(row[c]))
     return out
