@@ -114,6 +114,24 @@ def test_the_card(exported) -> None:
     assert f"| `sqa_kcsat` | 3 | {repairs} | 0 |" in text
 
 
+def test_the_card_is_what_huggingface_hub_writes(exported) -> None:
+    """The card is written without ``DatasetCard`` (libyaml's emitter instead of the pure-Python
+    one): it must be the text ``huggingface_hub`` itself makes of the same card."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    _, out, _, _ = exported
+    text = (out / "README.md").read_text(encoding="utf-8")
+    assert str(DatasetCard(text)) == text
+    data = {
+        "pretty_name": "KoALa 벤치",
+        "configs": [{"config_name": "a", "data_files": [{"split": "test", "path": ["x", "y"]}]}],
+        "dataset_info": [{"config_name": "a", "description": 'It\'s "quoted": ok', "n": 3}],
+        "license": "other",
+    }
+    card_data = DatasetCardData(**data)
+    assert export.card_yaml(card_data.to_dict()) == card_data.to_yaml()
+
+
 def test_export_is_self_contained(exported, tmp_path: Path) -> None:
     _, out, manifest, _ = exported
     moved = tmp_path / "elsewhere"
