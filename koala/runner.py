@@ -234,6 +234,40 @@ def _answer_record(
     return rec
 
 
+class _ReadAhead:
+    """How many requests the reader thread may have handed to the event loop that no worker
+    has taken yet: at most ``limit``, handed over in blocks of at most ``block`` (half the
+    limit, so a block can go while the other half is still queued). A worker's take is a
+    counter decrement that wakes the reader only when it waits and its block now fits: one
+    thread switch per block instead of two per request."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.block = max(1, self.limit // 2)
+        self.held = 0
+        self._need = 0  # the size of the block the reader waits to hand over (0: not waiting)
+        self._cv = threading.Condition()
+
+    def reserve(self, n: int, stop: threading.Event) -> bool:
+        """Wait until ``n`` more requests fit (or none is held); False when ``stop`` is set."""
+        with self._cv:
+            while self.held and self.held + n > self.limit:
+                if stop.is_set():
+                    return False
+                self._need = n
+                self._cv.wait(0.2)
+            self._need = 0
+            self.held += n
+            return True
+
+    def take(self) -> None:
+        """One request taken by a worker."""
+        with self._cv:
+            self.held -= 1
+            if self._need and (not self.held or self.held + self._need <= self.limit):
+                self._cv.notify()
+
+
 class BreakerTripped(RuntimeError):
     """The circuit breaker stopped the run (see :class:`Breaker`)."""
 
@@ -358,13 +392,18 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
     shared = bool(getattr(model, "ignores_prompt", False))  # one call per clip, see Item
     breaker = ctx.breaker
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    # Bounded read-ahead: decoded clips waiting for a worker (long PA-QA passages are large).
-    slots = threading.Semaphore(concurrency + 8)
+    # Bounded read-ahead: requests (with their clips: long PA-QA passages are large) read and
+    # not yet taken by a worker, handed to the event loop in blocks (one wake-up per block)
+    room = _ReadAhead(concurrency + 8)
     stop = threading.Event()
+
+    def put_all(objs: list[Any]) -> None:
+        for obj in objs:
+            queue.put_nowait(obj)
 
     def feed(obj: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: the run stopped
-            loop.call_soon_threadsafe(queue.put_nowait, obj)
+            loop.call_soon_threadsafe(put_all, obj if isinstance(obj, list) else [obj])
 
     def produce() -> None:
         # Rows go out in groups of ``concurrency`` (at most 16), their requests interleaved
@@ -386,13 +425,12 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
                 interleaved = itertools.chain.from_iterable(
                     itertools.zip_longest(*(p.items for p in chunk))
                 )
-                for item in interleaved:
-                    if item is None:
-                        continue
-                    while not slots.acquire(timeout=0.2):
-                        if stop.is_set():
-                            return
-                    feed(item)
+                items = [item for item in interleaved if item is not None]
+                for k in range(0, len(items), room.block):
+                    block = items[k : k + room.block]
+                    if not room.reserve(len(block), stop):
+                        return
+                    feed(block)
         except BaseException as exc:  # the dataset itself broke: stop this config
             feed(exc)
         finally:
@@ -421,7 +459,7 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
             crash.append(obj)
             queue.put_nowait(_END)
             return None
-        slots.release()
+        room.take()
         return obj
 
     async def worker() -> None:
@@ -438,7 +476,7 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
                 if nxt is _END or isinstance(nxt, BaseException):
                     queue.put_nowait(nxt)
                     break
-                slots.release()
+                room.take()
                 if nxt.record is not None:
                     finish(nxt.record)
                 else:

@@ -304,3 +304,64 @@ def test_a_body_the_server_stops_reading_times_out(tmp_path):
             asyncio.run(asyncio.wait_for(ask(), 20))  # a hang fails instead of blocking
     finally:
         listener.close()
+
+
+# ------------------------------------------------------------------ the reader's read-ahead
+
+
+def test_read_ahead_hands_over_blocks_and_waits_for_room():
+    import threading
+
+    from koala.runner import _ReadAhead
+
+    room, stop = _ReadAhead(10), threading.Event()
+    assert room.block == 5
+    assert room.reserve(5, stop) and room.reserve(5, stop) and room.held == 10
+    passed = threading.Event()
+    reader = threading.Thread(target=lambda: room.reserve(5, stop) and passed.set())
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and not passed.is_set()  # full: the block waits
+    for _ in range(4):
+        room.take()
+    reader.join(0.3)
+    assert not passed.is_set()  # 6 held + 5 would overfill
+    room.take()  # 5 held + 5 fit
+    reader.join(5)
+    assert passed.is_set() and room.held == 10
+    # a block larger than the limit goes when nothing is held; a stopped run gives up
+    empty = _ReadAhead(4)
+    assert empty.reserve(9, stop) and empty.held == 9
+    stop.set()
+    assert empty.reserve(1, stop) is False
+
+
+class _Slow(ModelBase):
+    """Answers after a pause and counts, at every call, the clips alive in the process."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.alive: list[int] = []
+
+    async def aanswer(self, request):
+        import asyncio
+
+        if len(self.alive) % 10 == 0:
+            gc.collect()
+            self.alive.append(sum(isinstance(o, Audio) for o in gc.get_objects()))
+        else:
+            self.alive.append(0)
+        await asyncio.sleep(0.005)
+        return Answer("(A)", None, {})
+
+
+def test_the_reader_holds_at_most_the_read_ahead_of_a_slow_model(tmp_path):
+    export = make_export(tmp_path / "data", {"sqa_click": sqa_rows(80)})
+    model = _Slow()
+    run_model(
+        model, ["sqa_click"], tmp_path / "run", data=str(export), progress=False, concurrency=2
+    )
+    assert len(model.alive) >= 160
+    # read-ahead 2 + 8 = 10 requests and 2 in flight: at most 12 clips, of the 80 rows
+    assert 0 < max(model.alive) <= 12
