@@ -143,3 +143,23 @@ def test_a_seventh_task_goes_through_export_run_score_and_report(tmp_path: Path)
     assert "## Syllable count: exact answers (%)" in md
     assert f"{100 * 3 / len(refs):.1f}" in md
     assert "highest share of exact counts" in md
+
+
+
+def test_the_configs_folder_follows_the_environment_and_the_path(tmp_path, monkeypatch):
+    """The folder is looked up once per (path, $KOALA_BUILDER_CONFIGS), not once per call:
+    a change of either is still seen."""
+    default = config_dir()
+    mine, other, empty = tmp_path / "mine", tmp_path / "other", tmp_path / "empty"
+    for folder in (mine, other, empty):
+        folder.mkdir()
+    (mine / "x.yaml").write_text("configs: []\n", encoding="utf-8")
+    (other / "y.yaml").write_text("configs: []\n", encoding="utf-8")
+    monkeypatch.setenv("KOALA_BUILDER_CONFIGS", str(mine))
+    assert config_dir() == mine
+    assert config_dir(other) == other
+    assert config_dir(empty) == mine  # a folder without YAML is passed over
+    monkeypatch.setenv("KOALA_BUILDER_CONFIGS", str(other))
+    assert config_dir() == other
+    monkeypatch.delenv("KOALA_BUILDER_CONFIGS")
+    assert config_dir() == default and config_dir(empty) == default
