@@ -155,7 +155,7 @@ class ParquetRows:
     What the runner reads from a local export: no copy into the ``datasets`` cache (a first
     ``load_dataset("parquet", ...)`` writes the whole config there again as Arrow: 6.7 GB for
     the full benchmark), and memory holds one row group (the exporter caps a row group at
-    32 MiB of audio). Values are what ``datasets`` gives for the same files with the audio
+    16 MiB of audio). Values are what ``datasets`` gives for the same files with the audio
     columns cast to ``Audio(decode=False)``: plain Python values, audio as
     ``{"bytes", "path"}``. ``limit`` keeps the first ``limit`` rows."""
 

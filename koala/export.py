@@ -37,6 +37,7 @@ input or a refused ``--out``. Never a traceback.
 from __future__ import annotations
 
 import argparse
+import collections
 import errno
 import hashlib
 import importlib
@@ -199,8 +200,11 @@ ROW_GROUP_ROWS = 100  # rows per Parquet row group at most: small reads when str
 # ... and at most this many bytes of audio per row group: a group of 100 PA-QA passages (1-2
 # minutes each) held ~320 MB, twice (the rows and their Arrow copy), so the exporter's memory
 # grew with clip length (measured: 1.39 GB peak for 160 clips of 100 s; see benchmarks/).
-# A group's audio is now held once, in a buffer reused from group to group (_AudioColumn).
-ROW_GROUP_BYTES = 32 * 2**20
+# A group's audio is now held once, in a buffer reused from group to group (_AudioColumn),
+# and WRITE_AHEAD + 1 groups are held (one filling, the others with the writer thread):
+# 16 MiB each kept the full export's peak RSS at 303 MB (32 MiB: 445 MB).
+ROW_GROUP_BYTES = 16 * 2**20
+WRITE_AHEAD = 1  # row groups handed to the writer thread and not yet written, at most
 
 
 def _is_audio(field: Any) -> bool:
@@ -232,8 +236,8 @@ class _AudioColumn:
     Each row's bytes are copied, as the row comes, into one buffer that is kept from group to
     group and handed to Arrow without a copy: a group's audio is held once (not as the rows'
     ``bytes`` and again as their Arrow copy), and its memory is reused rather than allocated
-    and faulted in anew for every group. The buffer is written to again only after the table
-    of the previous group is written and let go (:meth:`_Shards.write`)."""
+    and faulted in anew for every group. The buffer is written to again only after the writer
+    thread has written the group's table and let it go (:meth:`_Shards.write`)."""
 
     def __init__(self, field: Any) -> None:
         self.field = field
@@ -335,22 +339,31 @@ class _RowGroup:
 
 
 class _Shards:
-    """Parquet shards in a folder, written a row group at a time; a new shard is begun once
-    the current one holds ``max_shard_size`` bytes (of Arrow data)."""
+    """Parquet shards in a folder, written a row group at a time by one writer thread while
+    the caller fills the next group; a new shard is begun once the current one holds
+    ``max_shard_size`` bytes (of Arrow data).
+
+    Writing the full benchmark's 7 GB costs 10-20 s of the kernel's time (copying into the page
+    cache), during which the caller reads and decodes the next files on the other core
+    instead of waiting; pyarrow lets go of the GIL while it writes."""
 
     def __init__(self, folder: Path, schema: Any, max_shard_size: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.folder, self.schema, self.max_shard_size = folder, schema, max_shard_size
         self.options = _parquet_options(schema)
         self.paths: list[Path] = []
         self.writer: Any = None
         self.written = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="koala-parquet")
+        self._pending: collections.deque[Any] = collections.deque()
 
-    def write(self, group: _RowGroup) -> None:
+    def _write(self, group: _RowGroup) -> None:
         """Write ``group`` as one row group, then clear it (its buffers may be filled again)."""
         import pyarrow.parquet as pq
 
         if self.writer is None or self.written >= self.max_shard_size:
-            self.close()
+            self._close_writer()
             self.paths.append(self.folder / f"shard-{len(self.paths):05d}.parquet")
             self.writer = pq.ParquetWriter(str(self.paths[-1]), self.schema, **self.options)
             self.written = 0
@@ -360,10 +373,29 @@ class _Shards:
         del table  # lets go of the audio buffers before they are filled again
         group.clear()
 
-    def close(self) -> None:
+    def write(self, group: _RowGroup) -> None:
+        """Hand ``group`` to the writer thread, first waiting until fewer than
+        :data:`WRITE_AHEAD` groups are queued or being written (the groups written meanwhile
+        are cleared and may be filled again); a failed write raises here."""
+        self.wait(WRITE_AHEAD - 1)
+        self._pending.append(self._pool.submit(self._write, group))
+
+    def wait(self, left: int = 0) -> None:
+        """Wait until at most ``left`` writes are pending; a write's error is raised here."""
+        while len(self._pending) > left:
+            self._pending.popleft().result()
+
+    def _close_writer(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+            self._close_writer()
 
 
 def _write_parquet(
@@ -371,23 +403,32 @@ def _write_parquet(
 ) -> list[Path]:
     """Write ``rows`` as Parquet shards in ``folder``, one row group at a time (at most
     ROW_GROUP_ROWS rows and, past the first row, ROW_GROUP_BYTES bytes of audio each), so memory
-    holds one row group whatever the number or the length of the clips. A group is written as
-    soon as it is full, its columns made Arrow arrays directly (:class:`_RowGroup`)."""
+    holds two row groups whatever the number or the length of the clips: the one being
+    filled and the one the writer thread writes (:class:`_Shards`). A group's columns are
+    made Arrow arrays directly (:class:`_RowGroup`)."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     schema = features.arrow_schema
     shards = _Shards(folder, schema, max_shard_size)
-    group = _RowGroup(schema)
+    # filled in turn: when one is handed over, the WRITE_AHEAD before it at most are pending,
+    # so the next one in turn is written and cleared
+    groups = [_RowGroup(schema) for _ in range(WRITE_AHEAD + 1)]
+    group = groups[0]
+
+    def flush(full: _RowGroup) -> _RowGroup:
+        shards.write(full)
+        return groups[(groups.index(full) + 1) % len(groups)]
+
     try:
         for _key, row in tqdm(rows, desc=name, unit=" rows", leave=False):
             size = group.audio_size(row)
             if group.rows and group.audio_bytes + size > ROW_GROUP_BYTES:
-                shards.write(group)
+                group = flush(group)
             group.add(row, size)
             del row  # its audio is in the group's buffer now
             if group.rows >= ROW_GROUP_ROWS:
-                shards.write(group)
+                group = flush(group)
         if group.rows:
             shards.write(group)
     finally:

@@ -212,8 +212,10 @@ def test_a_failing_row_surfaces_and_the_groups_written_stay_readable(tmp_path, m
 
 
 def test_a_failing_write_surfaces(tmp_path, monkeypatch) -> None:
+    """A write fails in the writer thread; the error reaches the caller, and no group is
+    handed over after it."""
     monkeypatch.setattr(exp, "ROW_GROUP_ROWS", 2)
-    original = exp._Shards.write
+    original = exp._Shards._write
     calls = []
 
     def full_disk(self, group):
@@ -222,7 +224,7 @@ def test_a_failing_write_surfaces(tmp_path, monkeypatch) -> None:
             raise OSError(28, "No space left on device")
         original(self, group)
 
-    monkeypatch.setattr(exp._Shards, "write", full_disk)
+    monkeypatch.setattr(exp._Shards, "_write", full_disk)
     with pytest.raises(OSError, match="No space left"):
         exp._write_parquet(rows_then(-1, 9), features_for(SCHEMA), tmp_path, 10**9, "t")
     assert calls == [2, 2]  # the second write failed: nothing more was written
@@ -271,16 +273,19 @@ def test_a_link_out_is_refused_beside_files_already_resolved(tmp_path) -> None:
 
 
 def test_groups_are_written_as_they_fill(tmp_path, monkeypatch) -> None:
-    """Memory holds one row group: the rows before it are on disk already."""
+    """Memory holds the row group being filled and the WRITE_AHEAD ones handed to the writer
+    thread: every row before those is on disk already."""
     monkeypatch.setattr(exp, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(exp, "WRITE_AHEAD", 1)
     on_disk = []
 
     def rows():
-        for k in range(7):
-            if k in (2, 4, 6):  # the row after each full group: that group is written
+        for k in range(9):
+            if k in (2, 4, 6, 8):  # the row after each full group
                 on_disk.append(sum(f.stat().st_size for f in tmp_path.glob("*.parquet")))
             yield f"r{k}", make_row(k, bytes(10_000), None)
 
     exp._write_parquet(rows(), features_for(SCHEMA), tmp_path, 10**9, "t")
-    # by hand: 2, 4 and 6 rows of 10,000 bytes of audio each, stored uncompressed
-    assert on_disk[0] >= 20_000 and on_disk[1] >= 40_000 and on_disk[2] >= 60_000
+    # by hand: at row 4 the group of rows 0-1 is written (handing over rows 2-3 waited for
+    # it), at row 6 rows 0-3, at row 8 rows 0-5; 10,000 bytes of audio each, uncompressed
+    assert on_disk[1] >= 20_000 and on_disk[2] >= 40_000 and on_disk[3] >= 60_000
