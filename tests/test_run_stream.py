@@ -336,29 +336,32 @@ def test_read_ahead_hands_over_blocks_and_waits_for_room():
     assert empty.reserve(1, stop) is False
 
 
+def _clips_alive() -> int:
+    gc.collect()
+    return sum(type(o) is Audio for o in gc.get_objects())
+
+
 class _Slow(ModelBase):
-    """Answers after a pause and counts, at every call, the clips alive in the process."""
+    """Answers after a pause and counts, at every tenth call, the clips alive in the process
+    beyond the ``before`` there were before the run (other tests may keep some)."""
 
     name = "slow"
 
-    def __init__(self) -> None:
+    def __init__(self, before: int) -> None:
+        self.before = before
         self.alive: list[int] = []
 
     async def aanswer(self, request):
         import asyncio
 
-        if len(self.alive) % 10 == 0:
-            gc.collect()
-            self.alive.append(sum(isinstance(o, Audio) for o in gc.get_objects()))
-        else:
-            self.alive.append(0)
+        self.alive.append(_clips_alive() - self.before if len(self.alive) % 10 == 0 else 0)
         await asyncio.sleep(0.005)
         return Answer("(A)", None, {})
 
 
 def test_the_reader_holds_at_most_the_read_ahead_of_a_slow_model(tmp_path):
     export = make_export(tmp_path / "data", {"sqa_click": sqa_rows(80)})
-    model = _Slow()
+    model = _Slow(_clips_alive())
     run_model(
         model, ["sqa_click"], tmp_path / "run", data=str(export), progress=False, concurrency=2
     )
