@@ -403,9 +403,9 @@ def _write_parquet(
 ) -> list[Path]:
     """Write ``rows`` as Parquet shards in ``folder``, one row group at a time (at most
     ROW_GROUP_ROWS rows and, past the first row, ROW_GROUP_BYTES bytes of audio each), so memory
-    holds two row groups whatever the number or the length of the clips: the one being
-    filled and the one the writer thread writes (:class:`_Shards`). A group's columns are
-    made Arrow arrays directly (:class:`_RowGroup`)."""
+    holds WRITE_AHEAD + 1 row groups whatever the number or the length of the clips: the one
+    being filled and those handed to the writer thread (:class:`_Shards`). A group's columns
+    are made Arrow arrays directly (:class:`_RowGroup`)."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
