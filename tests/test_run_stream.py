@@ -124,6 +124,23 @@ def _stored(export: Path, config: str, column: str = "audio") -> dict[str, bytes
     }
 
 
+def _run_answering_a(export: Path, configs: list[str], out: Path, concurrency: int):
+    """Run an ``openai:`` model over ``configs`` of ``export`` against a local server that
+    answers "(A)" to everything; the run's stats and the request bodies the server got."""
+    with ScriptedServer(lambda body, n: Reply(body=completion("(A)"))) as srv:
+        spec = f"openai:m@{srv.url}?retries=0"
+        stats = run_model(
+            load_model(spec),
+            configs,
+            out,
+            data=str(export),
+            spec=spec,
+            progress=False,
+            concurrency=concurrency,
+        )
+        return stats, list(srv.requests)
+
+
 def test_an_http_model_gets_the_stored_bytes_and_nothing_is_decoded(tmp_path, monkeypatch):
     export = make_export(tmp_path / "data", {"sqa_click": sqa_rows(5), "asr_zeroth": asr_rows(3)})
 
@@ -132,18 +149,7 @@ def test_an_http_model_gets_the_stored_bytes_and_nothing_is_decoded(tmp_path, mo
 
     monkeypatch.setattr(Audio, "array", property(no_decode))
     monkeypatch.setattr(sf, "read", no_decode)
-    with ScriptedServer(lambda body, n: Reply(body=completion("(A)"))) as srv:
-        spec = f"openai:m@{srv.url}?retries=0"
-        stats = run_model(
-            load_model(spec),
-            ["sqa_click", "asr_zeroth"],
-            tmp_path / "run",
-            data=str(export),
-            spec=spec,
-            progress=False,
-            concurrency=4,
-        )
-        bodies = list(srv.requests)
+    stats, bodies = _run_answering_a(export, ["sqa_click", "asr_zeroth"], tmp_path / "run", 4)
     recs = [json.loads(line) for line in (tmp_path / "run" / PREDICTIONS).open()]
     assert not stats.config_errors and {r["status"] for r in recs} == {"ok"}
     assert len(bodies) == len(recs) > 8  # every variant asked
@@ -175,18 +181,7 @@ def test_the_prompt_variants_of_a_clip_share_one_encoding(tmp_path, monkeypatch)
         koala.audio, "wav_bytes", lambda *a, **k: encoded.append(1) or real_encode(*a, **k)
     )
     monkeypatch.setattr(pybase64, "b64encode", lambda b: b64.append(len(b)) or real_b64(b))
-    with ScriptedServer(lambda body, n: Reply(body=completion("(A)"))) as srv:
-        spec = f"openai:m@{srv.url}?retries=0"
-        run_model(
-            load_model(spec),
-            ["sqa_click"],
-            tmp_path / "run",
-            data=str(export),
-            spec=spec,
-            progress=False,
-            concurrency=2,
-        )
-        n_requests = len(srv.requests)
+    n_requests = len(_run_answering_a(export, ["sqa_click"], tmp_path / "run", 2)[1])
     assert n_requests >= 2 * 4  # several variants per clip
     assert len(encoded) == 4 and len(b64) == 4
 
