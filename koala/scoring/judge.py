@@ -1,11 +1,14 @@
-"""LLM-as-a-judge for speech instruction following (KoALa-Bench SIF).
+r"""LLM-as-a-judge for speech instruction following (KoALa-Bench SIF).
 
 The published protocol (the authors' code, README "Scoring facts"):
 
     "SIF: LLM judge (``gpt-4o-mini``, temperature 0, 512 max tokens), MT-bench "single-v1"
     rating prompt without a reference answer; the rating is the **first** ``[[x]]`` in the
-    judgement (none: 0.0); an empty model answer is never sent to the judge and leaves the mean;
-    reported x10."
+    judgement (``\[\[\s*(\d+(?:\.\d+)?)\s*\]\]``, so ``[[-3]]`` is no match). A rating
+    outside 1-10 (``[[0]]``, ``[[11]]``), a judgement with no match, and a failed judge call
+    give **no rating: the item leaves the mean** (it is not 0.0); only when no item at all has
+    a rating is the score 0.0. An empty model answer is never sent to the judge and also leaves
+    the mean; reported x10."
 
 MT-bench's *single-answer grading*: a judge model sees one instruction and one answer, writes a
 short justification and ends with a rating from 1 to 10 written as ``[[x]]``. Here the
@@ -19,7 +22,10 @@ Two protocols (:mod:`koala.scoring.protocol`) decide what goes into the mean:
 * **max_tokens**: 2048 (``koala``), 512 (``published``). Temperature 0 in both.
 * **rating**: ``koala`` reads the one ``[[x]]`` in 1-10; none, several different or one out of
   range make the judgement *unparsable*, not in the mean. ``published`` takes the first
-  ``[[x]]`` (MT-bench's pattern, any value); none counts 0.0 in the mean (``no_rating``).
+  ``[[x]]`` (the authors' pattern); when there is none or it is outside 1-10 the judgement has
+  no rating (``no_rating``) and leaves the mean.
+* **nothing rated**: ``koala`` gives no figure (``None``); ``published`` gives 0.0, the
+  authors' figure when no item has a rating.
 * **empty answer** (empty or whitespace only): never sent to the judge in either; ``koala``
   rates it 1, the lowest rating, in the mean; ``published`` leaves it out of the mean. Both
   count it as ``empty``.
@@ -28,8 +34,8 @@ Two protocols (:mod:`koala.scoring.protocol`) decide what goes into the mean:
 
 Why the default departs: an empty answer is a model that failed or abstained, and leaving it out
 of the mean lets a model raise its score by failing on hard items; taking the first ``[[x]]``
-of a judgement that names several, or scoring 0.0 where the judge gave no rating, records a
-figure the judge never gave.
+of a judgement that names several records a figure the judge may not have meant, and 0.0 when
+nothing was rated is a figure no judge gave.
 
 The published prompt is MT-bench's text, which this project does not ship. It is loaded, in
 this order, from ``judge_prompt_file=PATH`` when the caller passes one (see
@@ -126,8 +132,9 @@ TEMPERATURE = 0.0
 CACHE_FORMAT = 2  # 2: the key covers the server URL, protocol and sampling settings
 # the judge's output budget per protocol when ``max_tokens`` is not given
 MAX_TOKENS: dict[str, int] = {"koala": 2048, "published": 512}
-# ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]]
-# (published: 0.0); unparsable: judged, no valid rating (koala); judge_failed: no judgement
+# ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]] in
+# 1-10 first (published); unparsable: judged, no valid rating (koala); judge_failed: no
+# judgement (the request failed, or was not sent: the judge's circuit breaker had tripped)
 STATUSES: tuple[str, ...] = ("ok", "empty", "no_rating", "unparsable", "judge_failed")
 MEAN_RULE: dict[str, str] = {
     "koala": (
@@ -136,9 +143,9 @@ MEAN_RULE: dict[str, str] = {
         "the mean"
     ),
     "published": (
-        "10 x mean of the first [[x]] of each judgement (0.0 when there is none: no_rating); "
-        "empty answers are not sent to the judge and not in the mean; judge_failed items are "
-        "not in the mean"
+        "10 x mean of the first [[x]] of each judgement when it is in 1-10; a judgement whose "
+        "first [[x]] is out of range or missing (no_rating), an empty answer (not sent to the "
+        "judge) and a failed judge call are not in the mean; 0.0 when no item has a rating"
     ),
 }
 
@@ -256,8 +263,8 @@ class JudgeCache:
 class JudgeRecord:
     """The judgement of one item. ``status`` is one of :data:`STATUSES`: ``"ok"`` (rating
     read), ``"empty"`` (empty answer, not sent to the judge; rating 1 under ``koala``, none
-    under ``published``), ``"no_rating"`` (``published``: judgement without ``[[x]]``, rating
-    0.0), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see ``error``) or
+    under ``published``), ``"no_rating"`` (``published``: the judgement's first ``[[x]]`` is
+    missing or outside 1-10; no rating), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see ``error``) or
     ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is not ``None``."""
 
     index: int
@@ -307,9 +314,13 @@ class JudgeResult:
 
     @property
     def score(self) -> float | None:
-        """10 x mean rating (the published 0-100 figure)."""
+        """10 x mean rating (the published 0-100 figure). Nothing rated: ``None`` under
+        ``koala``; 0.0 under ``published`` ("only when no item at all has a rating is the score
+        0.0")."""
         mean = self.mean_rating
-        return None if mean is None else 10.0 * mean
+        if mean is None:
+            return 0.0 if self.protocol == "published" else None
+        return 10.0 * mean
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.records)
@@ -480,10 +491,8 @@ def _record_from_judgement(
     rating, error = parse_rating(judgement, protocol)
     if error is None:
         status = "ok"
-    elif protocol == "published":
-        status, rating = "no_rating", 0.0  # "none: 0.0"
-    else:
-        status = "unparsable"
+    else:  # no rating: the item leaves the mean in both protocols
+        status = "no_rating" if protocol == "published" else "unparsable"
     return JudgeRecord(
         index=index,
         status=status,
@@ -866,7 +875,8 @@ def judge_scores(
     (:data:`MAX_TOKENS`: 2048 / 512). ``concurrency``, ``timeout`` (seconds per request),
     ``max_retries`` and ``backoff`` go to :class:`~koala.openai_client.OpenAIClient`.
 
-    Returns ``score`` (10 x mean rating, 0-100; ``None`` when nothing is in the mean),
+    Returns ``score`` (10 x mean rating, 0-100; when nothing is in the mean ``None`` under
+    ``koala`` and 0.0 under ``published``),
     ``mean_rating``, ``protocol``, ``mean_rule`` (what the mean is over, in words),
     ``num_items``, ``num_in_mean``, ``num_scored`` (judged, rating read), ``num_empty``,
     ``num_no_rating``, ``num_unparsable``, ``num_judge_failed``, ``not_in_mean`` (status ->
