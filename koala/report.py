@@ -226,10 +226,16 @@ def plot_scf(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict
 # ------------------------------------------------------------------------ tables
 
 
+def _cell(x: Any) -> str:
+    """A Markdown table cell: ``|`` escaped (a model, config or variant name may hold one) and
+    line breaks made spaces, so no text splits the row."""
+    return " ".join(str(x).replace("\\", "\\\\").replace("|", "\\|").splitlines())
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["| " + " | ".join(map(_cell, header)) + " |", "|" + "---|" * len(header)]
     pad = len(header)
-    out += ["| " + " | ".join(str(x) for x in [*r, *[""] * (pad - len(r))]) + " |" for r in rows]
+    out += ["| " + " | ".join(_cell(x) for x in [*r, *[""] * (pad - len(r))]) + " |" for r in rows]
     return out
 
 

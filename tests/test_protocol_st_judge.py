@@ -383,7 +383,7 @@ def test_published_out_of_range_and_negative_ratings_leave_the_mean(text_prompt)
 
 
 def test_published_nothing_rated_is_zero_but_koala_has_no_figure(text_prompt):
-    """"only when no item at all has a rating is the score 0.0" (published); koala gives no
+    """ "only when no item at all has a rating is the score 0.0" (published); koala gives no
     figure (``None``)."""
     with ScriptedServer(lambda b, n: Reply(body=completion("점수를 줄 수 없습니다"))) as s:
         published = run(["답", "답 둘"], s.url, protocol="published",

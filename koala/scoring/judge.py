@@ -264,8 +264,9 @@ class JudgeRecord:
     """The judgement of one item. ``status`` is one of :data:`STATUSES`: ``"ok"`` (rating
     read), ``"empty"`` (empty answer, not sent to the judge; rating 1 under ``koala``, none
     under ``published``), ``"no_rating"`` (``published``: the judgement's first ``[[x]]`` is
-    missing or outside 1-10; no rating), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see ``error``) or
-    ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is not ``None``."""
+    missing or outside 1-10; no rating), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see
+    ``error``) or ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is
+    not ``None``."""
 
     index: int
     status: str

@@ -152,9 +152,12 @@ class ChoiceTask(Task):
         return mc_counts(out, recs, preds, mode)
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
-        """``accuracy [interval] / logit accuracy (n=items)``."""
-        from koala.report_cells import best_metrics, pct, pct_ci
+        """``accuracy [interval] / logit accuracy (n=items)``, with ``, K without logprobs``
+        when K answers of the logit-based figure had no label log-probabilities (they count
+        wrong there)."""
+        from koala.report_cells import best_metrics, logit_text, pct_ci
 
         lg = best_metrics(c, "logit")
-        logit = pct(lg["accuracy"]) if lg else "—"
-        return f"{pct_ci(g, 'accuracy')} / {logit} (n={g.get('total')})"
+        if lg:
+            return f"{pct_ci(g, 'accuracy')} / {logit_text(lg, g.get('total'))}"
+        return f"{pct_ci(g, 'accuracy')} / — (n={g.get('total')})"

@@ -99,7 +99,7 @@ class PAQA(ChoiceTask):
     def report_table(
         self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]
     ) -> tuple[list[str], list[list[str]]]:
-        from koala.report_cells import best_metrics, model_rows, pct, pct_ci
+        from koala.report_cells import best_metrics, logit_text, model_rows, pct, pct_ci
 
         def cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
             lg = best_metrics(c, "logit")
@@ -110,7 +110,7 @@ class PAQA(ChoiceTask):
                     f"{_segment_interval(g, s)} (n={g['segment_count'][s]})"
                     for s in SEGMENTS
                 ],
-                pct(lg["accuracy"]) if lg else "—",
+                logit_text(lg, lg.get("total")) if lg else "—",
                 (
                     f"{pct(g['untruncated'].get('accuracy'))} "
                     f"(n={g['untruncated'].get('total', 0)})"
