@@ -34,10 +34,12 @@ from koala.plots import save
 from koala.predictions import PREDICTIONS
 from koala.report_cells import best_metrics, fmt, num
 from koala.score import (
+    EXIT_JUDGE,
     SCORES,
     ST_METRICS,
     add_scoring_arguments,
     interval_options,
+    judge_failures,
     judge_options,
     score_run,
     selection_rules,
@@ -455,6 +457,7 @@ def significance(
     select: str | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Paired comparisons of every two runs (:func:`koala.compare.compare_runs`), as
     ``{config: {"models": [...], "pairs": [{"a", "b", "metric", "difference", "low",
@@ -466,7 +469,13 @@ def significance(
     out: dict[str, Any] = {}
     for ra, rb in combinations(run_dirs, 2):
         res = compare_runs(
-            ra, rb, protocol=protocol, select=select, n_resamples=n_resamples, seed=seed
+            ra,
+            rb,
+            protocol=protocol,
+            select=select,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
         )
         a, b = res["a"]["model"], res["b"]["model"]
         for config, e in res["configs"].items():
@@ -515,14 +524,24 @@ def run(args: argparse.Namespace) -> int:
     if metrics is None:
         return 1
     try:
+        intervals = interval_options(args)
+    except ValueError as exc:
+        print(f"koala-bench report: {exc}", file=sys.stderr)
+        return 1
+    try:
+        judge = judge_options(args)
+    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
+        print(f"koala-bench report: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
+        return 1
+    try:
         results = collect(
             args.run_dirs,
             args.rescore,
             metrics,
-            judge_options(args),
+            judge,
             protocol=args.protocol,
             select=args.select,
-            intervals=interval_options(args),
+            intervals=intervals,
         )
     except FileNotFoundError as exc:
         print(f"koala-bench report: {exc}", file=sys.stderr)
@@ -530,8 +549,14 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or (args.run_dirs[0] if len(args.run_dirs) == 1 else "koala_report")
     sig = None
     if len(args.run_dirs) > 1:
-        iv = interval_options(args)
-        sig = significance(args.run_dirs, args.protocol, args.select, iv["n_resamples"], iv["seed"])
+        sig = significance(
+            args.run_dirs,
+            args.protocol,
+            args.select,
+            intervals["n_resamples"],
+            intervals["seed"],
+            intervals["confidence"] or 0.95,
+        )
     payload = write_report(
         results,
         out,
@@ -549,6 +574,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nwrote {Path(out) / 'results.md'}, {Path(out) / 'results.json'} and plots {pngs}")
     if payload.get("html"):
         print(f"leaderboard page: {payload['html']}")
+    problem = judge_failures(results, judge)
+    if problem:
+        print(f"koala-bench report: {problem} (exit status {EXIT_JUDGE})", file=sys.stderr)
+        return EXIT_JUDGE
     return 0
 
 

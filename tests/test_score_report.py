@@ -457,3 +457,34 @@ def test_logit_cells_say_how_many_answers_had_no_label_logprobs_and_pipes_are_es
         rows = [x for x in block.splitlines() if x.startswith("|")]
         cells = {len(re.split(r"(?<!\\)\|", x)) for x in rows}
         assert len(cells) <= 1, block
+
+
+@pytest.mark.parametrize(
+    ("opts", "needle"),
+    [
+        (["--n-resamples", "0"], "--n-resamples must be at least 1, got 0"),
+        (["--n-resamples", "-5"], "--n-resamples must be at least 1, got -5"),
+        (["--confidence", "1.5"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+        (["--confidence", "1"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+        (["--confidence", "-0.2"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+    ],
+)
+def test_bad_interval_options_are_usage_errors(runs, tmp_path, capsys, opts, needle):
+    """Before: --n-resamples 0 ended in a traceback; --confidence 1.5 silently dropped every
+    interval. Now each is exit status 1 with a message naming the option, nothing written."""
+    from koala import score
+    from koala.compare import main as compare_main
+
+    a, b = runs
+    assert score.main([str(a), "--st-metrics", "bleu", *opts]) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not (a / "scores.json").exists()
+    assert rep.main([str(a), "--out", str(tmp_path / "r"), "--st-metrics", "bleu", *opts]) == 1
+    assert needle in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert compare_main([str(a), str(b), *opts]) == 1
+    assert needle in capsys.readouterr().err
+    # --confidence 0 is the documented "no intervals"
+    assert score.main([str(a), "--st-metrics", "bleu", "--confidence", "0"]) == 0
+    s = json.loads((a / "scores.json").read_text())
+    assert s["scoring"]["intervals"] is None

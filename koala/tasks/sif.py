@@ -72,9 +72,17 @@ class SIF(Task):
         return {"gen": base | dict(out)}
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
+        """``score [interval]``, with how many answers the judge could not judge (they are not
+        in the figure) and, under ``published``, that a 0.0 means no item was rated."""
         from koala.report_cells import fmt, interval
 
-        return fmt(g.get("score"), 1) + interval(g, "score")
+        text = fmt(g.get("score"), 1) + interval(g, "score")
+        failed = g.get("num_judge_failed")
+        if isinstance(failed, int) and failed:
+            text += f" ({failed}/{g.get('num_items')} not judged: the judge failed)"
+        if g.get("num_in_mean") == 0 and g.get("score") == 0.0:
+            text += " (no item rated: 0.0 by the published rule)"
+        return text
 
 
 TASK = SIF()
