@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,8 @@ from koala.tasks import TaskPlot, all_tasks, find_task, get_task
 from koala.tasks.pa_qa import figure_pa_qa_segments, pa_qa_segment_counts, pa_qa_segment_data
 from koala.tasks.sca_qa import figure_scf, scf_data
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "add_arguments",
     "clean_noisy_data",
@@ -71,6 +74,69 @@ __all__ = [
 # ------------------------------------------------------------------------ loading
 
 
+def _judged(c: Mapping[str, Any]) -> bool:
+    """Whether a config's scores hold figures a judge gave (a ``judge`` block in a variant)."""
+    return any(
+        isinstance((modes or {}).get("gen"), Mapping) and "judge" in modes["gen"]
+        for modes in (c.get("variants") or {}).values()
+    )
+
+
+def _keep_judged(
+    old: Mapping[str, Any],
+    new: dict[str, Any],
+    changed: bool,
+    protocol: str,
+    select: str,
+    run_dir: Path,
+) -> list[str]:
+    """Carry the judged SIF configs of ``old`` (scores.json) into ``new`` (scored now without
+    a judge) when they were scored from the same predictions under the same protocol; else
+    say why in each such config. Returns the configs reused."""
+    from koala.score import _best, _sensitivity
+
+    reused = []
+    for model, m in new.get("models", {}).items():
+        old_configs = ((old.get("models") or {}).get(model) or {}).get("configs") or {}
+        for config, c in m.get("configs", {}).items():
+            prev = old_configs.get(config)
+            if not isinstance(prev, Mapping) or not _judged(prev) or _judged(c):
+                continue
+            if changed or old.get("protocol") != protocol:
+                why = (
+                    "the judged figures in scores.json are older than the predictions"
+                    if changed
+                    else f"scores.json holds figures judged under the {old.get('protocol')} "
+                    f"protocol, not {protocol}"
+                )
+                note = (
+                    f"not scored: {why}; run koala-bench score {run_dir} --judge-url URL "
+                    f"--protocol {protocol} (cached ratings are not asked again)"
+                )
+                for modes in c.get("variants", {}).values():
+                    if isinstance(modes.get("gen"), dict):
+                        modes["gen"]["note"] = note
+                continue
+            iv = (old.get("scoring") or {}).get("intervals") or {}
+            entry = dict(prev)
+            entry["best"] = _best(c["task"], entry["variants"], select, entry.get("coverage"))
+            entry["sensitivity"] = _sensitivity(c["task"], entry["variants"])
+            judge = (old.get("scoring") or {}).get("judge_model")
+            entry["judged_figures"] = (
+                f"reused from scores.json (judge {judge}; intervals as scored there: "
+                + (
+                    f"confidence {iv.get('confidence')}, n_resamples {iv.get('n_resamples')}, "
+                    f"seed {iv.get('seed')}"
+                    if iv
+                    else "none"
+                )
+                + "): report does not call the judge without --judge-url"
+            )
+            m["configs"][config] = entry
+            reused.append(config)
+    return reused
+
+
 def _load_scores(
     run_dir: Path,
     rescore: bool,
@@ -82,17 +148,21 @@ def _load_scores(
 ) -> dict[str, Any]:
     """The run's scores under ``protocol`` and ``select``: ``scores.json`` when it is newer
     than the predictions and the plan and was scored with the same switches and interval
-    options, else scored now."""
+    options, else scored now (and ``scores.json`` rewritten).
+
+    Judged SIF figures are never lost: without a judge (``--judge-url``), a ``scores.json``
+    that holds them is not overwritten; its judged SIF configs are reused when they were
+    scored from the same predictions under the same protocol (``judged_figures`` says so,
+    with the interval options they were scored with), else each says why not and how to judge
+    again."""
     iv = dict(intervals or {"confidence": 0.95, "n_resamples": 1000, "seed": 0})
     scores, preds = run_dir / SCORES, run_dir / PREDICTIONS
     inputs = [preds, *sorted((run_dir / "plan").glob("*.json"))]
-    stale = (
-        rescore
-        or not scores.exists()
-        or any(p.exists() and p.stat().st_mtime > scores.stat().st_mtime for p in inputs)
+    old = json.loads(scores.read_text(encoding="utf-8")) if scores.exists() else None
+    changed = old is not None and any(
+        p.exists() and p.stat().st_mtime > scores.stat().st_mtime for p in inputs
     )
-    if not stale:
-        old = json.loads(scores.read_text(encoding="utf-8"))
+    if old is not None and not rescore and not changed:
         stored = old.get("scoring", {}).get("intervals") or {}
         same = (
             old.get("protocol") == protocol
@@ -102,7 +172,33 @@ def _load_scores(
         )
         if same:
             return old
-    return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select, **iv)
+    judged = old is not None and any(
+        _judged(c)
+        for m in (old.get("models") or {}).values()
+        for c in (m.get("configs") or {}).values()
+        if isinstance(c, Mapping)
+    )
+    if judge or not judged:
+        return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select, **iv)
+    assert old is not None
+    new = score_run(run_dir, st_metrics, None, write=False, protocol=protocol, select=select, **iv)
+    reused = _keep_judged(old, new, changed, protocol, select or protocol, run_dir)
+    if reused:
+        log.warning(
+            "%s: scored again for the report's options without a judge; the judged figures of "
+            "%s reused from scores.json (scores.json is left as it is)",
+            run_dir,
+            ", ".join(reused),
+        )
+    else:
+        log.warning(
+            "%s: scores.json holds judged SIF figures that cannot be reused (%s): the report "
+            "shows SIF not scored, scores.json is left as it is; run koala-bench score with "
+            "--judge-url to judge again",
+            run_dir,
+            "the predictions changed since" if changed else "another protocol",
+        )
+    return new
 
 
 def collect(
@@ -401,7 +497,7 @@ def write_report(
     ]
     if significance:
         md += ["## Paired comparisons", "", *_table(
-            ["config", "A", "B", "metric", "A - B", "interval", "p", "p (Holm)"],
+            ["config", "A", "B", "metric", "A - B", "interval", "p", "p (Holm)", "test"],
             [
                 [
                     config,
@@ -409,16 +505,22 @@ def write_report(
                     p["b"],
                     p["metric"],
                     fmt(p["difference"], 4),
-                    f"[{fmt(p['low'], 4)}, {fmt(p['high'], 4)}]",
+                    f"[{fmt(p['low'], 4)}, {fmt(p['high'], 4)}]"
+                    if p.get("low") is not None
+                    else f"no interval: {p.get('interval_note') or 'undefined'}",
                     fmt(p["p_value"], 4),
                     fmt(p.get("p_holm"), 4),
+                    p.get("test") or "",
                 ]
                 for config, entry in sorted(significance.items())
                 for p in entry["pairs"]
             ],
-        ), "", "Paired over the same items (PA-QA passages), exact McNemar for accuracy, "
-           "paired bootstrap otherwise; Holm-corrected over the configs of each pair of runs.",
-           ""]  # fmt: skip
+        ), "", "Paired over the same items with each task's test: exact McNemar over items "
+           "(SQA), a permutation test over the task's units otherwise (PA-QA passages, ST "
+           "talks, SCA-QA items with their conditions, ASR and SIF items); p-values count the "
+           "observed data among the draws, so none is 0. Holm's correction runs over the "
+           "configs compared between the same two runs (one family per pair of runs), not "
+           "across pairs.", ""]  # fmt: skip
     md += [
         "## Every prompt variant",
         "",
@@ -461,7 +563,9 @@ def significance(
 ) -> dict[str, Any]:
     """Paired comparisons of every two runs (:func:`koala.compare.compare_runs`), as
     ``{config: {"models": [...], "pairs": [{"a", "b", "metric", "difference", "low",
-    "high", "p_value", "p_holm"}]}}``; configs a pair could not be compared on are left out."""
+    "high", "interval_note", "p_value", "p_holm", "test", "unit", "holm_family"}]}}``;
+    configs a pair could not be compared on are left out. ``p_holm`` is corrected over the
+    configs of its pair of runs (``holm_family``), not across pairs."""
     from itertools import combinations
 
     from koala.compare import compare_runs
@@ -491,8 +595,12 @@ def significance(
                     "difference": e["difference"],
                     "low": e["interval"]["low"],
                     "high": e["interval"]["high"],
+                    "interval_note": e["interval"].get("note"),
                     "p_value": e["p_value"],
                     "p_holm": e.get("p_holm"),
+                    "test": e.get("test"),
+                    "unit": e.get("unit"),
+                    "holm_family": list(res.get("holm_family") or []),
                 }
             )
     return out

@@ -42,6 +42,11 @@ class PAQA(ChoiceTask):
         "highest overall accuracy over every planned row (failed, abstained and unparsed "
         "answers count wrong); ties to the first variant name"
     )
+    # the questions of one passage share its clip: compared by passage (the clustered form of
+    # McNemar's test, a permutation test that swaps A and B within whole passages), never by
+    # McNemar over questions, which treats them as independent
+    paired_unit = "passage"
+    paired_test = "permutation"
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -95,6 +100,11 @@ class PAQA(ChoiceTask):
         if notes:
             out["notes"] = notes
         return mc_counts(out, recs, preds, mode)
+
+    def paired_clusters(self, recs: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> list[Any]:
+        """The passage of each item (the item itself when a record names none)."""
+        by_id = {str(r["id"]): r for r in recs}
+        return [by_id[i]["ref"].get("passage") or i for i in ids]
 
     def report_table(
         self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]
