@@ -33,6 +33,13 @@ Failed and abstained requests are never dropped: for choice tasks, ASR and ST th
 empty answers (wrong; all deletions; empty translation) and are reported beside the score; for
 SIF an empty answer is rated as the judge protocol says. A variant whose every request failed
 is ``failed``, one whose every request was abstained is ``not scored``: never a 0.
+
+The SIF judge (``--judge-url``, ``--judge-model``): a URL with credentials is refused;
+``--judge-timeout`` (seconds per attempt), ``--judge-retries`` and ``--judge-breaker N`` (one
+:class:`koala.scoring.judge.JudgeBreaker` for every SIF config and variant of the command:
+after N consecutive failed requests nothing more is sent). Exit status: 0 scored, 1 usage
+error, :data:`EXIT_JUDGE` (5) when the judge could not judge some answers (the scores are
+written without them and the message names the judge).
 """
 
 from __future__ import annotations
