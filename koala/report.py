@@ -14,7 +14,11 @@ Writes into ``--out`` (default: the run directory when there is one, else ``koal
   the counterfactual speech (SCF), those that keep the model's own answer (parametric
   proportion) and the rest.
 
-Runs whose ``scores.json`` is missing or older than their predictions are scored first. The
+Runs whose ``scores.json`` is missing or older than their predictions are scored first (and
+when the interval or protocol options differ from ``score``'s). Judged SIF figures are never
+lost: without ``--judge-url`` the report reuses them from ``scores.json`` or says why not,
+and leaves ``scores.json`` as it is. Exit status: 0, 1 on a usage error, 5 when a judge given
+with ``--judge-url`` could not judge some answers. The
 figures use the generation-based scores of each model's best variant (the variant chosen per
 config by the main metric). Each ``plot_*`` function returns the numbers it drew.
 """

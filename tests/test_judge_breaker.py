@@ -143,6 +143,10 @@ def test_a_dead_judge_url_is_a_non_zero_exit_naming_it(tmp_path, capsys):
                    "--judge-model", "jm", "--judge-retries", "0", "--judge-timeout", "2",
                    "--st-metrics", "bleu"])  # fmt: skip
     assert rc == 5 and "127.0.0.1:9" in capsys.readouterr().err
+    # a judge URL that is no http(s) URL is a usage error, before anything is scored
+    (run / "scores.json").unlink()
+    assert score.main([str(run), "--judge-url", "localhost:8001/v1", "--st-metrics", "bleu"]) == 1
+    assert "not an http(s) URL" in capsys.readouterr().err and not (run / "scores.json").exists()
 
 
 def test_a_judge_that_answers_exits_zero(tmp_path, capsys):
