@@ -1,0 +1,425 @@
+"""The ``transformers:`` adapter on every model family of the leaderboard that transformers has,
+each a tiny randomly initialised model of the REAL class with its REAL processor (tokenizers
+made here, offline), through generation and logit mode; for each, a forward hook on the audio
+encoder proves that the features it received are those of the item's own clip (two different
+clips in one batch), and the answers differ between the clip and silence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_models import tiny_qwen2_audio  # noqa: F401  (a fixture)
+
+from koala.models import Abstain, Audio, Request, load_model
+
+torch = pytest.importorskip("torch")
+tokenizers = pytest.importorskip("tokenizers")
+transformers = pytest.importorskip("transformers")
+
+MC = "질문 고르세요\n(A) 가\n(B) 나\n(C) 다\n(D) 라\n답: "
+LABELS = ("A", "B", "C", "D")
+CORPUS = ["답: (A) (B) (C) (D) 질문 음성을 듣고 고르세요 A B C D 안녕하세요 hello"] * 5
+
+
+def clip(seconds: float, f: float, sr: int = 16000) -> Audio:
+    t = np.arange(int(seconds * sr)) / sr
+    return Audio((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), sr)
+
+
+def silent(seconds: float) -> Audio:
+    return Audio(np.zeros(int(seconds * 16000), dtype=np.float32), 16000)
+
+
+def bpe(special: list[str], cls=None, extra: dict | None = None, **kwargs):
+    """A byte-level BPE tokenizer trained here on a few words, with ``special`` tokens."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=special,
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    cls = cls or PreTrainedTokenizerFast
+    if extra:
+        kwargs["extra_special_tokens"] = extra
+    return cls(tokenizer_object=tok, **kwargs)
+
+
+def qwen2_text(vocab: int) -> dict:
+    return {
+        "model_type": "qwen2",
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "intermediate_size": 64,
+        "vocab_size": vocab,
+    }
+
+
+# a chat template of the usual Qwen form; ``audio_marker`` is what stands for one clip
+def chat_template(audio_marker: str) -> str:
+    return (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n"
+        "{% if m.content is string %}{{ m.content }}{% else %}{% for c in m.content %}"
+        f"{{% if c.type == 'audio' %}}{audio_marker}{{% else %}}{{{{ c.text }}}}{{% endif %}}"
+        "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+def save(path, model, processor):
+    torch.manual_seed(0)
+    processor.save_pretrained(path)
+    model.eval().save_pretrained(path)
+    return path
+
+
+# ------------------------------------------------------------------------------- capture
+
+
+class Capture:
+    """A forward hook on the audio encoder: the ``input_features`` of every call."""
+
+    def __init__(self, adapter, name: str) -> None:
+        adapter.load()
+        self.module = next(m for n, m in adapter.model.named_modules() if n.endswith(name))
+        self.calls: list = []
+        self.handle = self.module.register_forward_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs, output):
+        feats = args[0] if args else kwargs.get("input_features", kwargs.get("audio_input"))
+        self.calls.append(feats.detach().clone())
+
+    def close(self) -> None:
+        self.handle.remove()
+
+    def first(self):
+        """The input of the first call: the prompt's forward pass (Whisper's generate goes on
+        to later 30 s windows while the tiny model writes no end of text)."""
+        assert self.calls, "the audio encoder was never called"
+        return self.calls[0]
+
+
+def whisper_features(fe, audio: Audio, quantise: bool = False) -> np.ndarray:
+    """The clip's features as the extractor makes them by default (30 s, max_length)."""
+    x = audio.array
+    if quantise:  # the clip as 16-bit WAV (how a processor that reads WAV gets it)
+        x = np.clip(np.round(x * 32768), -32768, 32767).astype(np.float32) / 32768
+    return fe([x], sampling_rate=16000, return_tensors="np")["input_features"][0]
+
+
+def assert_each_item_heard_its_clip(adapter, encoder: str, expected, batch_prompt=MC):
+    """Two different clips in one batch: the encoder's input rows are each clip's own
+    features (``expected(clip) -> array``); the label scores of the clip differ from those
+    of silence of the same length."""
+    a, b = clip(1.0, 330), clip(1.5, 1200)
+    cap = Capture(adapter, encoder)
+    try:
+        answers = adapter.answer_batch(
+            [Request(a, batch_prompt, LABELS), Request(b, batch_prompt, LABELS)]
+        )
+    finally:
+        cap.close()
+    for ans in answers:
+        assert not isinstance(ans, BaseException), ans
+        assert set(ans.logprobs) == set(LABELS)
+    got = cap.first().float().numpy()
+    want_a, want_b = expected(a), expected(b)
+    assert got.shape[0] == 2, got.shape
+    np.testing.assert_allclose(got[0], want_a, atol=2e-4)
+    np.testing.assert_allclose(got[1], want_b, atol=2e-4)
+    assert not np.allclose(want_a, want_b, atol=1e-2)  # two clips that a mix-up would show
+    lp_clip = adapter.choice_logprobs(a, MC, LABELS)
+    lp_silence = adapter.choice_logprobs(silent(1.0), MC, LABELS)
+    assert lp_clip != pytest.approx(lp_silence, abs=1e-6)
+    return answers
+
+
+def assert_batch_equals_single(adapter, requests):
+    batch = adapter.answer_batch(requests)
+    for r, b in zip(requests, batch, strict=True):
+        s = adapter.answer(r)
+        assert not isinstance(b, BaseException), b
+        assert b.text == s.text
+        if r.labels:
+            assert b.logprobs == pytest.approx(s.logprobs, abs=1e-3)
+            assert sum(math.exp(v) for v in b.logprobs.values()) < 1.0
+        else:
+            assert b.logprobs is None
+
+
+# ------------------------------------------------------------------------------- Whisper
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory):
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    special = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        "<|en|>",
+        "<|ko|>",
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|notimestamps|>",
+    ]
+    eot = "<|endoftext|>"
+    tok = bpe(special, WhisperTokenizer, unk_token=eot, bos_token=eot, eos_token=eot, pad_token=eot)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in special}
+    proc = WhisperProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tok
+    )
+    cfg = WhisperConfig(
+        vocab_size=len(tok),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_mel_bins=80,
+        max_target_positions=64,
+        pad_token_id=ids[eot],
+        bos_token_id=ids[eot],
+        eos_token_id=ids[eot],
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        suppress_tokens=[],
+        begin_suppress_tokens=[],
+    )
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        eos_token_id=ids[eot],
+        pad_token_id=ids[eot],
+        is_multilingual=True,
+        lang_to_id={"<|en|>": ids["<|en|>"], "<|ko|>": ids["<|ko|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+    )
+    return save(tmp_path_factory.mktemp("tiny-whisper"), model, proc)
+
+
+def test_whisper_transcribes_in_korean_with_30s_features(tiny_whisper):
+    # before: WhisperForCausalLM was loaded (encoder dropped) and every request failed
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    model = load_model(f"transformers:{tiny_whisper}?max_new_tokens=4&batch_size=2")
+    model.load()
+    assert isinstance(model.model, WhisperForConditionalGeneration)
+    assert model.tasks == frozenset({"asr"}) and model.ignores_prompt
+    fe = WhisperFeatureExtractor.from_pretrained(tiny_whisper)
+    a, b = clip(1.0, 330), clip(1.5, 1200)
+    cap = Capture(model, "encoder")
+    try:
+        answers = model.answer_batch([Request(a, "받아 적으세요"), Request(b, "받아 적으세요")])
+    finally:
+        cap.close()
+    feats = cap.first()
+    assert tuple(feats.shape) == (2, 80, 3000)  # each clip padded to 30 s, none to the longest
+    np.testing.assert_allclose(feats[0].numpy(), whisper_features(fe, a), atol=1e-5)
+    np.testing.assert_allclose(feats[1].numpy(), whisper_features(fe, b), atol=1e-5)
+
+    # the reference: Whisper's own generate on the extractor's features, told ko + transcribe
+    ref = WhisperForConditionalGeneration.from_pretrained(tiny_whisper).eval()
+    inputs = fe([a.array], sampling_rate=16000, return_tensors="pt", return_attention_mask=True)
+
+    def ref_generate(language):
+        with torch.no_grad():
+            return ref.generate(
+                **inputs,
+                language=language,
+                task="transcribe",
+                max_new_tokens=4,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
+
+    out = ref_generate("ko").sequences
+    tok = model.tokenizer
+    # the decoder prompt is <|startoftranscript|><|ko|><|transcribe|><|notimestamps|>
+    assert out[0, :4].tolist() == tok.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|ko|>", "<|transcribe|>", "<|notimestamps|>"]
+    )
+    assert answers[0].text == tok.decode(out[0], skip_special_tokens=True).strip()
+    # the prompt is no input: another prompt, the same answer; it never goes in as labels
+    assert model.answer(Request(a, "전혀 다른 프롬프트")).text == answers[0].text
+    en = ref_generate("en")
+    assert en.sequences[0, 1] == tok.convert_tokens_to_ids("<|en|>")
+    english = load_model(f"transformers:{tiny_whisper}?max_new_tokens=4&language=en")
+    want = tok.decode(en.sequences[0], skip_special_tokens=True).strip()
+    assert english.answer(Request(a, "x")).text == want
+    assert not torch.allclose(en.logits[0], ref_generate("ko").logits[0])  # ko was told
+    # the clip is heard: silence does not give the same first-step scores
+    silence = model._inputs([Request(silent(1.0), "")], cue=False)
+    with torch.no_grad():
+        s1 = ref.generate(
+            **silence,
+            language="ko",
+            max_new_tokens=1,
+            output_logits=True,
+            return_dict_in_generate=True,
+        ).logits[0]
+        c1 = ref.generate(
+            **inputs,
+            language="ko",
+            max_new_tokens=1,
+            output_logits=True,
+            return_dict_in_generate=True,
+        ).logits[0]
+    assert not torch.allclose(s1, c1)
+
+
+def test_whisper_does_asr_only_and_refuses_translate(tiny_whisper):
+    model = load_model(f"transformers:{tiny_whisper}?max_new_tokens=2")
+    with pytest.raises(Abstain, match="ASR"):
+        model.answer(Request(clip(1.0, 330), MC, LABELS))
+    with pytest.raises(Abstain, match="no audio"):
+        model.answer(Request(None, "받아 적으세요"))
+    with pytest.raises(ValueError, match="English speech to Korean text"):
+        load_model(f"transformers:{tiny_whisper}?task=translate")
+    assert model.max_audio_s == 30.0
+
+
+# ------------------------------------------------------------------------------- AF3 / GLM-ASR
+
+
+@pytest.fixture(scope="module")
+def tiny_audioflamingo3(tmp_path_factory):
+    from transformers import (
+        AudioFlamingo3Config,
+        AudioFlamingo3ForConditionalGeneration,
+        AudioFlamingo3Processor,
+        WhisperFeatureExtractor,
+    )
+
+    tok = bpe(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<sound>"],
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    proc = AudioFlamingo3Processor(
+        WhisperFeatureExtractor(feature_size=128), tok, chat_template=chat_template("<sound>")
+    )
+    cfg = AudioFlamingo3Config(
+        audio_config={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "num_mel_bins": 128,
+        },
+        text_config=qwen2_text(len(tok)),
+        audio_token_id=tok.convert_tokens_to_ids("<sound>"),
+    )
+    torch.manual_seed(0)
+    model = AudioFlamingo3ForConditionalGeneration(cfg)
+    return save(tmp_path_factory.mktemp("tiny-af3"), model, proc)
+
+
+@pytest.fixture(scope="module")
+def tiny_glmasr(tmp_path_factory):
+    from transformers import (
+        GlmAsrConfig,
+        GlmAsrForConditionalGeneration,
+        GlmAsrProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    tok = bpe(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>", "<|begin_of_audio|>"],
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    proc = GlmAsrProcessor(
+        WhisperFeatureExtractor(feature_size=128), tok, chat_template=chat_template("<|pad|>")
+    )
+    cfg = GlmAsrConfig(
+        audio_config={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "num_mel_bins": 128,
+        },
+        text_config={
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "intermediate_size": 64,
+            "vocab_size": len(tok),
+        },
+        audio_token_id=tok.convert_tokens_to_ids("<|pad|>"),
+    )
+    torch.manual_seed(0)
+    model = GlmAsrForConditionalGeneration(cfg)
+    return save(tmp_path_factory.mktemp("tiny-glmasr"), model, proc)
+
+
+@pytest.mark.parametrize("family", ["tiny_audioflamingo3", "tiny_glmasr", "tiny_qwen2_audio"])
+def test_whisper_feature_lms_hear_each_clip_padded_to_30s(family, request):
+    # before: padding=True went to the audio too (features padded to the longest clip, not to
+    # the extractor's 30 s): AudioFlamingo3 failed every request, GLM-ASR most
+    path = request.getfixturevalue(family)
+    from transformers import AutoFeatureExtractor
+
+    fe = AutoFeatureExtractor.from_pretrained(path)
+    model = load_model(f"transformers:{path}?max_new_tokens=3&batch_size=2")
+    assert_each_item_heard_its_clip(model, "audio_tower", lambda c: whisper_features(fe, c))
+    assert_batch_equals_single(
+        model,
+        [
+            Request(clip(0.5, 200), MC, LABELS),
+            Request(None, "음성 없이 답하세요"),  # text-only: its own sub-batch
+            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
+        ],
+    )
+
+
+@pytest.mark.parametrize("family", ["tiny_audioflamingo3", "tiny_glmasr"])
+def test_label_logprobs_are_an_independent_forward_pass(family, request):
+    path = request.getfixturevalue(family)
+    from transformers import AutoModelForMultimodalLM, AutoModelForSeq2SeqLM, AutoProcessor
+
+    model = load_model(f"transformers:{path}?max_new_tokens=3")
+    a = clip(1.0, 330)
+    got = model.choice_logprobs(a, MC, LABELS)
+    proc = AutoProcessor.from_pretrained(path)
+    auto = AutoModelForSeq2SeqLM if "af3" in str(path) else AutoModelForMultimodalLM
+    ref = auto.from_pretrained(path).eval()
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "audio", "audio_url": "x"}, {"type": "text", "text": MC}],
+        }
+    ]
+    text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = proc(text=[text], audio=[a.array], sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        lp = torch.log_softmax(ref(**inputs).logits[0, -1].float(), -1)
+    tok = proc.tokenizer
+    want = {lab: float(lp[tok.encode(lab, add_special_tokens=False)[0]]) for lab in LABELS}
+    assert got == pytest.approx(want, abs=1e-5)
+    ans = model.answer(Request(a, MC, LABELS))
+    assert ans.logprobs == pytest.approx(want, abs=1e-4)
+    with torch.no_grad():
+        out = ref.generate(**inputs, max_new_tokens=3, do_sample=False)
+    n = inputs["input_ids"].shape[1]
+    assert ans.text == tok.decode(out[0, n:], skip_special_tokens=True).strip()
