@@ -6,6 +6,7 @@ clips in one batch), and the answers differ between the clip and silence."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -115,16 +116,15 @@ def whisper_features(fe, audio: Audio, quantise: bool = False) -> np.ndarray:
     return fe([x], sampling_rate=16000, return_tensors="np")["input_features"][0]
 
 
-def assert_each_item_heard_its_clip(adapter, encoder: str, expected, batch_prompt=MC):
+def assert_each_item_heard_its_clip(adapter, encoder: str, expected, atol: float = 2e-4):
     """Two different clips in one batch: the encoder's input rows are each clip's own
     features (``expected(clip) -> array``); the label scores of the clip differ from those
-    of silence of the same length."""
+    of silence of the same length (``atol``: how far the features may be from ``expected``:
+    a processor that reads the clip as 16-bit WAV rounds it)."""
     a, b = clip(1.0, 330), clip(1.5, 1200)
     cap = Capture(adapter, encoder)
     try:
-        answers = adapter.answer_batch(
-            [Request(a, batch_prompt, LABELS), Request(b, batch_prompt, LABELS)]
-        )
+        answers = adapter.answer_batch([Request(a, MC, LABELS), Request(b, MC, LABELS)])
     finally:
         cap.close()
     for ans in answers:
@@ -133,9 +133,9 @@ def assert_each_item_heard_its_clip(adapter, encoder: str, expected, batch_promp
     got = cap.first().float().numpy()
     want_a, want_b = expected(a), expected(b)
     assert got.shape[0] == 2, got.shape
-    np.testing.assert_allclose(got[0], want_a, atol=2e-4)
-    np.testing.assert_allclose(got[1], want_b, atol=2e-4)
-    assert not np.allclose(want_a, want_b, atol=1e-2)  # two clips that a mix-up would show
+    np.testing.assert_allclose(got[0], want_a, atol=atol)
+    np.testing.assert_allclose(got[1], want_b, atol=atol)
+    assert not np.allclose(want_a, want_b, atol=100 * atol)  # two clips that a mix-up would show
     lp_clip = adapter.choice_logprobs(a, MC, LABELS)
     lp_silence = adapter.choice_logprobs(silent(1.0), MC, LABELS)
     assert lp_clip != pytest.approx(lp_silence, abs=1e-6)
@@ -423,3 +423,128 @@ def test_label_logprobs_are_an_independent_forward_pass(family, request):
         out = ref.generate(**inputs, max_new_tokens=3, do_sample=False)
     n = inputs["input_ids"].shape[1]
     assert ans.text == tok.decode(out[0, n:], skip_special_tokens=True).strip()
+
+
+# ------------------------------------------------------------------------------- Voxtral
+
+
+def tekken_json(path) -> None:
+    """A tiny Tekken (mistral_common) tokenizer file: the 256 bytes as the vocabulary, the
+    control tokens at Voxtral's ranks ([AUDIO] = 24, [BEGIN_AUDIO] = 25), an audio config of
+    Voxtral's form (16 kHz, 12.5 tokens a second, 128 mel bins, 30 s chunks)."""
+    import base64
+
+    names = "<unk> <s> </s> [INST] [/INST] [AVAILABLE_TOOLS] [/AVAILABLE_TOOLS] [TOOL_RESULTS] "
+    names += "[/TOOL_RESULTS] [TOOL_CALLS] [IMG] <pad> [IMG_BREAK] [IMG_END] [PREFIX] [MIDDLE] "
+    names += "[SUFFIX] [SYSTEM_PROMPT] [/SYSTEM_PROMPT] [TOOL_CONTENT]"
+    more = {24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 32: "[ARGS]", 33: "[CALL_ID]", 34: "[TRANSCRIBE]"}
+    special = [{"rank": i, "token_str": s, "is_control": True} for i, s in enumerate(names.split())]
+    special += [
+        {"rank": i, "token_str": more.get(i, f"<SPECIAL_{i}>"), "is_control": True}
+        for i in range(20, 40)
+    ]
+    vocab = [
+        {"rank": i, "token_bytes": base64.b64encode(bytes([i])).decode(), "token_str": None}
+        for i in range(256)
+    ]
+    pattern = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    data = {
+        "config": {
+            "pattern": pattern,
+            "num_vocab_tokens": 256,
+            "default_vocab_size": 296,
+            "default_num_special_tokens": 40,
+            "version": "v7",
+        },
+        "vocab": vocab,
+        "special_tokens": special,
+        "audio": {
+            "sampling_rate": 16000,
+            "frame_rate": 12.5,
+            "audio_encoding_config": {"num_mel_bins": 128, "hop_length": 160, "window_size": 400},
+            "chunk_length_s": 30.0,
+        },
+    }
+    (path / "tekken.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny_voxtral(tmp_path_factory):
+    pytest.importorskip("mistral_common")
+    from transformers import (
+        MistralCommonBackend,
+        VoxtralConfig,
+        VoxtralForConditionalGeneration,
+        VoxtralProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    path = tmp_path_factory.mktemp("tiny-voxtral")
+    tekken_json(path)
+    tok = MistralCommonBackend.from_pretrained(path)
+    proc = VoxtralProcessor(WhisperFeatureExtractor(feature_size=128), tok)
+    cfg = VoxtralConfig(
+        # the projector stacks 4 encoder frames: intermediate_size = 4 * hidden_size
+        audio_config={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "num_mel_bins": 128,
+        },
+        text_config={
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "head_dim": 16,
+            "intermediate_size": 64,
+            "vocab_size": len(tok),
+        },
+        audio_token_id=24,
+    )
+    torch.manual_seed(0)
+    return save(path, VoxtralForConditionalGeneration(cfg), proc)
+
+
+def test_voxtral_hears_each_clip_through_its_chat_request(tiny_voxtral):
+    # before: VoxtralProcessor takes no audio= and refuses audio tokens in text: every
+    # request failed
+    from transformers import AutoProcessor, VoxtralForConditionalGeneration
+
+    model = load_model(f"transformers:{tiny_voxtral}?max_new_tokens=3&batch_size=2")
+    proc = AutoProcessor.from_pretrained(tiny_voxtral)
+    fe = proc.feature_extractor
+    assert_each_item_heard_its_clip(
+        model, "audio_tower", lambda c: whisper_features(fe, c, quantise=True), atol=1e-2
+    )
+    assert_batch_equals_single(
+        model,
+        [
+            Request(clip(0.5, 200), MC, LABELS),
+            Request(None, "음성 없이 답하세요"),
+            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
+        ],
+    )
+    # logit mode: the next-token scores after mistral_common's own encoding of the request
+    a = clip(1.0, 330)
+    got = model.choice_logprobs(a, MC, LABELS)
+    conv = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "audio", "base64": a.wav_base64(16000).decode()},
+                {"type": "text", "text": MC},
+            ],
+        }
+    ]
+    inputs = proc.apply_chat_template(conv, tokenize=True, return_dict=True, return_tensors="pt")
+    assert int((inputs["input_ids"] == 24).sum()) == 375  # 30 s at 12.5 audio tokens a second
+    ref = VoxtralForConditionalGeneration.from_pretrained(tiny_voxtral).eval()
+    with torch.no_grad():
+        lp = torch.log_softmax(ref(**inputs).logits[0, -1].float(), -1)
+    # the vocabulary is the 256 bytes after 40 control tokens: "A" is byte 65, id 105
+    want = {lab: float(lp[40 + ord(lab)]) for lab in LABELS}
+    assert got == pytest.approx(want, abs=1e-5)
+    with pytest.raises(ValueError, match="input=published"):
+        load_model(f"transformers:{tiny_voxtral}?input=published").load()
