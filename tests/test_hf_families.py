@@ -116,11 +116,17 @@ def whisper_features(fe, audio: Audio, quantise: bool = False) -> np.ndarray:
     return fe([x], sampling_rate=16000, return_tensors="np")["input_features"][0]
 
 
-def assert_each_item_heard_its_clip(adapter, encoder: str, expected, atol: float = 2e-4):
+def assert_each_item_heard_its_clip(
+    adapter, encoder: str, expected, atol: float = 2e-4, packed: bool = False
+):
     """Two different clips in one batch: the encoder's input rows are each clip's own
-    features (``expected(clip) -> array``); the label scores of the clip differ from those
-    of silence of the same length (``atol``: how far the features may be from ``expected``:
-    a processor that reads the clip as 16-bit WAV rounds it)."""
+    features (``expected([a, b]) -> [features of a, features of b]``, made by the feature
+    extractor itself with the settings the family's processor declares); the label scores
+    of the clip differ from those of silence of the same length (``atol``: how far the
+    features may be from ``expected``: a processor that reads the clip as 16-bit WAV rounds
+    it). ``packed``: the encoder takes
+    the valid frames of every clip one after the other (``[mel, frames]``: the Omni models),
+    each clip's ``len / hop_length`` of them."""
     a, b = clip(1.0, 330), clip(1.5, 1200)
     cap = Capture(adapter, encoder)
     try:
@@ -131,11 +137,20 @@ def assert_each_item_heard_its_clip(adapter, encoder: str, expected, atol: float
         assert not isinstance(ans, BaseException), ans
         assert set(ans.logprobs) == set(LABELS)
     got = cap.first().float().numpy()
-    want_a, want_b = expected(a), expected(b)
-    assert got.shape[0] == 2, got.shape
+    want_a, want_b = expected([a, b])
+    if packed:
+        hop = adapter.processor.feature_extractor.hop_length
+        n_a, n_b = len(a.array) // hop, len(b.array) // hop
+        assert got.shape[-1] == n_a + n_b, got.shape
+        got = [got[:, :n_a], got[:, n_a:]]
+        want_a, want_b = want_a[:, :n_a], want_b[:, :n_b]
+    else:
+        assert got.shape[0] == 2, got.shape
     np.testing.assert_allclose(got[0], want_a, atol=atol)
     np.testing.assert_allclose(got[1], want_b, atol=atol)
-    assert not np.allclose(want_a, want_b, atol=100 * atol)  # two clips that a mix-up would show
+    assert not np.allclose(
+        want_a[:, :90], want_b[:, :90], atol=100 * atol
+    )  # two clips that a mix-up would show
     lp_clip = adapter.choice_logprobs(a, MC, LABELS)
     lp_silence = adapter.choice_logprobs(silent(1.0), MC, LABELS)
     assert lp_clip != pytest.approx(lp_silence, abs=1e-6)
@@ -382,7 +397,9 @@ def test_whisper_feature_lms_hear_each_clip_padded_to_30s(family, request):
 
     fe = AutoFeatureExtractor.from_pretrained(path)
     model = load_model(f"transformers:{path}?max_new_tokens=3&batch_size=2")
-    assert_each_item_heard_its_clip(model, "audio_tower", lambda c: whisper_features(fe, c))
+    assert_each_item_heard_its_clip(
+        model, "audio_tower", lambda cs: [whisper_features(fe, c) for c in cs]
+    )
     assert_batch_equals_single(
         model,
         [
@@ -516,7 +533,10 @@ def test_voxtral_hears_each_clip_through_its_chat_request(tiny_voxtral):
     proc = AutoProcessor.from_pretrained(tiny_voxtral)
     fe = proc.feature_extractor
     assert_each_item_heard_its_clip(
-        model, "audio_tower", lambda c: whisper_features(fe, c, quantise=True), atol=1e-2
+        model,
+        "audio_tower",
+        lambda cs: [whisper_features(fe, c, quantise=True) for c in cs],
+        atol=1e-2,
     )
     assert_batch_equals_single(
         model,
@@ -548,3 +568,188 @@ def test_voxtral_hears_each_clip_through_its_chat_request(tiny_voxtral):
     assert got == pytest.approx(want, abs=1e-5)
     with pytest.raises(ValueError, match="input=published"):
         load_model(f"transformers:{tiny_voxtral}?input=published").load()
+
+
+# ------------------------------------------------------------------------------- Omni
+
+
+class NoVideo(transformers.utils.PushToHubMixin):
+    """What the test builds the Omni processors with in place of their video processor (it
+    needs torchvision); nothing here sends video."""
+
+    _auto_class = None
+
+    def to_dict(self):
+        return {}
+
+
+def built_without_video(cls, **parts):
+    """``cls(**parts)`` with ``video_processor=NoVideo()``, past the class check (which
+    cannot look up the video processor's base class without torchvision)."""
+
+    class Check(cls):
+        def check_argument_for_proper_class(self, name, arg):
+            return (
+                NoVideo
+                if isinstance(arg, NoVideo)
+                else super().check_argument_for_proper_class(name, arg)
+            )
+
+    Check.__name__ = cls.__name__  # saved as the processor_class
+    return Check(video_processor=NoVideo(), **parts)
+
+
+OMNI_SPECIAL = {
+    "audio_token": "<|AUDIO|>",
+    "audio_bos_token": "<|audio_bos|>",
+    "audio_eos_token": "<|audio_eos|>",
+    "image_token": "<|IMAGE|>",
+    "video_token": "<|VIDEO|>",
+    "vision_bos_token": "<|vision_bos|>",
+    "vision_eos_token": "<|vision_eos|>",
+}
+
+
+def omni_parts():
+    from transformers import Qwen2VLImageProcessorPil, WhisperFeatureExtractor
+
+    tok = bpe(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *OMNI_SPECIAL.values()],
+        extra=OMNI_SPECIAL,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    return tok, {
+        "image_processor": Qwen2VLImageProcessorPil(),
+        "feature_extractor": WhisperFeatureExtractor(feature_size=128),
+        "tokenizer": tok,
+        "chat_template": chat_template("<|audio_bos|><|AUDIO|><|audio_eos|>"),
+    }
+
+
+def omni_thinker(tok, audio: dict, text: dict) -> dict:
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in OMNI_SPECIAL.items()}
+    return {
+        "audio_config": {
+            "d_model": 16,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 32,
+            "num_mel_bins": 128,
+            "output_dim": 32,
+            **audio,
+        },
+        "vision_config": {
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_heads": 2,
+            "out_hidden_size": 32,
+            "fullatt_block_indexes": [0],
+        },
+        "text_config": {
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "vocab_size": len(tok),
+            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3]},
+            **text,
+        },
+        "audio_token_id": ids["audio_token"],
+        "image_token_id": ids["image_token"],
+        "video_token_id": ids["video_token"],
+        "audio_start_token_id": ids["audio_bos_token"],
+        "audio_end_token_id": ids["audio_eos_token"],
+        "vision_start_token_id": ids["vision_bos_token"],
+        "vision_end_token_id": ids["vision_eos_token"],
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2_5_omni(tmp_path_factory):
+    from transformers import (
+        Qwen2_5OmniConfig,
+        Qwen2_5OmniForConditionalGeneration,
+        Qwen2_5OmniProcessor,
+    )
+
+    tok, parts = omni_parts()
+    proc = built_without_video(Qwen2_5OmniProcessor, **parts)
+    cfg = Qwen2_5OmniConfig(thinker_config=omni_thinker(tok, {}, {}), enable_audio_output=False)
+    torch.manual_seed(0)
+    model = Qwen2_5OmniForConditionalGeneration(cfg)
+    path = save(tmp_path_factory.mktemp("tiny-qwen2.5-omni"), model, proc)
+    torch.save({}, path / "spk_dict.pt")  # the speakers of the talker: a file it must find
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen3_omni(tmp_path_factory):
+    from transformers import (
+        Qwen3OmniMoeConfig,
+        Qwen3OmniMoeForConditionalGeneration,
+        Qwen3OmniMoeProcessor,
+    )
+
+    tok, parts = omni_parts()
+    proc = built_without_video(Qwen3OmniMoeProcessor, **parts)
+    thinker = omni_thinker(
+        tok,
+        {"downsample_hidden_size": 8},
+        {
+            "head_dim": 16,
+            "moe_intermediate_size": 16,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "rope_parameters": {
+                "rope_type": "default",
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+            },
+        },
+    )
+    thinker["vision_config"].update(
+        {"deepstack_visual_indexes": [0], "num_position_embeddings": 64, "patch_size": 16}
+    )
+    thinker["vision_config"].pop("fullatt_block_indexes")
+    thinker.pop("audio_end_token_id")
+    cfg = Qwen3OmniMoeConfig(thinker_config=thinker, enable_audio_output=False)
+    torch.manual_seed(0)
+    model = Qwen3OmniMoeForConditionalGeneration(cfg)
+    return save(tmp_path_factory.mktemp("tiny-qwen3-omni"), model, proc)
+
+
+@pytest.mark.parametrize("family", ["tiny_qwen2_5_omni", "tiny_qwen3_omni"])
+def test_omni_thinkers_hear_each_clip_without_torchvision(family, request):
+    # before: AutoProcessor failed (its video processor needs torchvision): no request ran
+    path = request.getfixturevalue(family)
+    from transformers import WhisperFeatureExtractor
+
+    fe = WhisperFeatureExtractor.from_pretrained(path)
+    model = load_model(f"transformers:{path}?max_new_tokens=3&batch_size=2")
+    model.load()
+    assert model.lm is model.model.thinker and not getattr(model.model, "has_talker", False)
+    with pytest.raises(ValueError, match="torchvision"):  # the stand-in refuses video
+        model.processor.video_processor([np.zeros((2, 3, 8, 8))])
+    if "qwen3" in family:  # Qwen3OmniMoeProcessor: padding=True, truncation=False (no 30 s)
+
+        def expected(clips):
+            arrays = [c.array for c in clips]
+            kw = {"sampling_rate": 16000, "padding": True, "truncation": False}
+            return list(fe(arrays, return_tensors="np", **kw)["input_features"])
+    else:  # Qwen2_5OmniProcessor: padding="max_length" (30 s)
+
+        def expected(clips):
+            return [whisper_features(fe, c) for c in clips]
+
+    assert_each_item_heard_its_clip(model, "audio_tower", expected, packed=True)
+    assert_batch_equals_single(
+        model,
+        [
+            Request(clip(0.5, 200), MC, LABELS),
+            Request(None, "음성 없이 답하세요"),
+            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
+        ],
+    )

@@ -138,35 +138,46 @@ def _torchvision_available() -> bool:
     return bool(is_torchvision_available())
 
 
-class _NoVisionProcessor:
-    """Stands in for an image or video sub-processor that cannot be built here (it needs
-    torchvision): the audio and text of a request never use it; an image or a video is
-    refused with the reason."""
+_NO_VISION: dict[str, type] = {}
 
-    _auto_class = None
 
-    def __init__(self, what: str) -> None:
-        self.what = what
+def _no_vision_class() -> type:
+    """The class of the stand-ins for image and video sub-processors that cannot be built
+    here (they need torchvision): the audio and text of a request never use them; an image
+    or a video is refused with the reason. (A ``PushToHubMixin`` so that the processor's
+    ``to_dict`` serialises it, as ``{}``; made on first use: transformers loads lazily.)"""
+    if "cls" not in _NO_VISION:
+        from transformers.utils import PushToHubMixin
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValueError(f"no {self.what} here: {_TORCHVISION_NOTE}")
+        class NoVisionProcessor(PushToHubMixin):
+            _auto_class = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {}
+            def __init__(self, what: str) -> None:
+                self.what = what
 
-    def __repr__(self) -> str:
-        return f"_NoVisionProcessor({self.what})"
+            def __call__(self, *args: Any, **kwargs: Any) -> Any:
+                raise ValueError(f"no {self.what} here: {_TORCHVISION_NOTE}")
+
+            def to_dict(self) -> dict[str, Any]:
+                return {}
+
+            def __repr__(self) -> str:
+                return f"NoVisionProcessor({self.what})"
+
+        _NO_VISION["cls"] = NoVisionProcessor
+    return _NO_VISION["cls"]
 
 
 def _processor_without_vision(processor_cls: type) -> type:
-    """``processor_cls`` accepting :class:`_NoVisionProcessor` for its image/video slots (the
-    class check of ``ProcessorMixin`` looks the base class up in transformers, which has
-    only a placeholder for it without torchvision)."""
+    """``processor_cls`` accepting :func:`_no_vision_class` stand-ins for its image/video
+    slots (the class check of ``ProcessorMixin`` looks the base class up in transformers,
+    which has only a placeholder for it without torchvision)."""
+    stand_in = _no_vision_class()
 
     class WithoutVision(processor_cls):  # type: ignore[misc, valid-type]
         def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
-            if isinstance(argument, _NoVisionProcessor):
-                return _NoVisionProcessor
+            if isinstance(argument, stand_in):
+                return stand_in
             return super().check_argument_for_proper_class(argument_name, argument)
 
     WithoutVision.__name__ = WithoutVision.__qualname__ = processor_cls.__name__
@@ -176,7 +187,7 @@ def _processor_without_vision(processor_cls: type) -> type:
 def load_processor(path: str, config: Any, trust_remote_code: bool = False) -> Any:
     """``AutoProcessor.from_pretrained(path)``; when that fails and torchvision is missing,
     the processor's own class with every image/video sub-processor that cannot load replaced
-    by a stand-in refusing images and videos (:class:`_NoVisionProcessor`)."""
+    by a stand-in refusing images and videos (:func:`_no_vision_class`)."""
     import transformers
 
     try:
@@ -196,6 +207,7 @@ def load_processor(path: str, config: Any, trust_remote_code: bool = False) -> A
             "image_processor": transformers.AutoImageProcessor,
             "video_processor": getattr(transformers, "AutoVideoProcessor", None),
         }
+        stand_in = _no_vision_class()
         given: dict[str, Any] = {}
         for attr in cls.get_attributes():
             if attr not in autos:
@@ -206,8 +218,8 @@ def load_processor(path: str, config: Any, trust_remote_code: bool = False) -> A
                     raise ImportError(attr)
                 given[attr] = auto.from_pretrained(path)
             except Exception:  # needs torchvision (or is absent): stand in for it
-                given[attr] = _NoVisionProcessor(attr.replace("_processor", "s"))
-        if not any(isinstance(v, _NoVisionProcessor) for v in given.values()):
+                given[attr] = stand_in(attr.replace("_processor", "s"))
+        if not any(isinstance(v, stand_in) for v in given.values()):
             raise first from None
         try:
             return _processor_without_vision(cls).from_pretrained(
