@@ -753,3 +753,114 @@ def test_omni_thinkers_hear_each_clip_without_torchvision(family, request):
             Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
         ],
     )
+
+
+# ------------------------------------------------------------------------------- refusals
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma3n_config(tmp_path_factory):
+    """A Gemma-3n checkpoint's config (nothing else is read before the refusal)."""
+    from transformers import Gemma3nConfig
+
+    cfg = Gemma3nConfig(
+        text_config={
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "intermediate_size": 64,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "vocab_size": 512,
+            "vocab_size_per_layer_input": 512,
+            "laurel_rank": 4,
+            "hidden_size_per_layer_input": 8,
+            "num_kv_shared_layers": 0,
+        },
+        audio_config={
+            "hidden_size": 16,
+            "conf_num_hidden_layers": 1,
+            "conf_num_attention_heads": 2,
+        },
+        vision_config={"hidden_size": 16},
+    )
+    path = tmp_path_factory.mktemp("tiny-gemma3n")
+    cfg.save_pretrained(path)
+    return path
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("timm") is not None, reason="timm is installed"
+)
+def test_gemma3n_is_refused_at_load_with_the_reason(tiny_gemma3n_config, tmp_path):
+    # Gemma-3n's vision tower is a timm model; timm imports torchvision, which cannot load
+    # beside the CPU torch: one clear error before any request, never N failed requests
+    from test_runner import make_export, sqa_rows
+
+    from koala.models.hf import UnsupportedModelError
+    from koala.runner import run_model
+
+    model = load_model(f"transformers:{tiny_gemma3n_config}")
+    with pytest.raises(UnsupportedModelError, match=r"Gemma3n.*timm.*torchvision"):
+        model.load()
+    data = make_export(tmp_path / "export-gemma3n", {"sqa_click": sqa_rows(3)})
+    out = tmp_path / "run"
+    with pytest.raises(UnsupportedModelError, match="timm"):
+        run_model(model, ["sqa_click"], out, data=str(data), progress=False)
+    pred = out / "predictions.jsonl"
+    assert not pred.exists() or pred.read_text() == ""  # no request was recorded
+
+
+# ------------------------------------------------------------------------------- the runner
+
+
+def test_runner_whisper_transcribes_asr_and_abstains_elsewhere(tiny_whisper, tmp_path):
+    from test_runner import asr_rows, make_export, sqa_rows
+
+    from koala.predictions import read_predictions
+    from koala.runner import run_model
+
+    data = make_export(
+        tmp_path / "export-whisper", {"asr_zeroth": asr_rows(2), "sqa_click": sqa_rows(2)}
+    )
+    spec = f"transformers:{tiny_whisper}?max_new_tokens=3&batch_size=2"
+    stats = run_model(
+        load_model(spec),
+        ["asr_zeroth", "sqa_click"],
+        tmp_path / "run",
+        data=str(data),
+        progress=False,
+        spec=spec,
+    )
+    assert not stats.config_errors
+    done, _ = read_predictions(tmp_path / "run" / "predictions.jsonl")
+    recs = list(done.values())
+    asr = [r for r in recs if r["config"] == "asr_zeroth"]
+    sqa = [r for r in recs if r["config"] == "sqa_click"]
+    assert asr and all(r["status"] == "ok" and r["shared_answer"] for r in asr)
+    assert all(r["truncated"] is False for r in asr)  # 0.25 s clips, 30 s limit
+    assert sqa and all(r["status"] == "abstained" for r in sqa)
+
+
+@pytest.mark.parametrize("family", ["tiny_voxtral", "tiny_qwen2_5_omni"])
+def test_runner_runs_audio_lms_in_logit_mode(family, request, tmp_path):
+    from test_runner import make_export, sqa_rows
+
+    from koala.predictions import read_predictions
+    from koala.runner import run_model
+
+    path = request.getfixturevalue(family)
+    data = make_export(tmp_path / f"export-{family}", {"sqa_click": sqa_rows(3)})
+    spec = f"transformers:{path}?max_new_tokens=2&batch_size=2"
+    stats = run_model(
+        load_model(spec),
+        ["sqa_click"],
+        tmp_path / "run",
+        data=str(data),
+        progress=False,
+        spec=spec,
+    )
+    assert not stats.config_errors
+    done, _ = read_predictions(tmp_path / "run" / "predictions.jsonl")
+    recs = list(done.values())
+    assert recs and all(r["status"] == "ok" for r in recs)
+    assert all(set(r["logprobs"]) == set(LABELS) for r in recs)

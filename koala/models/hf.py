@@ -265,7 +265,7 @@ def _check_buildable(path: str, model_cls: Any, config: Any) -> None:
             hint = f" (timm needs torchvision; {_TORCHVISION_NOTE})"
         raise UnsupportedModelError(
             f"transformers:{path}: {model_cls.__name__} cannot be built on this machine: "
-            f"{text.strip().splitlines()[0]}{hint}"
+            f"{' '.join(text.split())}{hint}"
         ) from exc
     except Exception:  # anything else shows up (with its own message) in the real load
         return
