@@ -583,9 +583,10 @@ class NoVideo(transformers.utils.PushToHubMixin):
         return {}
 
 
-def built_without_video(cls, **parts):
-    """``cls(**parts)`` with ``video_processor=NoVideo()``, past the class check (which
-    cannot look up the video processor's base class without torchvision)."""
+def built_without(cls, slot: str, **parts):
+    """``cls(**parts)`` with ``NoVideo()`` in ``slot`` (``video_processor``,
+    ``image_processor``), past the class check (which cannot look up that sub-processor's
+    base class without torchvision)."""
 
     class Check(cls):
         def check_argument_for_proper_class(self, name, arg):
@@ -596,7 +597,7 @@ def built_without_video(cls, **parts):
             )
 
     Check.__name__ = cls.__name__  # saved as the processor_class
-    return Check(video_processor=NoVideo(), **parts)
+    return Check(**{slot: NoVideo()}, **parts)
 
 
 OMNI_SPECIAL = {
@@ -676,7 +677,7 @@ def tiny_qwen2_5_omni(tmp_path_factory):
     )
 
     tok, parts = omni_parts()
-    proc = built_without_video(Qwen2_5OmniProcessor, **parts)
+    proc = built_without(Qwen2_5OmniProcessor, "video_processor", **parts)
     cfg = Qwen2_5OmniConfig(thinker_config=omni_thinker(tok, {}, {}), enable_audio_output=False)
     torch.manual_seed(0)
     model = Qwen2_5OmniForConditionalGeneration(cfg)
@@ -694,7 +695,7 @@ def tiny_qwen3_omni(tmp_path_factory):
     )
 
     tok, parts = omni_parts()
-    proc = built_without_video(Qwen3OmniMoeProcessor, **parts)
+    proc = built_without(Qwen3OmniMoeProcessor, "video_processor", **parts)
     thinker = omni_thinker(
         tok,
         {"downsample_hidden_size": 8},
@@ -745,6 +746,98 @@ def test_omni_thinkers_hear_each_clip_without_torchvision(family, request):
             return [whisper_features(fe, c) for c in clips]
 
     assert_each_item_heard_its_clip(model, "audio_tower", expected, packed=True)
+    assert_batch_equals_single(
+        model,
+        [
+            Request(clip(0.5, 200), MC, LABELS),
+            Request(None, "음성 없이 답하세요"),
+            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------- Phi-4
+
+
+@pytest.fixture(scope="module")
+def tiny_phi4_multimodal(tmp_path_factory):
+    from transformers import (
+        Phi4MultimodalConfig,
+        Phi4MultimodalFeatureExtractor,
+        Phi4MultimodalForCausalLM,
+        Phi4MultimodalProcessor,
+    )
+
+    special = {"image_token": "<|endoftext10|>", "audio_token": "<|endoftext11|>"}
+    tok = bpe(
+        ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>", *special.values()],
+        extra=special,
+        eos_token="<|end|>",
+        pad_token="<|endoftext|>",
+    )
+    template = (
+        "{% for m in messages %}<|{{ m.role }}|>{% for c in m.content %}"
+        "{% if c.type == 'audio' %}<|endoftext11|>{% else %}{{ c.text }}{% endif %}"
+        "{% endfor %}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    # its image processor needs torchvision: the test builds it with a stand-in (no images)
+    proc = built_without(
+        Phi4MultimodalProcessor,
+        "image_processor",
+        audio_processor=Phi4MultimodalFeatureExtractor(),
+        tokenizer=tok,
+        chat_template=template,
+    )
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in special.items()}
+    cfg = Phi4MultimodalConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        bos_token_id=0,
+        pad_token_id=0,
+        eos_token_id=tok.convert_tokens_to_ids("<|end|>"),
+        max_position_embeddings=4096,
+        original_max_position_embeddings=4096,
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_token_id": ids["image_token"],
+        },
+        audio_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_blocks": 1,
+            "num_attention_heads": 2,
+            "ext_pw_out_channel": 16,
+            "depthwise_separable_out_channel": 16,
+            "nemo_conv_channels": 16,
+            "audio_token_id": ids["audio_token"],
+        },
+    )
+    torch.manual_seed(0)
+    model = Phi4MultimodalForCausalLM(cfg)
+    return save(tmp_path_factory.mktemp("tiny-phi4-mm"), model, proc)
+
+
+def test_phi4_multimodal_hears_each_clip_without_torchvision(tiny_phi4_multimodal):
+    # before: AutoProcessor failed (its image processor needs torchvision): no request ran
+    from transformers import Phi4MultimodalFeatureExtractor
+
+    path = tiny_phi4_multimodal
+    fe = Phi4MultimodalFeatureExtractor.from_pretrained(path)
+    model = load_model(f"transformers:{path}?max_new_tokens=3&batch_size=2")
+
+    def expected(clips):  # the extractor's defaults: the batch padded to its longest clip
+        arrays = [c.array for c in clips]
+        out = fe(arrays, sampling_rate=16000, return_tensors="np")["audio_input_features"]
+        return list(out)
+
+    assert_each_item_heard_its_clip(model, "audio_embed.encoder", expected)
     assert_batch_equals_single(
         model,
         [

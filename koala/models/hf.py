@@ -342,7 +342,7 @@ class HFAudioLM(ModelBase):
         else ``chunk_length``), else ``None`` (unknown)."""
         if self._max_audio_s is not None:
             return self._max_audio_s or None
-        fe = getattr(self.processor, "feature_extractor", None)
+        fe = self.feature_extractor
         n, sr = getattr(fe, "n_samples", None), getattr(fe, "sampling_rate", None)
         if isinstance(n, int) and isinstance(sr, int) and n > 0 and sr > 0:
             return n / sr
@@ -452,9 +452,14 @@ class HFAudioLM(ModelBase):
         return getattr(self.processor, "tokenizer", self.processor)
 
     @property
+    def feature_extractor(self) -> Any:
+        """The processor's audio feature extractor (``audio_processor`` on Phi-4)."""
+        proc = self.processor
+        return getattr(proc, "feature_extractor", None) or getattr(proc, "audio_processor", None)
+
+    @property
     def sampling_rate(self) -> int:
-        fe = getattr(self.processor, "feature_extractor", None)
-        return int(getattr(fe, "sampling_rate", None) or 16000)
+        return int(getattr(self.feature_extractor, "sampling_rate", None) or 16000)
 
     # ------------------------------------------------------------------ inputs
     def _messages(self, audio_part: dict[str, Any] | None, prompt: str) -> list[dict[str, Any]]:
@@ -491,7 +496,7 @@ class HFAudioLM(ModelBase):
         prompt (the published input)."""
         sr = self.sampling_rate
         if self.speech_seq2seq:
-            fe = self.processor.feature_extractor
+            fe = self.feature_extractor
             # the extractor's own padding and truncation (Whisper: every clip to 30 s)
             arrays = [resampled(r.audio, sr) for r in requests if r.audio is not None]
             feats = fe(arrays, sampling_rate=sr, return_tensors="pt", return_attention_mask=True)
