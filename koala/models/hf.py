@@ -524,7 +524,17 @@ class HFAudioLM(ModelBase):
         if audios:
             kwargs["audio"] = audios
             kwargs["sampling_rate"] = sr
-        return self.processor(**kwargs).to(self.device)
+        out = self.processor(**kwargs)
+        if "token_type_ids" in out and not self._takes("token_type_ids"):
+            del out["token_type_ids"]  # a fast tokenizer of transformers 4.x adds them
+        return out.to(self.device)
+
+    def _takes(self, name: str) -> bool:
+        try:
+            params = inspect.signature(self.lm.forward).parameters
+        except (TypeError, ValueError):
+            return True
+        return name in params
 
     def _generate_kwargs(self) -> dict[str, Any]:
         if not self.speech_seq2seq:
