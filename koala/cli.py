@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,8 +55,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: the exit status of a usage error (a bad option or argument), for every command: argparse's
+#: own is 2, which ``koala-bench run`` uses for "nothing could be answered"
+USAGE_ERROR = 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, exiting :data:`USAGE_ERROR` on a usage error (argparse exits 2).
+
+    Subcommand parsers are made by the same class, so every ``koala-bench`` command shares
+    the rule; the modules' own ``main`` functions (``python -m koala.runner``) use it too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="koala-bench",
         description="KoALa-Bench: Korean speech understanding and faithfulness of audio LMs",
     )

@@ -26,6 +26,7 @@ from koala.prompts import PromptSet
 
 EXIT_NOTHING_ANSWERED, EXIT_NOT_RUN, EXIT_WRITE_FAILED, EXIT_BREAKER = 2, 3, 4, 5
 EXIT_CHECK_FAILED = 6  # koala-bench check / run --check: the answers ignore the audio
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it: 128 + 2
 
 
 @dataclass
@@ -35,6 +36,8 @@ class RunStats:
 
     planned: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # already done
+    # already answered, the record written again with a new reference or fingerprint version
+    refreshed: Counter[str] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)
     status: dict[str, Counter[str]] = field(default_factory=dict)
     errors: dict[str, Counter[str]] = field(default_factory=dict)
@@ -52,6 +55,7 @@ class RunStats:
     # per server of the model (host:port): requests answered, failed there, times taken out
     servers: dict[str, dict[str, int]] = field(default_factory=dict)
     shard: str | None = None  # "K/N" when the run planned one shard (--shard)
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT)
 
     def count(self, config: str, rec: Mapping[str, Any]) -> None:
         self.written[config] += 1
@@ -154,8 +158,10 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
     m["invocations"][-1].update(
         {
             "finished": _now(),
+            "interrupted": stats.interrupted,
             "written": dict(stats.written),
             "skipped_done": dict(stats.skipped),
+            "refreshed": dict(stats.refreshed),
             "status": {c: dict(v) for c, v in stats.status.items()},
             "config_errors": stats.config_errors,
             "writer_error": stats.writer_error,
@@ -171,9 +177,11 @@ def _finish_manifest(run_dir: Path, stats: RunStats) -> None:
 
 
 def exit_status(stats: RunStats) -> int:
-    """The exit status of a run: 4 when the predictions file could not be written, 5 when the
-    circuit breaker stopped it, 2 when nothing could be answered, 3 when a requested config
-    did not run (or stopped), else 0."""
+    """The exit status of a run: 130 when it was interrupted (Ctrl-C), 4 when the predictions
+    file could not be written, 5 when the circuit breaker stopped it, 2 when nothing could be
+    answered, 3 when a requested config did not run (or stopped), else 0."""
+    if stats.interrupted:
+        return EXIT_INTERRUPTED
     if stats.writer_error is not None:
         return EXIT_WRITE_FAILED
     if stats.breaker is not None:
@@ -206,6 +214,11 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
             f"{stats.written[c]} new (ok {st[OK]}, failed {st[FAILED]}, "
             f"abstained {st[ABSTAINED]}){rate}"
         )
+        if stats.refreshed[c]:
+            lines.append(
+                f"      {stats.refreshed[c]} answered request(s) recorded again without asking: "
+                "the same request, with a new reference (a re-export) or fingerprint version"
+            )
         if stats.calls[c] and stats.calls[c] < stats.written[c]:
             lines.append(
                 f"      {stats.calls[c]} model call(s): the model ignores the prompt, so one "
@@ -237,6 +250,11 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
         lines.append(
             f"  {len(stats.config_errors)} requested config(s) did not run to the end: "
             f"{', '.join(stats.config_errors)}."
+        )
+    if stats.shard:
+        lines.append(
+            f"  This folder holds shard {stats.shard} of each config: it scores as partial "
+            "until its shards are joined with koala-bench merge."
         )
     if stats.breaker is not None:
         lines.append(

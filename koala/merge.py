@@ -9,12 +9,14 @@ written then):
 * the model: every run must hold the same model (``run.json``'s ``model``), else refused
   naming both runs and models;
 * the plans (``plan/<config>.json``): per config, the union of the requests; the settings of
-  the runs must agree on everything but ``shard`` (refused naming the setting, both runs and
-  both values), where ``spec`` is compared by its kind and target only: its URLs and
-  transport options say where and how the requests went, not what answered (see
-  :func:`koala.runner.model_identity`; the options that change answers are the ``options``
-  setting). A request planned by two runs with different fingerprints (the same export path
-  re-exported with other data in between, say) is refused naming the key and both runs;
+  the runs must agree on everything but ``shard`` and ``full_plan`` (refused naming the
+  setting, both runs and both values), where ``spec`` is compared by its kind and target
+  only: its URLs and transport options say where and how the requests went, not what
+  answered (see :func:`koala.runner.model_identity`; the options that change answers are the
+  ``options`` setting), and ``prompts`` by content (sha256 and variants), not by the path of
+  the file. A request planned by two runs with different fingerprints or references (the
+  same export path re-exported with other data in between, say) is refused naming the key
+  and both runs;
 * the predictions: the union of each run's records (the last record per key of each run); a
   key recorded by two runs with the same fingerprint is kept once (an ``ok`` or ``abstained``
   record over a ``failed`` one, else the first run's), with different fingerprints it is
@@ -22,9 +24,14 @@ written then):
 * ``run.json``: the first run's, with the union of the configs, every run's invocations (each
   with its ``run``), and ``merged``: the runs, their shards, and whether they make a whole.
 
-The merged plan carries no ``shard`` when the runs make a whole (an unsharded run among them,
-or shards 1..N of one N); otherwise ``shard`` lists the shards present (``"1+3/4"``), and the
-merge says that the run is partial.
+Whole-ness is decided per config, over the runs that planned it: a config is whole when an
+unsharded plan of it is among them, or the plans of shards 1..N of one N. A run that never
+planned a config (killed by a time limit or the breaker before reaching it, or run with a
+shorter ``--configs``) contributes no shard to it. The merged plan of a whole config carries
+no ``shard``; a partial one lists the shards present (``"1/3+3/3"``) and keeps the whole
+config's size (``full_plan``), so ``koala-bench score`` marks it partial and names the missing
+shards. Shards of different N that make no whole are refused (their union is no share of
+one plan).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from typing import Any
 
 from koala.manifest import _atomic_json, _now
 from koala.models import parse_spec
+from koala.plan import ShardState, parse_shard, shard_state
 from koala.predictions import (
     ABSTAINED,
     MANIFEST,
@@ -57,7 +65,7 @@ __all__ = ["MergeError", "add_arguments", "merge_runs", "run"]
 log = logging.getLogger(__name__)
 
 # plan settings compared otherwise (see the module docstring)
-_WHERE = frozenset({"shard", "spec"})
+_WHERE = frozenset({"shard", "full_plan", "spec", "prompts"})
 
 
 class MergeError(ValueError):
@@ -78,25 +86,58 @@ def _comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+def _text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _shard_order(shard: str) -> tuple[int, int]:
-    k, _, n = shard.partition("/")
-    return int(n), int(k)
+def _prompts_difference(a: Any, b: Any) -> tuple[str, str, str] | None:
+    """How two plans' ``prompts`` settings differ in content, as ``(first, second, what)``
+    (``None``: the same sha256 and variants; the path of the file does not count)."""
+    a, b = a if isinstance(a, Mapping) else {}, b if isinstance(b, Mapping) else {}
+    if a.get("sha256") == b.get("sha256") and a.get("variants") == b.get("variants"):
+        return None
+    va, vb = a.get("variants") or {}, b.get("variants") or {}
+    names = [
+        f"{task}: {va.get(task)} and {vb.get(task)}"
+        for task in sorted(set(va) | set(vb))
+        if va.get(task) != vb.get(task)
+    ]
+    what = f"variants differ ({'; '.join(names)})" if names else "same variants, other text"
+    return (
+        f"prompt file {a.get('source')} (sha256 {a.get('sha256')})",
+        f"prompt file {b.get('source')} (sha256 {b.get('sha256')})",
+        what,
+    )
 
 
-def _whole(shards: Sequence[str | None]) -> bool:
-    """Whether the runs hold every request: an unsharded run, or shards 1..N of one N."""
-    if any(s is None for s in shards):
-        return True
+def _shard_key(shard: str) -> tuple[int, int]:
+    k, n = parse_shard(shard)
+    return n, k
+
+
+def _config_shards(config: str, held: Sequence[tuple[Path, str | None]]) -> ShardState | None:
+    """The shards of ``config`` the runs that planned it hold together (``None``: every
+    request: an unsharded plan among them, or shards 1..N of one N). Shards of different N
+    that make no whole are a :class:`MergeError`."""
     by_n: dict[int, set[int]] = {}
-    for s in shards:
-        k, _, n = str(s).partition("/")
-        by_n.setdefault(int(n), set()).add(int(k))
-    return any(ks >= set(range(1, n + 1)) for n, ks in by_n.items())
+    for run, setting in held:
+        try:
+            state = shard_state(setting)
+        except ValueError as exc:
+            raise MergeError(f"{run}: plan of {config}: {exc}") from None
+        if state is None:
+            return None
+        by_n.setdefault(state.of, set()).update(state.present)
+    states = [ShardState(n, tuple(sorted(ks))) for n, ks in sorted(by_n.items())]
+    if any(not st.missing for st in states):
+        return None
+    if len(states) > 1:
+        named = ", ".join(f"{run} ({setting})" for run, setting in held)
+        raise MergeError(
+            f"config {config}: shards of different N that make no whole: {named}; merge the "
+            "shards of one N"
+        )
+    return states[0]
 
 
 def _manifest(run: Path) -> dict[str, Any]:
@@ -146,14 +187,16 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
     plans: dict[str, ConfigPlan] = {}
     plan_from: dict[str, Path] = {}  # the run each merged plan's settings come from
     request_from: dict[Key, Path] = {}
-    shards: list[str | None] = []
+    held: dict[str, list[tuple[Path, str | None]]] = {}  # per config: each run's shard setting
     for d in dirs:
-        run_plans = load_plan(d)
+        try:
+            run_plans = load_plan(d)
+        except ValueError as exc:
+            raise MergeError(str(exc)) from None
         if not run_plans:
             raise MergeError(f"{d}: no plan (plan/*.json): not a run of 'koala-bench run'")
-        run_shards = {p.settings.get("shard") for p in run_plans.values()}
-        shards.extend(sorted(run_shards, key=str))
         for config, plan in run_plans.items():
+            held.setdefault(config, []).append((d, plan.settings.get("shard")))
             if plan.settings.get("model", model) != model:
                 raise MergeError(
                     f"runs of different models: {d} plans {config} for "
@@ -162,7 +205,12 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
             merged = plans.get(config)
             if merged is None:
                 plans[config] = ConfigPlan(
-                    config, plan.task, 0, dict(plan.requests), dict(plan.settings)
+                    config,
+                    plan.task,
+                    0,
+                    dict(plan.requests),
+                    dict(plan.settings),
+                    dict(plan.refs),
                 )
                 plan_from[config] = d
                 request_from.update(dict.fromkeys(plan.requests, d))
@@ -173,8 +221,23 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
                 if a.get(name) != b.get(name):
                     raise MergeError(
                         f"config {config}: setting {name!r} differs: {first} ran with "
-                        f"{_short(a.get(name))}, {d} with {_short(b.get(name))}"
+                        f"{_text(a.get(name))}, {d} with {_text(b.get(name))}"
                     )
+            diff = _prompts_difference(merged.settings.get("prompts"), plan.settings.get("prompts"))
+            if diff is not None:
+                raise MergeError(
+                    f"config {config}: the prompts differ: {first} ran with {diff[0]}, {d} with "
+                    f"{diff[1]}: {diff[2]}"
+                )
+            fa, fb = merged.settings.get("full_plan"), plan.settings.get("full_plan")
+            if fa is not None and fb is not None and fa != fb:
+                raise MergeError(
+                    f"config {config}: the shards were planned over different rows: {first} "
+                    f"counts {_text(fa)} requests in the whole config, {d} {_text(fb)} (other "
+                    "data or --limit)"
+                )
+            if fa is None and fb is not None:
+                merged.settings["full_plan"] = fb
             if plan.task != merged.task:
                 raise MergeError(
                     f"config {config}: task differs: {first} {merged.task!r}, {d} {plan.task!r}"
@@ -186,7 +249,16 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
                         f"request {list(key)}: planned with different fingerprints by "
                         f"{request_from[key]} and {d} (other prompts, options or data)"
                     )
+                ref, have_ref = plan.refs.get(key), merged.refs.get(key)
+                if ref is not None and have_ref is not None and ref != have_ref:
+                    raise MergeError(
+                        f"request {list(key)}: planned with different references by "
+                        f"{request_from[key]} and {d} (the data was exported again between the "
+                        "runs: resume the older run on the newer data first)"
+                    )
                 merged.requests[key] = fp
+                if ref is not None:
+                    merged.refs[key] = ref
                 request_from.setdefault(key, d)
 
     records: dict[Key, dict[str, Any]] = {}
@@ -215,13 +287,21 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
             if _better(old, rec):
                 records[key], record_from[key] = rec, d
 
-    whole = _whole(shards)
-    present = sorted({s for s in shards if s is not None}, key=_shard_order)
-    for plan in plans.values():
+    partial: dict[str, ShardState] = {}
+    for config, plan in plans.items():
+        state = _config_shards(config, held[config])
         plan.planned = len(plan.requests)
         plan.settings.pop("shard", None)
-        if not whole:
-            plan.settings["shard"] = "+".join(present)
+        if state is None:
+            plan.settings.pop("full_plan", None)
+        else:
+            plan.settings["shard"] = state.setting
+            partial[config] = state
+    whole = not partial
+    present = sorted(
+        {p for runs in held.values() for _, s in runs if s is not None for p in str(s).split("+")},
+        key=_shard_key,
+    )
 
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / f".{PREDICTIONS}.tmp"
@@ -249,6 +329,7 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
         ],
         "shards": present,
         "whole": whole,
+        "partial": {c: st.names(st.missing) for c, st in sorted(partial.items())},
     }
     _atomic_json(dest / MANIFEST, manifest)
     return {
@@ -257,6 +338,7 @@ def merge_runs(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
         "runs": len(dirs),
         "shards": present,
         "whole": whole,
+        "partial": {c: st.names(st.missing) for c, st in sorted(partial.items())},
         "configs": {c: p.planned for c, p in sorted(plans.items())},
         "records": len(records),
         "duplicates": duplicates,
@@ -291,10 +373,10 @@ def run(args: argparse.Namespace) -> int:
         f"record(s) ({res['duplicates']} recorded twice, kept once)",
         file=sys.stderr,
     )
-    if not res["whole"]:
+    for config, missing in res["partial"].items():
         print(
-            f"koala-bench merge: only shard(s) {', '.join(res['shards'])}: the merged run is "
-            "partial (its plan lists their requests only)",
+            f"koala-bench merge: {config}: PARTIAL, shard(s) {', '.join(missing)} missing (no "
+            "run given planned them); it scores as partial until they are merged in",
             file=sys.stderr,
         )
     return 0

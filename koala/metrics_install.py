@@ -31,8 +31,10 @@ from pathlib import Path
 
 __all__ = [
     "METRIC_NAMES",
+    "CacheNotWritableError",
     "UnknownMetricError",
     "add_arguments",
+    "check_namespace",
     "install_metrics",
     "metric_dir",
     "modules_cache",
@@ -54,6 +56,30 @@ MARKER = "koala_install.json"  # in each hash folder this command wrote
 
 class UnknownMetricError(ValueError):
     """A module name the package does not ship; the message lists the modules."""
+
+
+class CacheNotWritableError(OSError):
+    """The modules cache cannot be written; the message names the folder and the fix."""
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` when ``<namespace>/<name>`` is a valid Hub id (``huggingface_hub``'s own
+    rule: letters, digits, ``-``, ``_``, ``.``; no ``--`` or ``..``, no path separator), else
+    ``ValueError``: the namespace becomes a folder name of the cache, so ``../..`` would write
+    outside it."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        if not namespace or "/" in namespace:
+            raise HFValidationError("one path component expected")
+        validate_repo_id(f"{namespace}/{METRIC_NAMES[0]}")
+    except HFValidationError as exc:
+        raise ValueError(
+            f"--namespace {namespace!r} is not a Hub namespace (letters, digits, '-', '_', '.'; "
+            f"no '--' or '..'): {exc}"
+        ) from None
+    return namespace
 
 
 def _version() -> str:
@@ -115,14 +141,30 @@ def install_metrics(
     """Install modules ``names`` (default: all) into ``evaluate``'s modules cache as
     ``<namespace>/<name>``. Returns, per name, ``{"status": "installed" | "current",
     "path": <the installed script>, "hash": <64 hex>, "removed": [<older hash folders>]}``."""
+    from filelock import FileLock
+
+    namespace = check_namespace(namespace)
+    wanted = [check_name(n) for n in (names or METRIC_NAMES)]
+    metrics_root = Path(cache) if cache is not None else modules_cache()
+    try:
+        _touch_init(metrics_root.parent)  # evaluate_modules/
+        _touch_init(metrics_root)  # evaluate_modules/metrics/
+        # one install at a time: two at once would replace each other's hash folders
+        with FileLock(str(metrics_root / ".koala-install.lock")):
+            return _install(wanted, namespace, metrics_root)
+    except PermissionError as exc:
+        raise CacheNotWritableError(
+            f"cannot write evaluate's modules cache {metrics_root} ({exc.strerror}: "
+            f"{exc.filename}); set HF_MODULES_CACHE (or HF_HOME) to a writable folder"
+        ) from exc
+
+
+def _install(names: list[str], namespace: str, metrics_root: Path) -> dict[str, dict[str, object]]:
     from evaluate.loading import files_to_hash
 
-    metrics_root = Path(cache) if cache is not None else modules_cache()
-    _touch_init(metrics_root.parent)  # evaluate_modules/
-    _touch_init(metrics_root)  # evaluate_modules/metrics/
     version = _version()
     result: dict[str, dict[str, object]] = {}
-    for name in [check_name(n) for n in (names or METRIC_NAMES)]:
+    for name in names:
         source = metric_dir(name) / f"{name}.py"
         digest = files_to_hash([str(source)])
         home = metrics_root / f"{namespace}--{name}"
@@ -176,16 +218,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``koala-bench metrics``; 0 done, 2 an unknown module name."""
+    """Run ``koala-bench metrics``; 0 done, 1 bad input (an unknown module, a namespace that
+    is not a Hub namespace) or a cache that cannot be written (the message says which)."""
     if args.action == "list":
         for name in METRIC_NAMES:
             print(f"koala/{name}\t{metric_dir(name)}")
         return 0
     try:
         done = install_metrics(args.names, namespace=args.namespace)
-    except UnknownMetricError as exc:
+    except (UnknownMetricError, ValueError, CacheNotWritableError) as exc:
         print(f"koala-bench metrics: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     for name, info in done.items():
         removed = f" (replaced {len(info['removed'])} older)" if info["removed"] else ""
         print(f"{args.namespace}/{name}: {info['status']}{removed} {info['path']}")

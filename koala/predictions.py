@@ -9,13 +9,17 @@ A run directory holds
   prompt text, condition, model spec and options, labels shown, protocol and digests of the
   audio and of the reference; see :mod:`koala.runner`).
 * ``plan/<config>.json``: the plan of the latest invocation that ran the config
-  (:class:`ConfigPlan`): every request it asks for with the fingerprint it expects, and the
-  settings it ran with.
+  (:class:`ConfigPlan`): every request it asks for with the fingerprint it expects and the
+  digest of the reference it is scored against (:func:`ref_digest`), and the settings it ran
+  with (``shard`` when it holds only some shards of the config's requests).
 * ``run.json``: the manifest (what was run, when, with what).
 
 :func:`current_records` joins the two: a record counts (is reused by the runner, is scored)
-only when the plan asks for its key and its fingerprint matches; every other record is
-ignored and counted with the reason. This module imports nothing of the runner or the models.
+only when the plan asks for its key, its fingerprint matches and its reference is the plan's;
+every other record is ignored and counted with the reason. The fingerprint covers what can
+change the answer; the reference (gold answers, choices' text) changes only the score, so a
+re-export that fixes a gold answer keeps the answer and the runner rewrites the record with
+the new reference (see :mod:`koala.plan`). This module imports nothing of the runner or the models.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "PLAN_DIR",
     "PREDICTIONS",
     "STALE",
+    "STALE_REF",
     "STATUSES",
     "ConfigPlan",
     "Key",
@@ -54,6 +59,7 @@ __all__ = [
     "load_plan",
     "read_predictions",
     "record_key",
+    "ref_digest",
     "write_plan",
 ]
 
@@ -67,6 +73,7 @@ OK, FAILED, ABSTAINED = "ok", "failed", "abstained"
 STATUSES = (OK, FAILED, ABSTAINED)
 # why current_records ignores a record
 STALE = "stale: fingerprint differs"
+STALE_REF = "stale: reference differs"
 NOT_PLANNED = "not in the plan"
 NO_PLAN = "config not in the run's plan"
 
@@ -86,6 +93,11 @@ def canonical_json(obj: Any) -> str:
 def fingerprint(parts: Mapping[str, Any]) -> str:
     """The sha256 hex digest of the canonical JSON (sorted keys) of ``parts``."""
     return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()
+
+
+def ref_digest(ref: Any) -> str:
+    """The sha256 hex digest of the canonical JSON of a record's ``ref``."""
+    return hashlib.sha256(canonical_json(ref).encode("utf-8")).hexdigest()
 
 
 # ============================================================================ reading
@@ -353,15 +365,19 @@ class PredictionStore:
 @dataclass
 class ConfigPlan:
     """What the latest invocation that ran ``config`` asked for: every request's key with
-    the fingerprint it expects (``requests``), their number (``planned``) and the settings
-    it ran with (model spec and options, prompts sha256 and variant names, SCA-QA text-audio
-    mode, protocol, limit, data)."""
+    the fingerprint it expects (``requests``) and the digest of its reference (``refs``,
+    :func:`ref_digest`; empty in plans written before references were kept apart), their
+    number (``planned``) and the settings it ran with (model spec and options, prompts sha256
+    and variant names, SCA-QA text-audio mode, protocol, limit, data, the model's input limit
+    ``max_audio_s``; ``shard`` and ``full_plan`` when the plan holds only some shards of the
+    config's requests, see :func:`koala.plan.shard_state`)."""
 
     config: str
     task: str
     planned: int
     requests: dict[Key, str]
     settings: dict[str, Any] = field(default_factory=dict)
+    refs: dict[Key, str] = field(default_factory=dict)
 
 
 def _plan_path(run_dir: str | Path, config: str) -> Path:
@@ -390,7 +406,10 @@ def write_plan(run_dir: str | Path, config: str, plan: ConfigPlan) -> Path:
         "task": plan.task,
         "planned": plan.planned,
         "settings": plan.settings,
-        "requests": [[*key, fp] for key, fp in plan.requests.items()],
+        "requests": [
+            [*key, fp, plan.refs[key]] if key in plan.refs else [*key, fp]
+            for key, fp in plan.requests.items()
+        ],
     }
     path = _plan_path(run_dir, config)
     _atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
@@ -407,17 +426,24 @@ def load_plan(run_dir: str | Path) -> dict[str, ConfigPlan]:
             if data.get("format") != FORMAT_VERSION:
                 raise ValueError(f"format {data.get('format')!r}, expected {FORMAT_VERSION}")
             requests: dict[Key, str] = {}
+            refs: dict[Key, str] = {}
             for row in data["requests"]:
-                *key, fp = row
-                if len(key) != 5 or not isinstance(fp, str):
+                # [model, config, variant, condition, id, fingerprint(, reference digest)]
+                if not isinstance(row, list) or len(row) not in (6, 7):
                     raise ValueError(f"bad request entry {row!r}")
-                requests[(key[0], key[1], key[2], key[3], str(key[4]))] = fp
+                key = (row[0], row[1], row[2], row[3], str(row[4]))
+                if not all(isinstance(x, str) for x in row[5:]):
+                    raise ValueError(f"bad request entry {row!r}")
+                requests[key] = row[5]
+                if len(row) == 7:
+                    refs[key] = row[6]
             plan = ConfigPlan(
                 config=str(data["config"]),
                 task=str(data["task"]),
                 planned=int(data["planned"]),
                 requests=requests,
                 settings=dict(data.get("settings") or {}),
+                refs=refs,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a plan file of this version: {exc}") from None
@@ -428,9 +454,11 @@ def load_plan(run_dir: str | Path) -> dict[str, ConfigPlan]:
 def current_records(
     records: Mapping[Key, Mapping[str, Any]], plans: Mapping[str, ConfigPlan]
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Counter[str]]]:
-    """Per config, the records its plan asks for whose fingerprint matches (the ones to
-    score; every planned config has an entry), and per config the ignored records counted by
-    reason: :data:`STALE` (the plan asks for the key with another fingerprint),
+    """Per config, the records its plan asks for whose fingerprint matches and whose
+    reference is the plan's (the ones to score; every planned config has an entry), and per
+    config the ignored records counted by reason: :data:`STALE` (the plan asks for the key
+    with another fingerprint), :data:`STALE_REF` (the same request, scored against another
+    reference: a re-export changed a gold answer and the run was not resumed since),
     :data:`NOT_PLANNED` (another variant, condition, model or row) and :data:`NO_PLAN` (no
     plan for the record's config)."""
     current: dict[str, list[dict[str, Any]]] = {c: [] for c in plans}
@@ -444,6 +472,8 @@ def current_records(
             ignored[config][NOT_PLANNED] += 1
         elif rec.get("fingerprint") != plan.requests[key]:
             ignored[config][STALE] += 1
+        elif key in plan.refs and ref_digest(rec.get("ref")) != plan.refs[key]:
+            ignored[config][STALE_REF] += 1
         else:
             current[config].append(dict(rec))
     return current, ignored

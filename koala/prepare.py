@@ -28,6 +28,7 @@ prepared, and a new ``prepare`` replaces it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from koala.sources import SourceError
 
 __all__ = [
     "DATASET_NAME",
+    "CacheNotWritableError",
     "PrepareResult",
     "PreparedDatasetError",
     "add_arguments",
@@ -58,12 +61,18 @@ __all__ = [
 logger = logging.getLogger("koala.prepare")
 
 DATASET_NAME = "koala-bench"
+#: the exit status of ``prepare --check`` when a config is not prepared by this version
+NOT_PREPARED = 3
 MARKER = "koala_prepare.json"
 SPLIT = "test"
 
 
 class PreparedDatasetError(RuntimeError):
     """A config that is not prepared, or was prepared by another package version."""
+
+
+class CacheNotWritableError(OSError):
+    """The datasets cache cannot be written; the message names the folder and the fix."""
 
 
 @dataclass
@@ -256,7 +265,7 @@ def prepare(
     ``load_dataset("koala-bench", CONFIG)`` finds them offline. Folders of the same configs
     prepared by another package version are removed. Raises ``UnknownConfigError`` (listing
     the configs) and ``SourceError`` for bad input."""
-    from koala.export import _members, _split_names, available, build_options
+    from koala.export import _split_names, available, build_options
 
     options = build_options(
         data_dir,
@@ -282,7 +291,40 @@ def prepare(
                 fix="pass --data-dir (and --metadata-dir / --zeroth-dir / ... when elsewhere)",
             )
     cache = datasets_cache(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        (cache / DATASET_NAME).mkdir(parents=True, exist_ok=True)
+        with _exclusive(cache / DATASET_NAME / ".koala-prepare.lock"):
+            return _prepare(wanted, registry, options, cache)
+    except PermissionError as exc:
+        raise CacheNotWritableError(
+            f"cannot write the datasets cache {cache} ({exc.strerror}: {exc.filename}); set "
+            "HF_DATASETS_CACHE (or HF_HOME) to a writable folder, or pass --cache-dir"
+        ) from exc
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold the lock file ``path``; when another ``prepare`` holds it, say so and wait (two at
+    once would replace each other's folders while they are being written)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.warning("another koala-bench prepare is writing %s; waiting for it", path.parent)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _prepare(
+    wanted: list[str], registry: dict, options: BuildOptions, cache: Path
+) -> PrepareResult:
+    from koala.export import _members
+
     digest = _digest()
     result = PrepareResult()
     for name in dict.fromkeys(wanted):
@@ -337,8 +379,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(configs: list[str], cache_dir: str | None) -> int:
     names = configs or prepared_configs(cache_dir)
     if not names:
-        print(f"koala-bench prepare: error: nothing is prepared in {datasets_cache(cache_dir)}")
-        return 1
+        print(
+            f"koala-bench prepare: error: nothing is prepared in {datasets_cache(cache_dir)}",
+            file=sys.stderr,
+        )
+        return NOT_PREPARED
     bad = 0
     for name in names:
         try:
@@ -346,11 +391,12 @@ def _check(configs: list[str], cache_dir: str | None) -> int:
         except (PreparedDatasetError, UnknownConfigError) as exc:
             print(f"koala-bench prepare: error: {exc}", file=sys.stderr)
             bad += 1
-    return 1 if bad else 0
+    return NOT_PREPARED if bad else 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``koala-bench prepare``; 0 done, 1 a check failed, 2 bad input."""
+    """Run ``koala-bench prepare``; 0 done, 1 bad input or a cache that cannot be written (the
+    message says which), 3 ``--check``: a config is not prepared by this package version."""
     if args.check is not None:
         return _check(args.check, args.cache_dir)
     from koala.export import source_arguments
@@ -372,9 +418,15 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             **source_arguments(args),
         )
-    except (SourceError, UnknownConfigError, ValueError, FileExistsError) as exc:
+    except (
+        SourceError,
+        UnknownConfigError,
+        ValueError,
+        FileExistsError,
+        CacheNotWritableError,
+    ) as exc:
         print(f"koala-bench prepare: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -19,12 +19,21 @@ the Space when online. Everything goes through ``huggingface_hub`` (its endpoint
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from koala.metrics_install import METRIC_NAMES, UnknownMetricError, check_name, metric_dir
 
-__all__ = ["add_arguments", "publish_dataset", "publish_metrics", "run", "space_files"]
+__all__ = [
+    "add_arguments",
+    "hub_timeout",
+    "publish_dataset",
+    "publish_metrics",
+    "run",
+    "space_files",
+]
 
 APP_TEMPLATE = """import evaluate
 from evaluate.utils import launch_gradio_widget
@@ -34,6 +43,33 @@ module = evaluate.load("{repo_id}")
 launch_gradio_widget(module)
 """
 SPACE_KEYS = {"sdk": "gradio", "app_file": "app.py", "pinned": False}
+#: seconds a Hub request may wait for a connection or for the server's next bytes
+DEFAULT_TIMEOUT = 60.0
+#: the exit status of an upload that failed (no network, a server error, a time-out)
+UPLOAD_FAILED = 3
+
+
+@contextlib.contextmanager
+def hub_timeout(seconds: float) -> Iterator[None]:
+    """Every ``huggingface_hub`` request made inside waits at most ``seconds`` to connect and
+    between bytes (its own HTTP client has no time-out: a hanging endpoint blocks forever).
+    Uses ``huggingface_hub.set_client_factory`` (huggingface_hub >= 1.0) and puts the default
+    client back afterwards."""
+    import huggingface_hub
+    from huggingface_hub.utils import _http
+
+    default = _http.default_client_factory
+
+    def factory():  # returns the HTTP library's client (httpx in huggingface_hub 1.x)
+        client = default()
+        client.timeout = seconds
+        return client
+
+    huggingface_hub.set_client_factory(factory)
+    try:
+        yield
+    finally:
+        huggingface_hub.set_client_factory(default)
 
 
 def _version() -> str:
@@ -148,27 +184,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--dataset: the export folder; --metrics: modules (default: all)",
     )
     parser.add_argument("--private", action="store_true", help="create the repositories private")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a Hub request that waits this long to connect or for the server's "
+        "next bytes (%(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``koala-bench publish``; 0 done, 1 the upload failed, 2 bad input."""
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    """Run ``koala-bench publish``; 0 done, 1 bad input, 3 the upload failed (no network, a
+    refused or failed request, a time-out: the message names the endpoint)."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import OfflineModeIsEnabled
 
+    endpoint = constants.ENDPOINT
+    if not args.timeout > 0:
+        print(
+            f"koala-bench publish: error: --timeout {args.timeout}: give seconds > 0",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        if args.dataset:
-            if len(args.args) != 1:
-                raise ValueError("--dataset takes one folder: the export (koala-bench export)")
-            print(publish_dataset(args.args[0], args.dataset, private=args.private))
-        else:
-            for name, url in publish_metrics(args.metrics, args.args, private=args.private).items():
-                print(f"{args.metrics}/{name}: {url}")
+        with hub_timeout(args.timeout):
+            if args.dataset:
+                if len(args.args) != 1:
+                    raise ValueError("--dataset takes one folder: the export (koala-bench export)")
+                print(publish_dataset(args.args[0], args.dataset, private=args.private))
+            else:
+                done = publish_metrics(args.metrics, args.args, private=args.private)
+                for name, url in done.items():
+                    print(f"{args.metrics}/{name}: {url}")
     except (ValueError, UnknownMetricError) as exc:
         print(f"koala-bench publish: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except OfflineModeIsEnabled as exc:
         print(f"koala-bench publish: error: {exc}; unset HF_HUB_OFFLINE", file=sys.stderr)
-        return 1
-    except (HfHubHTTPError, OSError) as exc:
-        print(f"koala-bench publish: error: the upload failed: {exc}", file=sys.stderr)
-        return 1
+        return UPLOAD_FAILED
+    except Exception as exc:  # any transport or server error of the upload
+        kind = type(exc).__name__
+        hint = f"; no answer within --timeout {args.timeout:g} s" if "Timeout" in kind else ""
+        print(
+            f"koala-bench publish: error: the upload to {endpoint} failed ({kind}: {exc}){hint}",
+            file=sys.stderr,
+        )
+        return UPLOAD_FAILED
     return 0

@@ -131,6 +131,9 @@ def caveat(c: Mapping[str, Any], g: Mapping[str, Any] | None = None) -> str:
     cov = c.get("coverage") or {}
     if c.get("status") == "partial":
         parts.append(f"partial: {cov.get('records', 0)}/{cov.get('planned', 0)} requests")
+        missing = (cov.get("shards") or {}).get("missing")
+        if missing:
+            parts.append(f"shard(s) {', '.join(missing)} missing")
     cnt = c.get("counts") or {}
     if cnt.get("truncated"):
         parts.append(f"{cnt['truncated']}/{cnt.get('records')} clips cut by the model's limit")

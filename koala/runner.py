@@ -26,18 +26,21 @@ ETA):
    audio at all (``--sca-text-audio none``). Every other task has one condition, ``speech``.
    Under ``--protocol published`` the SCA-QA choices are shown as (A)-(D), as the published
    evaluation does; the record keeps the labels shown in ``shown_labels``.
-3. Every request gets a *fingerprint* (:func:`koala.predictions.fingerprint`) of what
-   decides its answer: the prompt text, the condition, the text-audio mode (text condition),
+3. Every request gets a *fingerprint* (:func:`koala.plan.request_fingerprint`) of what can
+   change its answer: the prompt text, the condition, the text-audio mode (text condition),
    the model's kind, target and every option that can change an answer (not how requests
-   travel: time-outs, retries, server URLs; :func:`model_identity`), the labels shown, the
-   protocol, a digest
-   of the stored (undecoded) bytes of the audio column it sends, read in Arrow batches before
-   any request is sent, and a digest of the record's ``ref``. The config's plan (every
-   request with its fingerprint, :func:`koala.predictions.write_plan`) is written to
-   ``RUN_DIR/plan/CONFIG.json`` before its requests are sent.
+   travel: time-outs, retries, server URLs; nor ``max_audio_s``, which only flags records;
+   :func:`model_identity`), the labels shown, and a digest of the stored (undecoded) bytes of
+   the audio column it sends, read in Arrow batches before any request is sent. The config's
+   plan (every request with its fingerprint and the digest of the record's ``ref``,
+   :func:`koala.predictions.write_plan`) is written to ``RUN_DIR/plan/CONFIG.json`` before
+   its requests are sent.
 4. A request whose record in ``RUN_DIR/predictions.jsonl`` is ``ok`` or ``abstained`` with the
-   same fingerprint is skipped: a re-run resumes, and a change of prompts, model options,
-   data or settings re-asks exactly the requests it changes. Failed records are retried.
+   same fingerprint is skipped: a re-run resumes, and a change of prompts, model options or
+   audio re-asks exactly the requests it changes. A change that only changes the score (a
+   re-export that fixes a gold answer, ``--protocol`` where the request shows the same
+   labels, ``max_audio_s``) asks nothing: the record is rewritten with the new reference when
+   it changed. Failed records are retried.
 5. The model answers (``--concurrency`` requests in flight for HTTP models, a thread pool or
    batches for local ones; an asynchronous model answers one request per call). A model that
    ignores the prompt (``ignores_prompt``, e.g. ``vosk-ko``) is asked once per clip and
@@ -77,9 +80,13 @@ error.
 ``--shard K/N`` plans and sends only shard K of N of every config's requests
 (:func:`koala.plan.in_shard`: a hash of ``(config, variant, condition, id)``; for SLURM arrays
 or several machines); the plan file lists only that share and records ``"shard": "K/N"`` in
-its settings, and ``koala-bench merge`` (:mod:`koala.merge`) joins the N run folders into one
-that scores as an unsharded run. A model with several servers (``openai:MODEL@URL1,URL2``)
-reports its per-server counts (``server_counts()``), which the summary and ``run.json`` show.
+its settings (and the size of the whole config, ``full_plan``, so a shard alone scores as
+*partial*, never complete), and ``koala-bench merge`` (:mod:`koala.merge`) joins the N run
+folders into one that scores as an unsharded run. A shard is refused in a folder whose plan
+of a config is another: the whole config (it would shrink to the shard's share) or another
+shard (it would replace it); give each shard its own ``--out``. A model with several servers
+(``openai:MODEL@URL1,URL2``) reports its per-server counts (``server_counts()``), which the
+summary and ``run.json`` show.
 
 ``--check`` first runs :mod:`koala.check` (the model's answers must depend on the audio) on
 one of the configs and stops when they do not.
@@ -119,6 +126,7 @@ from koala.data import (
 from koala.manifest import (
     EXIT_BREAKER,
     EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_NOT_RUN,
     EXIT_NOTHING_ANSWERED,
     EXIT_WRITE_FAILED,
@@ -145,6 +153,7 @@ from koala.plan import (
     parse_shard,
     plan_config,
     request_fingerprint,
+    shard_state,
     share_by_clip,
 )
 from koala.predictions import (
@@ -152,12 +161,14 @@ from koala.predictions import (
     FAILED,
     MANIFEST,
     OK,
+    PLAN_DIR,
     PREDICTIONS,
     ConfigPlan,
     Key,
     PredictionStore,
     ReadStats,
     WriteError,
+    load_plan,
     read_predictions,
     record_key,
     write_plan,
@@ -339,6 +350,7 @@ class _Run:
     progress: bool
     breaker: Breaker | None = None
     shard: tuple[int, int] | None = None  # (K, N) of --shard K/N
+    legacy_model_id: dict[str, Any] | None = None  # the model's part of a version-1 fingerprint
 
 
 async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
@@ -358,14 +370,19 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
             ctx.done,
             digests=audio_digests(ds, audio_cols),
             model_id=ctx.model_id,
+            legacy_model_id=ctx.legacy_model_id,
             text_audio=ctx.text_audio,
             protocol=ctx.protocol,
             shard=ctx.shard,
+            locate=_locator(ds),
         )
+        settings = dict(ctx.settings)
+        if ctx.shard is not None:
+            settings["full_plan"] = work.full_plan()
         write_plan(
             ctx.run_dir,
             config,
-            ConfigPlan(config, task_of(config), work.total, work.requests, ctx.settings),
+            ConfigPlan(config, task_of(config), work.total, work.requests, settings, work.refs),
         )
         return work
 
@@ -373,6 +390,9 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
     plans, total, n_done = work.rows, work.total, work.done
     stats.planned[config] += total
     stats.skipped[config] += n_done
+    for rec in work.refreshed:  # answered before: the record again, with what changed
+        store.put(rec)
+    stats.refreshed[config] += len(work.refreshed)
     pending = sum(len(p.items) for p in plans)
     if not pending:
         log.info("%s: all %d requests already done", config, total)
@@ -541,6 +561,27 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
         raise crash[0]
 
 
+def _locator(ds: Any) -> Callable[[int], str | None] | None:
+    """Where row ``index`` of a config read from Parquet files lies (file and row there), for
+    messages; ``None`` for other sources."""
+    files = getattr(ds, "files", None)
+    if not files:
+        return None
+
+    def locate(index: int) -> str | None:
+        import pyarrow.parquet as pq
+
+        first = 0
+        for f in files:
+            n = pq.ParquetFile(f).metadata.num_rows
+            if index < first + n:
+                return f"{f} row {index - first}"
+            first += n
+        return None
+
+    return locate
+
+
 @contextlib.asynccontextmanager
 async def opened(model: Any, concurrency: int) -> Any:
     if hasattr(model, "aopen"):
@@ -576,6 +617,10 @@ async def _run_all(
         ctx.breaker = Breaker(limit_fails, str(server))
     try:
         async with opened(model, ctx.concurrency):
+            # the model's input limit, known once it is loaded (transformers: its feature
+            # extractor's): the score flags longer clips truncated from it
+            limit_s = getattr(model, "max_audio_s", None)
+            ctx.settings["max_audio_s"] = float(limit_s) if limit_s else None
             for n, config in enumerate(configs):
                 try:
                     task_of(config)
@@ -611,6 +656,9 @@ async def _run_all(
     return stats
 
 
+# Spec options that set what a record says about its answer, not the answer: the model's input
+# limit flags longer clips ``truncated``, a flag the score recomputes from the plan's limit.
+RECORD_OPTIONS = frozenset({"max_audio_s"})
 # Spec options that change how a request travels, never what the model answers: left out of
 # the fingerprint, so raising a time-out to get past failures does not re-ask every request.
 TRANSPORT_OPTIONS = frozenset(
@@ -629,10 +677,12 @@ TRANSPORT_OPTIONS = frozenset(
 )
 
 
-def model_identity(model: Any, spec: str | None = None) -> dict[str, Any]:
+def model_identity(model: Any, spec: str | None = None, *, version: int = 2) -> dict[str, Any]:
     """The model's part of every fingerprint: its name, the spec's kind and target, and the
     spec's parsed options that can change an answer (the name alone does not tell two
-    temperatures apart; :data:`TRANSPORT_OPTIONS` are left out).
+    temperatures apart; :data:`TRANSPORT_OPTIONS` and :data:`RECORD_OPTIONS` are left out).
+    ``version=1``: the identity of the version-1 fingerprint, which kept the record options
+    (:func:`koala.plan.legacy_fingerprint`).
 
     The ``@URL`` (one server or a fleet ``URL1,URL2,...``) is transport too: it says where
     the model named by the target is served, not what answers, so a run on three replicas
@@ -645,7 +695,8 @@ def model_identity(model: Any, spec: str | None = None) -> dict[str, Any]:
     where: dict[str, Any] = {}
     if spec:
         parsed = parse_spec(spec)
-        options = {k: v for k, v in parsed.options.items() if k not in TRANSPORT_OPTIONS}
+        left_out = TRANSPORT_OPTIONS if version == 1 else TRANSPORT_OPTIONS | RECORD_OPTIONS
+        options = {k: v for k, v in parsed.options.items() if k not in left_out}
         where = {"kind": parsed.kind, "target": parsed.target, "url": None}
     return {"name": model.name, "spec": where or None, "options": options}
 
@@ -692,6 +743,7 @@ def run_model(
 
     prompts = prompts or load_prompts()
     model_id = model_identity(model, spec)
+    legacy_model_id = model_identity(model, spec, version=1)
     settings = {
         "model": model.name,
         "spec": spec,
@@ -713,9 +765,11 @@ def run_model(
         settings["shard"] = f"{k}/{n}"
         manifest = {**(manifest or {}), "shard": settings["shard"]}
     run_dir = Path(out)
+    _check_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _lock(run_dir):
         _check_one_model(run_dir, model.name)
+        _check_shard(run_dir, configs, settings.get("shard"))
         _write_manifest(run_dir, model, configs, prompts, settings, manifest)
         done, rstats = read_predictions(run_dir / PREDICTIONS)
         if rstats.corrupt or rstats.malformed:
@@ -742,19 +796,82 @@ def run_model(
             None,
             progress,
             shard=shard,
+            legacy_model_id=legacy_model_id,
         )
         try:
-            asyncio.run(_run_all(model, configs, loader, ctx))
-        finally:
-            store.close()
-            stats.lost, stats.committed = store.lost, store.committed
-            if store.failed and stats.writer_error is None:
-                stats.writer_error = f"{type(store.error).__name__}: {store.error}"
-        try:
-            _finish_manifest(run_dir, stats)
-        except OSError as exc:  # a full disk fails the manifest too
-            log.error("%s: cannot update the manifest: %s", run_dir / MANIFEST, exc)
+            try:
+                asyncio.run(_run_all(model, configs, loader, ctx))
+            except KeyboardInterrupt:
+                stats.interrupted = True
+                raise
+            finally:
+                store.close()
+                stats.lost, stats.committed = store.lost, store.committed
+                if store.failed and stats.writer_error is None:
+                    stats.writer_error = f"{type(store.error).__name__}: {store.error}"
+        finally:  # an interrupted invocation is recorded as one
+            try:
+                _finish_manifest(run_dir, stats)
+            except OSError as exc:  # a full disk fails the manifest too
+                log.error("%s: cannot update the manifest: %s", run_dir / MANIFEST, exc)
     return stats
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """``--out`` must be a folder (or not exist), and what a run folder holds must have its
+    kind: a file where ``predictions.jsonl`` or ``run.json`` goes, a folder for ``plan``."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RuntimeError(f"--out {run_dir}: is a file, not a run folder; give a folder")
+    for name in (PREDICTIONS, MANIFEST):
+        p = run_dir / name
+        if p.exists() and not p.is_file():
+            raise RuntimeError(f"{p}: is not a file; {run_dir} is not a run folder")
+    p = run_dir / PLAN_DIR
+    if p.exists() and not p.is_dir():
+        raise RuntimeError(f"{p}: is not a folder; {run_dir} is not a run folder")
+
+
+def _check_shard(run_dir: Path, configs: Sequence[str], shard: str | None) -> None:
+    """Refuse a ``--shard`` run whose plan of a config would replace another plan there:
+    the whole config's (it would shrink to the shard's share and leave the rest unscored) or
+    another shard's. The same shard resumes; a run without ``--shard`` grows any plan to
+    the whole config, so it is never refused."""
+    if shard is None or shard_state(shard) is None:  # no shard, or 1/1: every request
+        return
+    try:
+        plans = load_plan(run_dir)
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
+    clashes = []
+    for config in configs:
+        plan = plans.get(config)
+        if plan is None or plan.settings.get("shard") == shard:
+            continue
+        held = plan.settings.get("shard")
+        try:
+            whole = held is None or shard_state(held) is None
+        except ValueError:
+            whole = False
+        clashes.append((config, held, whole))
+    if not clashes:
+        return
+    config, held, whole = clashes[0]
+    others = [c for c, _, _ in clashes[1:]]
+    more = f" (and {len(others)} other config(s): {', '.join(others)})" if others else ""
+    if whole:
+        what = (
+            f"{run_dir} plans every request of {config}{more}; --shard {shard} would plan only "
+            "its share there and leave the rest of that run unscored"
+        )
+    else:
+        what = (
+            f"{run_dir} holds shard {held} of {config}{more}; --shard {shard} would replace "
+            "its plan with another share"
+        )
+    raise RuntimeError(
+        f"{what}. Run without --shard to resume or complete the config in this folder, or give "
+        "each shard its own --out and join them with koala-bench merge; nothing was run"
+    )
 
 
 # ============================================================================ CLI
@@ -930,7 +1047,7 @@ def run(args: argparse.Namespace) -> int:
             f"{Path(args.out) / PREDICTIONS}; run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     print(summary(stats, Path(args.out) / PREDICTIONS), file=sys.stderr)
     status = exit_status(stats)
     if status:

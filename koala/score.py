@@ -1,12 +1,18 @@
 """``koala-bench score RUN_DIR``: score a run's predictions; writes ``RUN_DIR/scores.json``.
 
 Only what the run asked for is scored. ``koala-bench run`` writes, per config, a *plan*: every
-request with its fingerprint (prompt text, condition, model spec and options, protocol, audio
-and reference digests; :mod:`koala.predictions`). A record in ``predictions.jsonl`` is scored
-only when the plan asks for its key and its fingerprint matches; every other record (made with
-other prompts, options, data or settings, or of a config the run no longer plans) is ignored
+request with its fingerprint (prompt text, labels shown, condition, model spec and options,
+audio digest; :mod:`koala.plan`) and the digest of its reference. A record in
+``predictions.jsonl`` is scored only when the plan asks for its key, its fingerprint matches
+and its reference is the plan's; every other record (made with other prompts, options or
+data, scored against an older reference, or of a config the run no longer plans) is ignored
 and counted per config with the reason. Coverage (answered / planned) is reported per config
-and variant, and a config with requests still missing is marked ``partial``.
+and variant, and a config with requests still missing is marked ``partial``. Whole-ness is
+per config: a plan that holds only some shards of its config (a ``--shard K/N`` run, or a
+merge of some shards) is ``partial`` with the missing shards named, and its ``planned`` is
+the whole config's when the plan records it (``full_plan``). The ``truncated`` flag of a
+record with ``audio_seconds`` is recomputed from the plan's ``max_audio_s`` (the latest
+limit the run was given; changing it asks nothing again).
 
 Every figure comes from the scoring functions of :mod:`koala.scoring` that the ``metrics/``
 ``evaluate`` modules wrap (the same code, without the ``evaluate`` import cost), per model,
@@ -57,6 +63,7 @@ from typing import Any
 
 from koala.constants import PROTOCOLS
 from koala.openai_client import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from koala.plan import ShardState, shard_state
 from koala.predictions import (
     ABSTAINED,
     FAILED,
@@ -222,9 +229,13 @@ def _pick(cands: Sequence[tuple[float, str]], higher: bool) -> tuple[float, str]
 
 
 def _coverage(
-    recs: Sequence[Mapping[str, Any]], planned: Mapping[str, int]
+    recs: Sequence[Mapping[str, Any]],
+    planned: Mapping[str, int],
+    shards: ShardState | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per variant: planned requests, records, answered (ok or abstained), failed, missing."""
+    """Per variant: planned requests, records, answered (ok or abstained), failed, missing;
+    ``complete`` when every planned request has a record and the plan holds every shard of
+    the config (``shards``: those it holds, when not all)."""
     by_variant = _group(recs, "variant")
     out = {}
     for variant in sorted(set(planned) | set(by_variant)):
@@ -237,7 +248,7 @@ def _coverage(
             "answered": c[OK] + c[ABSTAINED],
             "failed": c[FAILED],
             "missing": max(0, p - len(vrecs)),
-            "complete": len(vrecs) >= p,
+            "complete": len(vrecs) >= p and shards is None,
         }
     return out
 
@@ -254,11 +265,14 @@ def score_config(
     protocol: str = "koala",
     select: str = "koala",
     ci: Mapping[str, Any] | None = None,
+    shards: ShardState | None = None,
 ) -> dict[str, Any]:
     """Scores of one model on one config: per variant and mode, the shown variant (``best``),
     how much the choice of variant matters (``sensitivity``), coverage against the plan
-    (``planned``: requests per variant) and the counts; with ``ci`` (``confidence``,
-    ``n_resamples``, ``seed``) a bootstrap interval beside each headline figure."""
+    (``planned``: requests per variant of the whole config; ``shards``: the shards the plan
+    holds when not all, which makes the config partial whatever was recorded) and the
+    counts; with ``ci`` (``confidence``, ``n_resamples``, ``seed``) a bootstrap interval
+    beside each headline figure."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}: use one of {PROTOCOLS}")
     if select not in SELECTIONS:
@@ -274,12 +288,18 @@ def score_config(
     # memo: what a task's whole-set scoring works out for the subsets scored below (ST)
     options = {"st_metrics": st_metrics, "judge": judge, "memo": {}}
     by_variant = _group(recs, "variant")
-    coverage = _coverage(recs, planned or {v: len(r) for v, r in by_variant.items()})
-    cov_total = {
+    coverage = _coverage(recs, planned or {v: len(r) for v, r in by_variant.items()}, shards)
+    cov_total: dict[str, Any] = {
         k: sum(c[k] for c in coverage.values())
         for k in ("planned", "records", "answered", "failed", "missing")
     }
-    cov_total["complete"] = all(c["complete"] for c in coverage.values())
+    cov_total["complete"] = shards is None and all(c["complete"] for c in coverage.values())
+    if shards is not None:
+        cov_total["shards"] = {
+            "of": shards.of,
+            "present": shards.names(shards.present),
+            "missing": shards.names(shards.missing),
+        }
     out: dict[str, Any] = {
         "task": task,
         "set": config.removesuffix("_noisy"),
@@ -430,7 +450,8 @@ def score_run(
             jd = dict(judge) if judge else None
             if jd is not None and "cache_path" not in jd:
                 jd["cache_path"] = str(run_dir / "judge_cache.jsonl")
-            planned = Counter(k[2] for k in plan.requests)
+            planned, rows, shards = _planned(plan)
+            _flag_truncated(crecs, plan.settings)
             c = score_config(
                 config,
                 crecs,
@@ -438,10 +459,11 @@ def score_run(
                 jd,
                 task=plan.task,
                 planned=planned,
-                rows=len({k[4] for k in plan.requests}),
+                rows=rows,
                 protocol=protocol,
                 select=select,
                 ci=ci,
+                shards=shards,
             )
             c["ignored"] = dict(ignored.get(config, {}))
             scored[config] = c
@@ -449,6 +471,39 @@ def score_run(
     if write:
         _write_json(run_dir / SCORES, result)
     return result
+
+
+def _planned(plan: Any) -> tuple[dict[str, int], int, ShardState | None]:
+    """Requests per variant and rows of a plan's whole config, and the shards it holds when
+    not all (a shard's plan records the whole config's size in ``full_plan``; one written
+    before it did counts its own requests)."""
+    planned: dict[str, int] = dict(Counter(k[2] for k in plan.requests))
+    rows = len({k[4] for k in plan.requests})
+    try:
+        shards = shard_state(plan.settings.get("shard"))
+    except ValueError as exc:
+        raise ValueError(f"plan of {plan.config}: {exc}") from None
+    full = plan.settings.get("full_plan")
+    if shards is not None and isinstance(full, Mapping):
+        variants = full.get("variants")
+        if isinstance(variants, Mapping):
+            planned = {str(v): int(n) for v, n in variants.items()}
+        if isinstance(full.get("rows"), int):
+            rows = full["rows"]
+    return planned, rows, shards
+
+
+def _flag_truncated(recs: Sequence[dict[str, Any]], settings: Mapping[str, Any]) -> None:
+    """Set each record's ``truncated`` from its ``audio_seconds`` and the plan's
+    ``max_audio_s`` (the model's input limit as the run last knew it; ``None``: no known
+    limit). A plan without the setting (an older run, an import) leaves the flags as recorded."""
+    if "max_audio_s" not in settings:
+        return
+    limit = settings["max_audio_s"]
+    for r in recs:
+        seconds = r.get("audio_seconds")
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            r["truncated"] = bool(limit and seconds > limit)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -713,6 +768,9 @@ def headline(c: Mapping[str, Any]) -> str:
         best = "not scored"
     if status == "partial":
         best += f"  PARTIAL: {cov.get('records', 0)}/{cov.get('planned', 0)} requests recorded"
+        missing = (cov.get("shards") or {}).get("missing")
+        if missing:
+            best += f", shard(s) {', '.join(missing)} missing"
     cnt = c.get("counts", {})
     ign = sum(c.get("ignored", {}).values())
     extra = f", {ign} stale ignored" if ign else ""

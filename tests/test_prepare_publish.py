@@ -98,7 +98,7 @@ def test_data_from_another_package_version_is_named_and_replaced(
     monkeypatch.setattr(prepare, "_version", lambda: "0.2.0")
     with pytest.raises(prepare.PreparedDatasetError, match=r"koala-bench 0\.0\.9.*0\.2\.0"):
         prepare.check_prepared("pa_qa", cache_dir=cache)
-    assert cli(prepare, "--check", "pa_qa", "--cache-dir", str(cache)) == 1
+    assert cli(prepare, "--check", "pa_qa", "--cache-dir", str(cache)) == prepare.NOT_PREPARED
     assert "prepared by koala-bench 0.0.9" in capsys.readouterr().err
     new = prepare.prepare(src, ["pa_qa"], cache_dir=cache)
     assert new.replaced == [old] and not old.exists()
@@ -113,7 +113,7 @@ def test_prepare_cli_refuses_an_unknown_config_with_the_list(tmp_path: Path, cap
     code = cli(
         prepare, "--data-dir", str(src), "--configs", "sqa_clik", "--cache-dir", str(tmp_path)
     )
-    assert code == 2
+    assert code == 1
     assert "did you mean 'sqa_click'" in capsys.readouterr().err
 
 
@@ -175,7 +175,7 @@ def test_an_unknown_module_lists_the_modules(capsys) -> None:
     with pytest.raises(metrics_install.UnknownMetricError, match="did you mean 'scf'") as exc:
         metrics_install.check_name("koala/scff")
     assert "koala/korean_cer, koala/choice_accuracy, koala/scf" in str(exc.value)
-    assert cli(metrics_install, "install", "cer") == 2
+    assert cli(metrics_install, "install", "cer") == 1
     assert "koala/korean_cer" in capsys.readouterr().err
 
 
@@ -323,7 +323,7 @@ def test_publish_metrics_makes_one_space_per_module_as_evaluates_template(tmp_pa
 
 def test_publish_refuses_a_folder_the_exporter_did_not_write(tmp_path: Path, capsys) -> None:
     (tmp_path / "README.md").write_text("# mine\n")
-    assert cli(publish, "--dataset", "me/x", str(tmp_path)) == 2
+    assert cli(publish, "--dataset", "me/x", str(tmp_path)) == 1
     assert "not a folder koala-bench export wrote" in capsys.readouterr().err
-    assert cli(publish, "--metrics", "me", "scff") == 2
+    assert cli(publish, "--metrics", "me", "scff") == 1
     assert "did you mean 'scf'" in capsys.readouterr().err

@@ -52,8 +52,9 @@ def test_imported_records_score_as_a_run(tmp_path: Path) -> None:
     c = scores["models"]["m"]["configs"]["sqa_click"]
     assert c["status"] == "complete"
     assert c["variants"]["v1"]["gen"]["accuracy"] == pytest.approx(0.75)
-    # a second import of the same model replaces that config and keeps the others
-    write_run(tmp_path / "run", "m", [mc("sqa_kcsat", "9", "A", "B")], source={"harness": "t"})
+    # a second import of the same model by the same harness replaces that config and keeps
+    # the others
+    write_run(tmp_path / "run", "m", [mc("sqa_kcsat", "9", "A", "B")], source={"harness": "test"})
     write_run(tmp_path / "run", "m", recs[:2], source={"harness": "test", "log": "y"})
     scores = score_run(tmp_path / "run", confidence=None)
     configs = scores["models"]["m"]["configs"]

@@ -842,7 +842,8 @@ def test_the_plan_lists_every_request_with_its_fingerprint_before_any_is_sent(tm
     plan = plans["sqa_click"]
     assert (plan.config, plan.task, plan.planned) == ("sqa_click", "sqa", 3)
     assert plan.requests == {k: r["fingerprint"] for k, r in recs.items()}
-    # q01 by hand: prompt, labels, model spec and options, protocol, audio and ref digests
+    # q01 by hand: prompt, labels, model spec and options, audio digest (what can change the
+    # answer); the reference's digest beside it in the plan, not in the fingerprint
     ref = {
         "question": "문항 q01 의 답은?",
         "choices": ["사과", "배", "감", "귤"],
@@ -851,6 +852,7 @@ def test_the_plan_lists_every_request_with_its_fingerprint_before_any_is_sent(tm
     }
     parts = {
         "format": 2,
+        "fingerprint": 2,
         "model": {
             "name": "recorder",
             "spec": {"kind": "recorder", "target": None, "url": None},
@@ -860,12 +862,11 @@ def test_the_plan_lists_every_request_with_its_fingerprint_before_any_is_sent(tm
         "condition": "speech",
         "text_audio": None,
         "labels": ["A", "B", "C", "D"],
-        "protocol": "koala",
         "audio": sha(wav(tone(1))["bytes"]),
-        "ref": sha(canon_json(ref).encode()),
     }
     key = ("recorder", "sqa_click", "only", "speech", "q01")
     assert plan.requests[key] == sha(canon_json(parts).encode())
+    assert plan.refs[key] == sha(canon_json(ref).encode())
     r = recs[key]
     assert r["format"] == 2 and r["shown_labels"] == ["A", "B", "C", "D"] and r["ref"] == ref
     s = plan.settings
@@ -880,7 +881,7 @@ def test_the_plan_lists_every_request_with_its_fingerprint_before_any_is_sent(tm
     assert len(s["prompts"]["sha256"]) == 64
 
 
-def test_changed_gold_audio_or_published_fields_rerun_exactly_those_rows(tmp_path):
+def test_changed_audio_reruns_exactly_those_rows_changed_gold_or_fields_rerun_none(tmp_path):
     rows = sqa_rows(4)
     prompts = load_prompts(one_variant_prompts(tmp_path))
 
@@ -895,15 +896,18 @@ def test_changed_gold_audio_or_published_fields_rerun_exactly_those_rows(tmp_pat
 
     assert len(run_on(rows, "d1").calls) == 4
     assert run_on(rows, "d1b").calls == []  # the same rows in another export: nothing to do
-    rows[1] = {**rows[1], "answer": "C"}  # a re-export that fixes one gold answer
-    assert calls_by_id(run_on(rows, "d2")) == ["q01"]
-    rows[2] = {**rows[2], "audio": tone(50)}  # ... or one clip
+    rows[1] = {**rows[1], "answer": "C"}  # a re-export that fixes one gold answer: the same
+    assert run_on(rows, "d2").calls == []  # request, its record rewritten with the new gold
+    recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
+    r = recs[("recorder", "sqa_click", "only", "speech", "q01")]
+    assert r["ref"]["answer"] == "C" and r["reused"] == "reference"
+    rows[2] = {**rows[2], "audio": tone(50)}  # ... one clip: that request again
     m = run_on(rows, "d3")
     assert calls_by_id(m) == ["q02"] and np.allclose(m.calls[0][0].array, tone(50), atol=1e-4)
-    # the published raw fields reach the record's ref (a new ref: every row again)
+    # the published raw fields reach the record's ref (a new ref, the same requests)
     raw = {"source_choices": "(A) 사과"}
     rows = [{**r, **raw, "source_answer": f"({r['answer']})사과"} for r in rows]
-    assert len(run_on(rows, "d4").calls) == 4
+    assert run_on(rows, "d4").calls == []
     assert run_on(rows, "d4").calls == []
     recs, _ = read_predictions(tmp_path / "run" / PREDICTIONS)
     r = recs[("recorder", "sqa_click", "only", "speech", "q01")]
@@ -966,7 +970,7 @@ def test_one_variant_prompts_after_the_defaults_leave_the_old_variants_unplanned
     assert ignored["sqa_click"] == Counter({"not in the plan": n_default})
 
 
-def test_model_options_and_protocol_of_the_spec_rerun_every_request(tmp_path):
+def test_model_options_rerun_every_request_the_protocol_none_of_sqa(tmp_path):
     data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(3)})
     out = tmp_path / "run"
     prompts = one_variant_prompts(tmp_path)
@@ -983,7 +987,7 @@ def test_model_options_and_protocol_of_the_spec_rerun_every_request(tmp_path):
         assert go(f"openai:m@{srv.url}?temperature=0") == 0  # the same command: nothing
         assert go(f"openai:m@{srv.url}?temperature=0.5") == 3  # same name, other options
         assert srv.requests[-1]["temperature"] == 0.5
-        assert go(f"openai:m@{srv.url}?temperature=0.5", "--protocol", "published") == 3
+        # SQA shows the same labels and prompt under the published protocol: nothing again
         assert go(f"openai:m@{srv.url}?temperature=0.5", "--protocol", "published") == 0
         # how a request travels (time-out, retries) changes no answer: nothing is re-asked
         spec = f"openai:m@{srv.url}?temperature=0.5&timeout=90&retries=7"

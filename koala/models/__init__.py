@@ -66,8 +66,8 @@ Options after ``?`` are adapter keyword arguments (see each adapter's docstring)
 limit; see ``max_audio_s`` above). ``name=...`` sets the model's name in predictions and
 reports; by default it is ``KIND:TARGET`` (``openai:MODEL``, ``transformers:PATH``) without the
 URL. The runner's request fingerprint covers the model's name and target and every option
-that can change an answer or a record (``max_audio_s`` sets the records' ``truncated`` flag, so
-it counts), not how requests travel: ``timeout``, ``retries``, ``backoff``, ``key_env``,
+that can change an answer, not ``max_audio_s`` (it only sets the flag the score recomputes) nor
+how requests travel: ``timeout``, ``retries``, ``backoff``, ``key_env``,
 ``breaker``, ``per_server``, ``cooloff`` and the server URL(s), so one replica or several, or
 shards on other machines, give interchangeable records (a different model served under the
 same name elsewhere needs its own ``name=``). Another temperature re-asks the requests it
