@@ -177,13 +177,27 @@ def _difference(pair: Mapping[str, Any], sign: float) -> tuple[str, str]:
     text = f"{d:+.1f}"
     if not (math.isnan(lo) or math.isnan(hi)):
         text += f" [{min(lo, hi):+.1f}, {max(lo, hi):+.1f}]"
+    elif pair.get("interval_note"):
+        why = str(pair["interval_note"])
+        text += " [no interval: " + (
+            "no variation]" if why.startswith("no variation") else f"{why.split(':')[0]}]"
+        )
     p, ph = _num(pair.get("p_value")), _num(pair.get("p_holm"))
-    return text, f"p = {p:.3g}, Holm-corrected p = {ph:.3g}"
+    test = f" ({pair['test']})" if pair.get("test") else ""
+    family = [str(c) for c in pair.get("holm_family") or []]
+    over = (
+        f"over the {len(family)} config{'s' if len(family) != 1 else ''} compared between "
+        f"{pair.get('a')} and {pair.get('b')} ({', '.join(family)})"
+        if family
+        else f"over the configs compared between {pair.get('a')} and {pair.get('b')}"
+    )
+    return text, f"p = {p:.3g}{test}; Holm-corrected {over}: {ph:.3g}"
 
 
 def _significance(payload: Mapping[str, Any]) -> list[str]:
     """One model x model grid per config and metric: the row model minus the column model,
-    with its interval; ``*`` where the Holm-corrected p-value is below 0.05."""
+    with its interval; ``*`` where the Holm-corrected p-value is below 0.05 (Holm over the
+    configs of that pair of runs, ``holm_family``)."""
     sig = payload.get("significance")
     out = ['<section id="significance">', "<h2>Significance</h2>"]
     if not sig:
@@ -195,8 +209,13 @@ def _significance(payload: Mapping[str, Any]) -> list[str]:
         return out
     out.append(
         '<p class="note">Each cell: the row model minus the column model, with its paired '
-        "bootstrap interval (percentage points for accuracy, CER and SCF); <b>*</b> marks a "
-        f"Holm-corrected p-value below {ALPHA}. Lower is better for CER.</p>"
+        "bootstrap interval (percentage points for accuracy, CER and SCF; none when the task's "
+        "units are too few or every draw agrees). The p-value is the task's paired test (exact "
+        "McNemar over items, or a permutation test over its units: PA-QA passages, ST talks); "
+        f"<b>*</b> marks a p-value below {ALPHA} after Holm's correction over the configs "
+        "compared between the same two runs: one family per pair of runs; pairs of runs are "
+        "not corrected against each other. Hover a cell for its test, its p-value and the "
+        "configs of its Holm family. Lower is better for CER.</p>"
     )
     for config, entry in sig.items():
         models = [str(m) for m in entry.get("models") or []]

@@ -14,7 +14,11 @@ Writes into ``--out`` (default: the run directory when there is one, else ``koal
   the counterfactual speech (SCF), those that keep the model's own answer (parametric
   proportion) and the rest.
 
-Runs whose ``scores.json`` is missing or older than their predictions are scored first. The
+Runs whose ``scores.json`` is missing or older than their predictions are scored first (and
+when the interval or protocol options differ from ``score``'s). Judged SIF figures are never
+lost: without ``--judge-url`` the report reuses them from ``scores.json`` or says why not,
+and leaves ``scores.json`` as it is. Exit status: 0, 1 on a usage error, 5 when a judge given
+with ``--judge-url`` could not judge some answers. The
 figures use the generation-based scores of each model's best variant (the variant chosen per
 config by the main metric). Each ``plot_*`` function returns the numbers it drew.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,10 +39,12 @@ from koala.plots import save
 from koala.predictions import PREDICTIONS
 from koala.report_cells import best_metrics, fmt, num
 from koala.score import (
+    EXIT_JUDGE,
     SCORES,
     ST_METRICS,
     add_scoring_arguments,
     interval_options,
+    judge_failures,
     judge_options,
     score_run,
     selection_rules,
@@ -47,6 +54,8 @@ from koala.score import (
 from koala.tasks import TaskPlot, all_tasks, find_task, get_task
 from koala.tasks.pa_qa import figure_pa_qa_segments, pa_qa_segment_counts, pa_qa_segment_data
 from koala.tasks.sca_qa import figure_scf, scf_data
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "add_arguments",
@@ -69,6 +78,69 @@ __all__ = [
 # ------------------------------------------------------------------------ loading
 
 
+def _judged(c: Mapping[str, Any]) -> bool:
+    """Whether a config's scores hold figures a judge gave (a ``judge`` block in a variant)."""
+    return any(
+        isinstance((modes or {}).get("gen"), Mapping) and "judge" in modes["gen"]
+        for modes in (c.get("variants") or {}).values()
+    )
+
+
+def _keep_judged(
+    old: Mapping[str, Any],
+    new: dict[str, Any],
+    changed: bool,
+    protocol: str,
+    select: str,
+    run_dir: Path,
+) -> list[str]:
+    """Carry the judged SIF configs of ``old`` (scores.json) into ``new`` (scored now without
+    a judge) when they were scored from the same predictions under the same protocol; else
+    say why in each such config. Returns the configs reused."""
+    from koala.score import _best, _sensitivity
+
+    reused = []
+    for model, m in new.get("models", {}).items():
+        old_configs = ((old.get("models") or {}).get(model) or {}).get("configs") or {}
+        for config, c in m.get("configs", {}).items():
+            prev = old_configs.get(config)
+            if not isinstance(prev, Mapping) or not _judged(prev) or _judged(c):
+                continue
+            if changed or old.get("protocol") != protocol:
+                why = (
+                    "the judged figures in scores.json are older than the predictions"
+                    if changed
+                    else f"scores.json holds figures judged under the {old.get('protocol')} "
+                    f"protocol, not {protocol}"
+                )
+                note = (
+                    f"not scored: {why}; run koala-bench score {run_dir} --judge-url URL "
+                    f"--protocol {protocol} (cached ratings are not asked again)"
+                )
+                for modes in c.get("variants", {}).values():
+                    if isinstance(modes.get("gen"), dict):
+                        modes["gen"]["note"] = note
+                continue
+            iv = (old.get("scoring") or {}).get("intervals") or {}
+            entry = dict(prev)
+            entry["best"] = _best(c["task"], entry["variants"], select, entry.get("coverage"))
+            entry["sensitivity"] = _sensitivity(c["task"], entry["variants"])
+            judge = (old.get("scoring") or {}).get("judge_model")
+            entry["judged_figures"] = (
+                f"reused from scores.json (judge {judge}; intervals as scored there: "
+                + (
+                    f"confidence {iv.get('confidence')}, n_resamples {iv.get('n_resamples')}, "
+                    f"seed {iv.get('seed')}"
+                    if iv
+                    else "none"
+                )
+                + "): report does not call the judge without --judge-url"
+            )
+            m["configs"][config] = entry
+            reused.append(config)
+    return reused
+
+
 def _load_scores(
     run_dir: Path,
     rescore: bool,
@@ -80,17 +152,21 @@ def _load_scores(
 ) -> dict[str, Any]:
     """The run's scores under ``protocol`` and ``select``: ``scores.json`` when it is newer
     than the predictions and the plan and was scored with the same switches and interval
-    options, else scored now."""
+    options, else scored now (and ``scores.json`` rewritten).
+
+    Judged SIF figures are never lost: without a judge (``--judge-url``), a ``scores.json``
+    that holds them is not overwritten; its judged SIF configs are reused when they were
+    scored from the same predictions under the same protocol (``judged_figures`` says so,
+    with the interval options they were scored with), else each says why not and how to judge
+    again."""
     iv = dict(intervals or {"confidence": 0.95, "n_resamples": 1000, "seed": 0})
     scores, preds = run_dir / SCORES, run_dir / PREDICTIONS
     inputs = [preds, *sorted((run_dir / "plan").glob("*.json"))]
-    stale = (
-        rescore
-        or not scores.exists()
-        or any(p.exists() and p.stat().st_mtime > scores.stat().st_mtime for p in inputs)
+    old = json.loads(scores.read_text(encoding="utf-8")) if scores.exists() else None
+    changed = old is not None and any(
+        p.exists() and p.stat().st_mtime > scores.stat().st_mtime for p in inputs
     )
-    if not stale:
-        old = json.loads(scores.read_text(encoding="utf-8"))
+    if old is not None and not rescore and not changed:
         stored = old.get("scoring", {}).get("intervals") or {}
         same = (
             old.get("protocol") == protocol
@@ -100,7 +176,33 @@ def _load_scores(
         )
         if same:
             return old
-    return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select, **iv)
+    judged = old is not None and any(
+        _judged(c)
+        for m in (old.get("models") or {}).values()
+        for c in (m.get("configs") or {}).values()
+        if isinstance(c, Mapping)
+    )
+    if judge or not judged:
+        return score_run(run_dir, st_metrics, judge, protocol=protocol, select=select, **iv)
+    assert old is not None
+    new = score_run(run_dir, st_metrics, None, write=False, protocol=protocol, select=select, **iv)
+    reused = _keep_judged(old, new, changed, protocol, select or protocol, run_dir)
+    if reused:
+        log.warning(
+            "%s: scored again for the report's options without a judge; the judged figures of "
+            "%s reused from scores.json (scores.json is left as it is)",
+            run_dir,
+            ", ".join(reused),
+        )
+    else:
+        log.warning(
+            "%s: scores.json holds judged SIF figures that cannot be reused (%s): the report "
+            "shows SIF not scored, scores.json is left as it is; run koala-bench score with "
+            "--judge-url to judge again",
+            run_dir,
+            "the predictions changed since" if changed else "another protocol",
+        )
+    return new
 
 
 def collect(
@@ -226,10 +328,16 @@ def plot_scf(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> dict
 # ------------------------------------------------------------------------ tables
 
 
+def _cell(x: Any) -> str:
+    """A Markdown table cell: ``|`` escaped (a model, config or variant name may hold one) and
+    line breaks made spaces, so no text splits the row."""
+    return " ".join(str(x).replace("\\", "\\\\").replace("|", "\\|").splitlines())
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["| " + " | ".join(map(_cell, header)) + " |", "|" + "---|" * len(header)]
     pad = len(header)
-    out += ["| " + " | ".join(str(x) for x in [*r, *[""] * (pad - len(r))]) + " |" for r in rows]
+    out += ["| " + " | ".join(_cell(x) for x in [*r, *[""] * (pad - len(r))]) + " |" for r in rows]
     return out
 
 
@@ -393,7 +501,7 @@ def write_report(
     ]
     if significance:
         md += ["## Paired comparisons", "", *_table(
-            ["config", "A", "B", "metric", "A - B", "interval", "p", "p (Holm)"],
+            ["config", "A", "B", "metric", "A - B", "interval", "p", "p (Holm)", "test"],
             [
                 [
                     config,
@@ -401,16 +509,22 @@ def write_report(
                     p["b"],
                     p["metric"],
                     fmt(p["difference"], 4),
-                    f"[{fmt(p['low'], 4)}, {fmt(p['high'], 4)}]",
+                    f"[{fmt(p['low'], 4)}, {fmt(p['high'], 4)}]"
+                    if p.get("low") is not None
+                    else f"no interval: {p.get('interval_note') or 'undefined'}",
                     fmt(p["p_value"], 4),
                     fmt(p.get("p_holm"), 4),
+                    p.get("test") or "",
                 ]
                 for config, entry in sorted(significance.items())
                 for p in entry["pairs"]
             ],
-        ), "", "Paired over the same items (PA-QA passages), exact McNemar for accuracy, "
-           "paired bootstrap otherwise; Holm-corrected over the configs of each pair of runs.",
-           ""]  # fmt: skip
+        ), "", "Paired over the same items with each task's test: exact McNemar over items "
+           "(SQA), a permutation test over the task's units otherwise (PA-QA passages, ST "
+           "talks, SCA-QA items with their conditions, ASR and SIF items); p-values count the "
+           "observed data among the draws, so none is 0. Holm's correction runs over the "
+           "configs compared between the same two runs (one family per pair of runs), not "
+           "across pairs.", ""]  # fmt: skip
     md += [
         "## Every prompt variant",
         "",
@@ -449,10 +563,13 @@ def significance(
     select: str | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Paired comparisons of every two runs (:func:`koala.compare.compare_runs`), as
     ``{config: {"models": [...], "pairs": [{"a", "b", "metric", "difference", "low",
-    "high", "p_value", "p_holm"}]}}``; configs a pair could not be compared on are left out."""
+    "high", "interval_note", "p_value", "p_holm", "test", "unit", "holm_family"}]}}``;
+    configs a pair could not be compared on are left out. ``p_holm`` is corrected over the
+    configs of its pair of runs (``holm_family``), not across pairs."""
     from itertools import combinations
 
     from koala.compare import compare_runs
@@ -460,7 +577,13 @@ def significance(
     out: dict[str, Any] = {}
     for ra, rb in combinations(run_dirs, 2):
         res = compare_runs(
-            ra, rb, protocol=protocol, select=select, n_resamples=n_resamples, seed=seed
+            ra,
+            rb,
+            protocol=protocol,
+            select=select,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
         )
         a, b = res["a"]["model"], res["b"]["model"]
         for config, e in res["configs"].items():
@@ -476,8 +599,12 @@ def significance(
                     "difference": e["difference"],
                     "low": e["interval"]["low"],
                     "high": e["interval"]["high"],
+                    "interval_note": e["interval"].get("note"),
                     "p_value": e["p_value"],
                     "p_holm": e.get("p_holm"),
+                    "test": e.get("test"),
+                    "unit": e.get("unit"),
+                    "holm_family": list(res.get("holm_family") or []),
                 }
             )
     return out
@@ -509,14 +636,24 @@ def run(args: argparse.Namespace) -> int:
     if metrics is None:
         return 1
     try:
+        intervals = interval_options(args)
+    except ValueError as exc:
+        print(f"koala-bench report: {exc}", file=sys.stderr)
+        return 1
+    try:
+        judge = judge_options(args)
+    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
+        print(f"koala-bench report: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
+        return 1
+    try:
         results = collect(
             args.run_dirs,
             args.rescore,
             metrics,
-            judge_options(args),
+            judge,
             protocol=args.protocol,
             select=args.select,
-            intervals=interval_options(args),
+            intervals=intervals,
         )
     except FileNotFoundError as exc:
         print(f"koala-bench report: {exc}", file=sys.stderr)
@@ -524,8 +661,14 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or (args.run_dirs[0] if len(args.run_dirs) == 1 else "koala_report")
     sig = None
     if len(args.run_dirs) > 1:
-        iv = interval_options(args)
-        sig = significance(args.run_dirs, args.protocol, args.select, iv["n_resamples"], iv["seed"])
+        sig = significance(
+            args.run_dirs,
+            args.protocol,
+            args.select,
+            intervals["n_resamples"],
+            intervals["seed"],
+            intervals["confidence"] or 0.95,
+        )
     payload = write_report(
         results,
         out,
@@ -543,6 +686,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nwrote {Path(out) / 'results.md'}, {Path(out) / 'results.json'} and plots {pngs}")
     if payload.get("html"):
         print(f"leaderboard page: {payload['html']}")
+    problem = judge_failures(results, judge)
+    if problem:
+        print(f"koala-bench report: {problem} (exit status {EXIT_JUDGE})", file=sys.stderr)
+        return EXIT_JUDGE
     return 0
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "cell_text",
     "fmt",
     "interval",
+    "logit_text",
     "model_rows",
     "note",
     "num",
@@ -52,14 +53,34 @@ def fmt(x: Any, digits: int = 2) -> str:
 
 def interval(g: Mapping[str, Any], key: str, scale: float = 1.0, digits: int = 1) -> str:
     """`` [low, high]`` of ``g[key + "_ci"]`` (a bootstrap interval), scaled; empty when the
-    interval is absent or undefined."""
+    interval is absent or undefined; `` [no interval: 3 items]`` or `` [no interval: no
+    variation]`` when the bootstrap could not give one (:mod:`koala.scoring.bootstrap`: too
+    few units, or every resample the same), never a zero-width interval."""
     ci = g.get(f"{key}_ci")
     if not isinstance(ci, Mapping):
         return ""
     low, high = num(ci.get("low")), num(ci.get("high"))
     if math.isnan(low) or math.isnan(high):
+        why = str(ci.get("note") or "")
+        if why.startswith("no variation"):
+            return " [no interval: no variation]"
+        if "too few" in why:
+            return f" [no interval: {why.split(':')[0]}]"
         return ""
     return f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+
+
+def logit_text(lg: Mapping[str, Any] | None, n: Any = None) -> str:
+    """The logit-based accuracy of a cell, with how many answers had no label
+    log-probabilities (they count wrong): ``50.0 (n=8, 4 without logprobs)``; ``—`` when
+    there is no logit-based figure."""
+    if not lg:
+        return "—"
+    missing = lg.get("no_logprobs")
+    parts = [f"n={n}"] if n is not None else []
+    if isinstance(missing, int) and missing:
+        parts.append(f"{missing} without logprobs")
+    return pct(lg.get("accuracy")) + (f" ({', '.join(parts)})" if parts else "")
 
 
 def pct_ci(g: Mapping[str, Any], key: str) -> str:

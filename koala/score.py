@@ -39,6 +39,13 @@ Failed and abstained requests are never dropped: for choice tasks, ASR and ST th
 empty answers (wrong; all deletions; empty translation) and are reported beside the score; for
 SIF an empty answer is rated as the judge protocol says. A variant whose every request failed
 is ``failed``, one whose every request was abstained is ``not scored``: never a 0.
+
+The SIF judge (``--judge-url``, ``--judge-model``): a URL with credentials is refused;
+``--judge-timeout`` (seconds per attempt), ``--judge-retries`` and ``--judge-breaker N`` (one
+:class:`koala.scoring.judge.JudgeBreaker` for every SIF config and variant of the command:
+after N consecutive failed requests nothing more is sent). Exit status: 0 scored, 1 usage
+error, :data:`EXIT_JUDGE` (5) when the judge could not judge some answers (the scores are
+written without them and the message names the judge).
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from koala.constants import PROTOCOLS
+from koala.openai_client import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from koala.plan import ShardState, shard_state
 from koala.predictions import (
     ABSTAINED,
@@ -69,12 +77,16 @@ from koala.tasks import all_tasks, find_task, get_task, task_names
 from koala.tasks.base import value_of
 from koala.tasks.st import ST_METRICS
 
+DEFAULT_BREAKER = 8  # koala.scoring.judge.DEFAULT_BREAKER (not imported: --help stays light)
+
 __all__ = [
+    "EXIT_JUDGE",
     "MAIN_METRIC",
     "SCORES",
     "SELECTIONS",
     "SELECTION_RULES",
     "add_arguments",
+    "judge_failures",
     "main",
     "run",
     "score_config",
@@ -86,6 +98,7 @@ log = logging.getLogger(__name__)
 
 SCORES = "scores.json"
 SELECTIONS = ("koala", "published")
+EXIT_JUDGE = 5  # a judge was asked for and could not judge every SIF answer
 
 
 def selection_rules(select: str) -> dict[str, str]:
@@ -519,14 +532,14 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         "--confidence",
         type=float,
         default=0.95,
-        help="confidence of the bootstrap interval beside each headline figure (default 0.95; "
-        "0 for none)",
+        help="confidence of the bootstrap interval beside each headline figure, between 0 and "
+        "1 (default 0.95; 0 for none)",
     )
     parser.add_argument(
         "--n-resamples",
         type=int,
         default=1000,
-        help="bootstrap resamples per interval (default 1000)",
+        help="bootstrap resamples per interval, at least 1 (default 1000)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)"
@@ -552,6 +565,28 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=8,
         help="judge requests in flight (default 8)",
+    )
+    parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds to wait for the judge's answer per attempt (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--judge-retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help=f"retries of a failed judge request, with backoff (default {DEFAULT_RETRIES})",
+    )
+    parser.add_argument(
+        "--judge-breaker",
+        type=int,
+        default=DEFAULT_BREAKER,
+        metavar="N",
+        help=f"stop sending to the judge after N consecutive failed requests, for every SIF "
+        f"config and variant (default {DEFAULT_BREAKER}; 0: never); a judge that could not "
+        f"judge ends the command with exit status {EXIT_JUDGE}",
     )
     parser.add_argument(
         "--judge-prompt-file",
@@ -586,15 +621,38 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
 
 def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     """The ``--judge-*`` options as :func:`koala.scoring.judge.judge_scores` keywords (``None``:
-    no judge); ``--judge-agreement`` adds ``agreement``. A second judge that is missing or is
-    the first ends the program with a message (``SystemExit``)."""
+    no judge), with one :class:`~koala.scoring.judge.JudgeBreaker` shared by every SIF config
+    and variant; ``--judge-agreement`` adds ``agreement``. A bad option (a judge URL with
+    credentials or without ``http(s)://``, a time-out <= 0, a second judge that is missing or
+    is the first) ends the program with a message and exit status 1 (``SystemExit``); the
+    message never repeats a URL holding credentials."""
     if not getattr(args, "judge_url", None):
         return None
-    opts = {
+    from koala.scoring.judge import JudgeBreaker, check_judge_url
+
+    try:
+        check_judge_url(args.judge_url, "--judge-url")
+        if getattr(args, "agreement_judge_url", None):
+            check_judge_url(args.agreement_judge_url, "--agreement-judge-url")
+        timeout = getattr(args, "judge_timeout", DEFAULT_TIMEOUT)
+        if not timeout > 0:
+            raise ValueError(f"--judge-timeout must be a number of seconds > 0, got {timeout}")
+        retries = getattr(args, "judge_retries", DEFAULT_RETRIES)
+        if retries < 0:
+            raise ValueError(f"--judge-retries must be >= 0, got {retries}")
+        if args.judge_concurrency < 1:
+            raise ValueError(f"--judge-concurrency must be >= 1, got {args.judge_concurrency}")
+        breaker = JudgeBreaker(getattr(args, "judge_breaker", DEFAULT_BREAKER))
+    except ValueError as exc:
+        raise SystemExit(f"koala-bench: {exc}") from None
+    opts: dict[str, Any] = {
         "base_url": args.judge_url,
         "model": args.judge_model,
         "api_key_env": args.judge_key_env,
         "concurrency": args.judge_concurrency,
+        "timeout": timeout,
+        "max_retries": retries,
+        "breaker": breaker,
     }
     if getattr(args, "judge_prompt_file", None):
         opts["judge_prompt_file"] = args.judge_prompt_file
@@ -617,12 +675,70 @@ def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     return opts
 
 
+def judge_failures(result: Mapping[str, Any], judge: Mapping[str, Any] | None) -> str | None:
+    """When a judge was asked for and could not judge (answers ``judge_failed``, or the judge
+    call itself failed), a message naming the judge and saying how many answers, in which
+    configs, and why; ``None`` otherwise. ``result``: :func:`score_run`'s, or
+    ``{model: {config: scores}}`` as the report collects it."""
+    if not judge:
+        return None
+    models = result.get("models", result)
+    failed = 0
+    configs: list[str] = []
+    reasons: list[str] = []
+    for m in models.values():
+        for config, c in (m.get("configs", m) if isinstance(m, Mapping) else {}).items():
+            if not isinstance(c, Mapping) or c.get("task") != "sif":
+                continue
+            for modes in (c.get("variants") or {}).values():
+                g = modes.get("gen") or {}
+                n = g.get("num_judge_failed") or 0
+                note = str(g.get("note") or "")
+                if note.startswith("not scored: judge failed"):
+                    n = max(
+                        n,
+                        (g.get("num_answered") or 0)
+                        + (g.get("failed") or 0)
+                        + (g.get("abstained") or 0),
+                    )
+                    reasons.append(note.removeprefix("not scored: "))
+                if n:
+                    failed += n
+                    if config not in configs:
+                        configs.append(config)
+    if not failed:
+        return None
+    from koala.scoring.judge import _host
+
+    breaker = judge.get("breaker")
+    why = [breaker.message()] if breaker is not None and breaker.tripped else []
+    if not why and breaker is not None and breaker.last_error:
+        why = [f"last error: {breaker.last_error}"]
+    why += [r for r in reasons if r not in why][:1]
+    return (
+        f"the judge {judge.get('model')} at {_host(str(judge.get('base_url')))} could not judge "
+        f"{failed} SIF answer(s) in {', '.join(configs)}"
+        + (f" ({'; '.join(why)})" if why else "")
+        + ": they are left out of the SIF figures; run the same command again when the judge "
+        "answers (rated answers are cached and not asked again)"
+    )
+
+
 def interval_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--confidence``, ``--n-resamples``, ``--seed`` as :func:`score_run` keywords."""
+    """``--confidence``, ``--n-resamples``, ``--seed`` as :func:`score_run` keywords
+    (``--confidence 0``: no intervals). ``ValueError`` naming the option for a confidence
+    outside [0, 1) or fewer than 1 resample (a usage error: exit status 1)."""
     conf = getattr(args, "confidence", 0.95)
+    n = getattr(args, "n_resamples", 1000)
+    if conf is None or not (conf == 0 or 0 < conf < 1):
+        raise ValueError(
+            f"--confidence must be between 0 and 1 (e.g. 0.95), or 0 for no intervals; got {conf}"
+        )
+    if n is None or n < 1:
+        raise ValueError(f"--n-resamples must be at least 1, got {n}")
     return {
-        "confidence": conf if conf and 0 < conf < 1 else None,
-        "n_resamples": getattr(args, "n_resamples", 1000),
+        "confidence": conf if conf else None,
+        "n_resamples": n,
         "seed": getattr(args, "seed", 0),
     }
 
@@ -665,18 +781,31 @@ def headline(c: Mapping[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``koala-bench score``."""
+    """``koala-bench score``: exit status 0 when scored; 1 on a usage error (a bad option, no
+    run directory); :data:`EXIT_JUDGE` (5) when a judge was asked for and could not judge every
+    SIF answer (it timed out, failed, or its circuit breaker stopped sending to it): the scores
+    are written without those answers and the message names the judge."""
     metrics = st_metrics_option(args.st_metrics, "koala-bench score")
     if metrics is None:
+        return 1
+    try:
+        intervals = interval_options(args)
+    except ValueError as exc:
+        print(f"koala-bench score: {exc}", file=sys.stderr)
+        return 1
+    try:
+        judge = judge_options(args)
+    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
+        print(f"koala-bench score: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
         return 1
     try:
         result = score_run(
             args.run_dir,
             metrics,
-            judge_options(args),
+            judge,
             protocol=args.protocol,
             select=args.select,
-            **interval_options(args),
+            **intervals,
         )
     except FileNotFoundError as exc:
         print(f"koala-bench score: {exc}", file=sys.stderr)
@@ -694,6 +823,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"wrote {Path(args.run_dir) / SCORES}")
+    problem = judge_failures(result, judge)
+    if problem:
+        print(f"koala-bench score: {problem} (exit status {EXIT_JUDGE})", file=sys.stderr)
+        return EXIT_JUDGE
     return 0
 
 

@@ -12,7 +12,9 @@ import pytest
 from conftest import ROOT
 from openai_server import Reply, ScriptedServer, completion
 
+from koala.scoring import bootstrap as bootstrap_module
 from koala.scoring.bootstrap import (
+    MIN_UNITS,
     Interval,
     accuracy_interval,
     bleu_interval,
@@ -33,8 +35,20 @@ METRICS = ROOT / "metrics"
 KEYS = {"low", "high", "confidence", "method", "n_resamples", "seed", "cluster", "n_clusters"}
 
 
-def contains(ci, value):
+def contains(ci, value, no_variation=False):
+    """``value`` lies in the interval; with ``no_variation`` an interval the bootstrap could not
+    give because every resample is ``value`` counts too."""
+    if ci["low"] is None and no_variation:
+        return ci.get("note", "").startswith(f"no variation: every resample gives {value:g},")
     return ci["low"] - 1e-12 <= value <= ci["high"] + 1e-12
+
+
+@pytest.fixture
+def few_units(monkeypatch):
+    """Hand-worked cases with 1-4 resampling units, few enough to work out the resamples by
+    hand. A report gives no interval for so few units (``MIN_UNITS``; tested on its own in
+    ``test_too_few_units_give_no_interval``): here the rule is lifted to see the arithmetic."""
+    monkeypatch.setattr(bootstrap_module, "MIN_UNITS", 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,20 +87,46 @@ def test_cluster_bootstrap_covers_where_the_row_bootstrap_under_covers():
 # hand-worked cases
 
 
-def test_interval_of_a_constant_is_a_point():
+def test_an_interval_without_variation_is_not_presented_as_certain():
+    """Every item right used to give [1.0, 1.0]: a zero-width interval although the sample only
+    shows no variation. Now the bounds are NaN (None in JSON) and the note says why."""
     for iv, value in [
-        (accuracy_interval([True] * 12), 1.0),
-        (accuracy_interval([False] * 7), 0.0),
-        (mean_interval([3.5] * 9), 3.5),
+        (accuracy_interval([True] * 12), "1"),
+        (accuracy_interval([False] * 7), "0"),
+        (mean_interval([3.5] * 9), "3.5"),
         # every utterance has 1 edit per 2 reference characters: every resample is 0.5
-        (cer_interval([1, 2, 3], [2, 4, 6]), 0.5),
-        (bootstrap(lambda idx: 7.0, 5), 7.0),
+        (cer_interval([1, 2, 3, 1, 2, 3], [2, 4, 6, 2, 4, 6]), "0.5"),
+        (bootstrap(lambda idx: 7.0, 5), "7"),
     ]:
-        assert iv.low == pytest.approx(value) and iv.high == pytest.approx(value)
-        assert iv.dropped == 0
+        assert math.isnan(iv.low) and math.isnan(iv.high) and iv.dropped == 0
+        assert (
+            iv.note
+            == f"no variation: every resample gives {value}, so the bootstrap cannot bound it"
+        )
+        d = iv.as_dict()
+        assert d["low"] is None and d["high"] is None and d["note"] == iv.note
 
 
-def test_cer_interval_is_recomputed_from_sums_not_averaged():
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_too_few_units_give_no_interval(n):
+    """With n <= 4 units the resamples take at most C(2n - 1, n) <= 35 values and the 95 %
+    percentile interval is about the range of the sample; n = 1 always gave a point."""
+    right = [True, False] * 3
+    iv = accuracy_interval(right[:n])
+    assert math.isnan(iv.low) and math.isnan(iv.high)
+    assert iv.note == (
+        f"{n} item{'' if n == 1 else 's'}: too few for a bootstrap interval "
+        f"(at least {MIN_UNITS} needed)"
+    )
+    # the unit named is the one resampled
+    by_passage = accuracy_interval(
+        right, clusters=[k % n for k in range(6)], cluster_name="passage"
+    )
+    assert by_passage.n_clusters == n and by_passage.note.startswith(f"{n} passage")
+    assert MIN_UNITS == 5 and not math.isnan(accuracy_interval([*right[:5], True]).low)
+
+
+def test_cer_interval_is_recomputed_from_sums_not_averaged(few_units):
     # A: 1 edit over 1 character (CER 1.0); B: 0 edits over 9 (CER 0). The resamples are
     # AA (1/4 of them) -> 2/2 = 1.0, BB (1/4) -> 0/18 = 0.0 and AB (1/2) -> 1/10 = 0.1.
     # The middle 20 % of the resamples (40th-60th percentile) all are AB: 0.1. A mean of
@@ -97,20 +137,20 @@ def test_cer_interval_is_recomputed_from_sums_not_averaged():
     assert wide.low == 0.0 and wide.high == 1.0
 
 
-def test_cer_interval_empty_references_follow_the_cer_rule():
+def test_cer_interval_empty_references_follow_the_cer_rule(few_units):
     # an empty reference adds the hypothesis length to the edits and nothing to the length;
-    # a resample with no reference character is 1 with edits, 0 without
-    assert cer_interval([3], [0]).low == 1.0 and cer_interval([3], [0]).high == 1.0
-    assert cer_interval([0], [0]).low == 0.0 and cer_interval([0], [0]).high == 0.0
+    # a resample with no reference character is 1 with edits, 0 without (koala)
+    assert "every resample gives 1," in cer_interval([3], [0]).note
+    assert "every resample gives 0," in cer_interval([0], [0]).note
     # (2 insertions, empty ref) + (1 edit over 4): resamples 1.0 (both empty), 3/4, 2/8
     iv = cer_interval([2, 1], [0, 4], confidence=0.2, n_resamples=2000)
     assert iv.low == pytest.approx(0.75) and iv.high == pytest.approx(0.75)
 
 
-def test_bleu_interval_from_summed_statistics():
+def test_bleu_interval_from_summed_statistics(few_units):
     perfect = [4, 3, 2, 1, 4, 3, 2, 1, 4, 4]  # counts, totals, sys_len, ref_len
     iv = bleu_interval(np.array([perfect] * 5))
-    assert iv.low == pytest.approx(100.0) and iv.high == pytest.approx(100.0)
+    assert "every resample gives 100," in iv.note
     # B matches 2 unigrams of 4 and nothing longer. Corpus A+B: precisions 6/8, 3/6, 2/4,
     # 1/2, no brevity penalty -> 100 * (0.75 * 0.5**3) ** (1/4); the middle resamples are AB
     poor = [2, 0, 0, 0, 4, 3, 2, 1, 4, 4]
@@ -125,7 +165,7 @@ def test_ratio_interval_recounts_the_denominator_and_drops_nan_resamples():
     num = [True] + [True] * 9  # the numerator counts only with the denominator
     den = [True] + [False] * 9
     iv = ratio_interval(num, den, n_resamples=2000)
-    assert iv.low == 1.0 and iv.high == 1.0
+    assert "every resample gives 1," in iv.note  # every resample with a value: 1/1, k/k
     assert 0.30 * 2000 < iv.dropped < 0.40 * 2000
     assert iv.as_dict()["dropped"] == iv.dropped
     # no denominator at all: undefined
@@ -141,11 +181,15 @@ def test_more_than_half_nan_resamples_give_a_nan_interval():
     assert iv.dropped > 500
 
 
-def test_mean_interval_leaves_unrated_items_out():
+def test_mean_interval_leaves_unrated_items_out(few_units):
     iv = mean_interval([8.0, None, math.nan, 8.0])
-    assert iv.low == 8.0 and iv.high == 8.0
+    # every resample with a rated item has the mean 8 (an unrated item counted as 0 would vary)
+    assert "every resample gives 8," in iv.note
     # both rated items missing from a resample: (1/2)**4 of the draws
     assert 0 < iv.dropped < 150
+    iv = mean_interval([8.0, None, 6.0, math.nan], confidence=0.2, n_resamples=2000)
+    # the middle of the resamples: one 8 and one 6 drawn as often -> 7
+    assert iv.low == pytest.approx(7.0) and iv.high == pytest.approx(7.0)
 
 
 def test_seeded_and_deterministic():
@@ -183,25 +227,27 @@ def test_clusters_are_drawn_whole():
         accuracy_interval([True, False, True], clusters=[1, 2])
 
 
-def test_segment_intervals_count_an_item_in_each_of_its_segments():
+def test_segment_intervals_count_an_item_in_each_of_its_segments(few_units):
     # item 0 (right) has evidence in front and late, item 1 (wrong) in front only
     out = segment_intervals([True, False], [["front", "late"], ["front"]], n_resamples=2000)
     assert list(out) == ["front", "late"]
-    assert out["late"].low == 1.0 and out["late"].high == 1.0  # only item 0 is late
+    assert "every resample gives 1," in out["late"].note  # only item 0 is late
     assert 0.2 * 2000 < out["late"].dropped < 0.3 * 2000  # item 0 not drawn: 1/4
     assert out["front"].low == 0.0 and out["front"].high == 1.0
     # one passage: every resample is the whole passage, for all segments at once
     same = segment_intervals([True, False], [["front", "late"], ["front"]], clusters=["p", "p"])
-    assert same["front"].low == 0.5 and same["front"].high == 0.5
+    assert "every resample gives 0.5," in same["front"].note
     assert same["front"].n_clusters == 1 and same["late"].dropped == 0
     named = segment_intervals([True], [["late"]], names=SEGMENTS)
     assert list(named) == list(SEGMENTS) and math.isnan(named["front"].low)
 
 
 def test_as_dict_is_json_ready():
-    d = accuracy_interval([True, False, True], seed=1).as_dict()
+    d = accuracy_interval([True, False, True] * 2, seed=1).as_dict()
     assert set(d) == KEYS | {"dropped"}
     assert json.loads(json.dumps(d)) == d
+    few = accuracy_interval([True, False, True], seed=1).as_dict()
+    assert set(few) == KEYS | {"dropped", "note"} and json.loads(json.dumps(few)) == few
     assert isinstance(Interval(1.0, 2.0, 0.9, "percentile bootstrap", 10, 0, None, 2), Interval)
 
 
@@ -244,13 +290,14 @@ def test_choice_accuracy_interval_leaves_invalid_items_out():
     # the last reference names no choice: left out of the score and of the resampling
     out = choice_accuracy(["A", "A", "B"], ["A", "B", "Z"], confidence=0.95, clusters=[1, 1, 2])
     assert out["total"] == 2 and out["accuracy_ci"]["n_clusters"] == 1
-    assert out["accuracy_ci"]["low"] == 0.5 == out["accuracy_ci"]["high"]
+    assert out["accuracy_ci"]["low"] is None and "1 cluster: too few" in out["accuracy_ci"]["note"]
     with pytest.raises(ValueError, match="clusters has 2 keys for 3 items"):
         choice_accuracy(["A", "A", "B"], ["A", "B", "Z"], confidence=0.95, clusters=[1, 1])
 
 
 def test_corpus_cer_interval():
     preds, refs = ["오늘 날씨 좋네", "가나다", "안녕"], ["오늘 날씨가 좋다", "가나다", "안녕하세요"]
+    preds, refs = preds * 2, refs * 2
     plain = corpus_cer(preds, refs)
     assert "cer_ci" not in plain.as_dict() and plain.interval is None
     res = corpus_cer(preds, refs, confidence=0.95, n_resamples=300, seed=1)
@@ -274,7 +321,7 @@ def test_scf_intervals():
     assert none["scf_ci"]["low"] is None and none["scf_ci"]["dropped"] == 1000
 
 
-def test_segment_accuracy_intervals():
+def test_segment_accuracy_intervals(few_units):
     preds, golds = ["A", "B", "C", "D"], ["A", "B", "A", "D"]
     positions = [[0.1, 0.9], [0.3], [0.6], [0.95]]
     assert "segment_accuracy_ci" not in segment_accuracy(preds, golds, positions)
@@ -285,13 +332,13 @@ def test_segment_accuracy_intervals():
     cis = out["segment_accuracy_ci"]
     assert list(cis) == list(SEGMENTS)
     for s in SEGMENTS:
-        assert contains(cis[s], out["segment_accuracy"][s])
+        assert contains(cis[s], out["segment_accuracy"][s], no_variation=True)
         assert (cis[s]["cluster"], cis[s]["n_clusters"]) == ("passage", 2)
     # front-middle holds only item 1 (right): 1.0 whenever passage p1 is drawn
-    assert cis["front-middle"]["low"] == 1.0 == cis["front-middle"]["high"]
+    assert "every resample gives 1," in cis["front-middle"]["note"]
 
 
-def test_bleu_interval_option():
+def test_bleu_interval_option(few_units):
     preds = ["고양이 잔다", "오늘 날씨가 좋네요", "감사합니다", "커피 한 잔 주세요"]
     refs = ["고양이가 잔다", "오늘은 날씨가 아주 좋습니다", "정말 감사합니다", "커피 한 잔 부탁"]
     plain = corpus_bleu(preds, refs)
@@ -318,7 +365,7 @@ JUDGE_IN = ["질문 하나", "질문 둘", "질문 셋", "질문 넷"]
 JUDGE_ANS = ["답 <R8>", "답 <R6>", "답 <R9>", "답 <R3>"]
 
 
-def test_judge_score_interval_needs_no_extra_call():
+def test_judge_score_interval_needs_no_extra_call(few_units):
     with ScriptedServer(_judge_script) as s:
         out = judge_scores(
             JUDGE_IN, JUDGE_ANS, base_url=s.url, model="m", progress=False, confidence=0.95
@@ -333,7 +380,7 @@ def test_judge_score_interval_needs_no_extra_call():
 # the evaluate modules
 
 
-def test_evaluate_modules_pass_the_interval_options():
+def test_evaluate_modules_pass_the_interval_options(few_units):
     opts = {"confidence": 0.95, "n_resamples": 200, "seed": 4}
     acc = evaluate.load(str(METRICS / "choice_accuracy")).compute(
         predictions=PREDS, references=GOLDS, **opts
@@ -353,7 +400,7 @@ def test_evaluate_modules_pass_the_interval_options():
         **opts,
     )
     assert contains(seg["accuracy_ci"], seg["accuracy"])
-    assert contains(seg["segment_accuracy_ci"]["late"], 1.0)
+    assert contains(seg["segment_accuracy_ci"]["late"], 1.0, no_variation=True)
     scf = evaluate.load(str(METRICS / "scf")).compute(
         predictions=["3", "1", "2"],
         references=["3", "4", "4"],
@@ -363,7 +410,7 @@ def test_evaluate_modules_pass_the_interval_options():
         **opts,
     )
     assert contains(scf["scf_ci"], scf["scf"])
-    assert contains(scf["parametric_proportion_ci"], scf["parametric_proportion"])
+    assert contains(scf["parametric_proportion_ci"], scf["parametric_proportion"], True)
     st = evaluate.load(str(METRICS / "korean_translation")).compute(
         predictions=["고양이 잔다", "감사합니다"],
         references=["고양이가 잔다", "정말 감사합니다"],

@@ -1,6 +1,7 @@
 """korean_cer: hand-worked cases, an independent edit distance, the published empty-reference
 rule, and the evaluate module."""
 
+import math
 from pathlib import Path
 
 import evaluate
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from koala.scoring.bootstrap import cer_interval
 from koala.scoring.cer import CERStats, cer_stats, corpus_cer
 
 METRICS = Path(__file__).resolve().parent.parent / "metrics"
@@ -93,6 +95,40 @@ def test_empty_reference_rule():
     assert res.stats.edits == 3 and res.stats.reference_length == 1
     assert res.cer == 3.0
     assert res.stats.empty_references == 2
+
+
+def test_all_empty_references_per_protocol():
+    """ "when the sum of reference lengths is 0 the published corpus CER is 0, whatever the
+    hypotheses"; koala keeps the per-item rule for the corpus (1 with an edit, 0 without)."""
+    preds, refs = ["하나둘", "가"], ["...", "abc"]  # both references normalise to ""
+    published = corpus_cer(preds, refs, protocol="published")
+    koala = corpus_cer(preds, refs)
+    assert published.stats.reference_length == koala.stats.reference_length == 0
+    assert published.stats.edits == koala.stats.edits == 4  # all insertions
+    assert published.cer == 0.0 and published.as_dict()["cer"] == 0.0
+    assert koala.cer == 1.0 and koala.as_dict()["cer"] == 1.0
+    # no edit at all: 0 under both
+    assert corpus_cer(["", "."], ["...", "abc"]).cer == 0.0
+    # the interval follows the same rule: every resample has no reference character
+    iv = corpus_cer(preds * 3, refs * 3, protocol="published", confidence=0.9).as_dict()["cer_ci"]
+    assert iv["low"] is None and "no variation" in iv["note"]  # every resample is 0
+    assert cer_interval([3, 1] * 3, [0, 0] * 3, protocol="published").note
+    for edits, lengths, protocol, value in (
+        ([3, 0, 0, 0, 0], [0, 0, 0, 0, 0], "published", 0.0),
+        ([3, 0, 0, 0, 0], [0, 0, 0, 0, 0], "koala", None),  # 1 or 0 by resample
+    ):
+        iv = cer_interval(edits, lengths, protocol=protocol, n_resamples=200)
+        if value is None:
+            assert iv.low == 0.0 and iv.high == 1.0
+        else:
+            assert math.isnan(iv.low) and "no variation: every resample gives 0" in iv.note
+
+
+def test_the_evaluate_module_passes_the_published_empty_reference_rule():
+    cer = evaluate.load(str(METRICS / "korean_cer"))
+    out = cer.compute(predictions=["하나둘"], references=["..."], protocol="published")
+    assert out["cer"] == 0.0 and out["insertions"] == 3
+    assert cer.compute(predictions=["하나둘"], references=["..."])["cer"] == 1.0
 
 
 def test_decomposed_jamo_count_under_the_published_rule_only():

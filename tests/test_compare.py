@@ -1,15 +1,19 @@
-"""``koala-bench compare``: paired differences, exact McNemar, Holm, and refusing runs that
-were not made on the same items."""
+"""``koala-bench compare``: paired differences, the task's paired test (exact McNemar, the
+permutation test over passages or talks), Holm per pair of runs, and refusing runs that were not
+made on the same items."""
 
 from __future__ import annotations
 
-import math
+import itertools
+from pathlib import Path
 
 import pytest
 from test_score_honest import make_run, record
 
 from koala.compare import compare_runs
 from koala.compare import main as compare_main
+from koala.scoring.paired import mcnemar_exact
+from koala.tasks import BUILTIN_TASKS, Task, register_task
 
 REF = {"choices": ["가", "나"], "choice_labels": ["A", "B"], "answer": "A"}
 
@@ -41,7 +45,8 @@ def test_accuracy_difference_mcnemar_and_holm(tmp_path):
     assert e["discordant"] == {"a_right_b_wrong": 5, "a_wrong_b_right": 1}
     # exact McNemar: 2 x P(X <= 1), X ~ Binomial(6, 1/2) = 2 x 7/64
     assert e["p_value"] == pytest.approx(14 / 64)
-    assert e["test"] == "exact McNemar" and e["p_holm"] == pytest.approx(14 / 64)
+    assert e["test"].startswith("exact McNemar over items") and e["unit"] == "item"
+    assert e["p_holm"] == pytest.approx(14 / 64)
     assert e["interval"]["low"] <= 0.4 <= e["interval"]["high"]
     assert res["a"]["model"] == "ma" and res["b"]["model"] == "mb"
 
@@ -77,8 +82,12 @@ def test_cer_is_compared_as_a_corpus_ratio(tmp_path):
     b = asr(tmp_path / "b", "mb", ["가나", "가나", "가나다라"])  # 4 edits of 12
     e = compare_runs(a, b, n_resamples=200)["configs"]["asr_zeroth"]
     assert (e["a"], e["b"]) == pytest.approx((1 / 12, 4 / 12))
-    assert e["difference"] == pytest.approx(-3 / 12) and e["test"] == "paired bootstrap"
-    assert not math.isnan(e["p_value"])
+    assert e["difference"] == pytest.approx(-3 / 12)
+    # the permutation test over the 3 utterances, all 8 swaps: a swap flips the sign of an
+    # utterance's edit difference (-2, -1, 0 over 12 characters); |sum| >= 3 for 4 of the 8
+    assert "exact: all 8 swaps" in e["test"] and e["p_value"] == pytest.approx(0.5)
+    # 3 utterances are too few for a bootstrap interval: none, with the reason
+    assert e["interval"]["low"] is None and "3 items: too few" in e["interval"]["note"]
 
 
 # ------------------------------------------------------------------------ ST: BLEU by talk
@@ -148,13 +157,24 @@ def test_st_bleu_difference_resamples_whole_talks(tmp_path):
         - _bleu(hyps_b[i : i + 2] * 2, ST_REFS[i : i + 2] * 2)
         for i in (0, 2)
     ]
-    values = [*per_talk, whole]
-    assert min(values) > 0  # A is better on each talk: no resample has A - B <= 0
+    assert min(per_talk) > 0  # A is better on each talk: no resample has A - B <= 0
+    # before: p = 0.0 (Holm kept 0) and the interval [min, max] of three values presented as
+    # certain. Two talks are too few for a bootstrap interval: none, with the reason
     iv = e["interval"]
-    assert (iv["low"], iv["high"]) == pytest.approx((min(values), max(values)))
-    assert (iv["cluster"], iv["n_clusters"]) == ("talk", 2)
-    assert e["p_value"] == 0.0 and e["p_holm"] == 0.0
-    assert "talks resampled" in e["test"] and "two-sided" in e["test"]
+    assert iv["low"] is None and iv["note"].startswith("2 talks: too few")
+    assert (iv["cluster"], iv["n_clusters"], e["unit"], e["units"]) == ("talk", 2, "talk", 2)
+    # the permutation test over talks, all 4 swaps: none, both (-whole), and each talk alone
+    # (A's hypotheses for one talk and B's for the other, against the reverse)
+    swapped = []
+    for k in (0, 2):
+        ha = [hyps_b[i] if k <= i < k + 2 else hyps_a[i] for i in range(4)]
+        hb = [hyps_a[i] if k <= i < k + 2 else hyps_b[i] for i in range(4)]
+        swapped.append(_bleu(ha, ST_REFS) - _bleu(hb, ST_REFS))
+    hits = 2 + sum(abs(d) >= abs(whole) - 1e-9 for d in swapped)
+    assert e["p_value"] == pytest.approx(hits / 4) and e["p_value"] > 0
+    assert e["p_holm"] == e["p_value"] > 0
+    assert "over 2 talks" in e["test"] and "exact: all 4 swaps" in e["test"]
+    assert e["p_bootstrap"] > 0
     assert "METEOR" in e["note"] and "BERTScore" in e["note"]
 
 
@@ -228,8 +248,14 @@ def test_sif_compares_cached_judge_ratings_without_calling_the_judge(tmp_path):
     # exact two-sided p = 2 x P(W- <= 2) = 2 x |{}, {1}, {2}| / 2^4 = 6/16
     assert e["wilcoxon_p"] == pytest.approx(6 / 16)
     assert e["judge"]["model"] == "judge-m" and e["judge"]["prompt_id"] == "koala-sif-single-v1"
-    assert e["interval"]["low"] <= 15.0 <= e["interval"]["high"]
-    assert 0.0 <= e["p_value"] <= 1.0 and "paired bootstrap" in e["test"]
+    # the permutation test, all 2^4 swaps: each flips the sign of one item's difference
+    d = [3, 1, 4, -2]
+    hits = sum(
+        abs(sum(s * x for s, x in zip(signs, d, strict=True))) >= abs(sum(d))
+        for signs in itertools.product((1, -1), repeat=4)
+    )
+    assert e["p_value"] == pytest.approx(hits / 16) and "exact: all 16 swaps" in e["test"]
+    assert e["interval"]["low"] is None and "4 items: too few" in e["interval"]["note"]
     assert e["p_holm"] == pytest.approx(e["p_value"])
 
 
@@ -313,3 +339,101 @@ def test_st_and_sif_join_the_holm_family_in_the_table_and_the_json(tmp_path, cap
         line = next(x for x in text.splitlines() if x.startswith(f"  {config}:"))
         assert f"{metric} A " in line and "Holm p=" in line
     assert "Wilcoxon signed-rank" in text and "METEOR and BERTScore are not compared" in text
+
+
+# ------------------------------------------------------------------------ PA-QA by passage
+
+
+def pa_qa_run(path, model, right):
+    """PA-QA answers: ``right[p][q]`` for question q of passage p."""
+    recs = []
+    for p, questions in enumerate(right):
+        for q, ok in enumerate(questions):
+            ref = {**REF, "passage": f"passage {p}", "evidence_positions": [0.1]}
+            r = record("pa_qa", f"p{p}q{q}", "(A)" if ok else "(B)", task="pa_qa", ref=ref)
+            r["model"] = model
+            recs.append(r)
+    return write(path, recs)
+
+
+def test_pa_qa_headline_p_value_respects_the_passages(tmp_path):
+    """6 passages of 8 questions. A beats B on every question of passages 0 and 1, B beats A
+    on 2 questions of passage 2, they agree elsewhere. McNemar over the questions (16 vs 2
+    discordant) gives p = 0.0013 as if 48 questions were independent: that was the headline.
+    The passage is the unit: a swap flips a passage's difference (+8, +8, -2, 0, 0, 0 right
+    answers); |sum| >= 14 for 4 of the 8 sign patterns of the three, so p = 32/64 = 0.5."""
+    a_right = [[True] * 8, [True] * 8, [False] * 2 + [True] * 6, *[[True] * 4 + [False] * 4] * 3]
+    b_right = [[False] * 8, [False] * 8, [True] * 8, *[[True] * 4 + [False] * 4] * 3]
+    a = pa_qa_run(tmp_path / "a", "ma", a_right)
+    b = pa_qa_run(tmp_path / "b", "mb", b_right)
+    e = compare_runs(a, b)["configs"]["pa_qa"]
+    assert (e["unit"], e["units"], e["items"]) == ("passage", 6, 48)
+    assert e["difference"] == pytest.approx(14 / 48)
+    assert e["p_value"] == pytest.approx(0.5) and e["p_holm"] == pytest.approx(0.5)
+    assert "over 6 passages" in e["test"] and "exact: all 64 swaps" in e["test"]
+    assert mcnemar_exact(16, 2) < 0.002  # what the old headline said
+    assert e["interval"]["cluster"] == "passage" and e["interval"]["n_clusters"] == 6
+
+
+# ------------------------------------------------------------------------ a task of one's own
+
+
+class Mine(Task):
+    """A task none of the project's code knows: exact answers, scored as a share."""
+
+    name = "mine_exact"
+    main_metric = "accuracy"
+    ref_fields = ("text",)
+
+    def score(self, recs, protocol, ci, options):
+        right = [r.get("prediction") == r["ref"]["text"] for r in recs]
+        return {"gen": {"accuracy": sum(right) / len(right), "total": len(right)}}
+
+
+class MineRatio(Mine):
+    """A corpus ratio (characters right / characters): not the mean of its items."""
+
+    name = "mine_ratio"
+
+    def score(self, recs, protocol, ci, options):
+        good = sum(len(r["prediction"]) for r in recs if r.get("prediction") == r["ref"]["text"])
+        return {"gen": {"accuracy": good / sum(len(r["ref"]["text"]) for r in recs)}}
+
+
+def test_a_task_of_ones_own_is_compared_by_its_declaration(tmp_path):
+    """Before: "not compared: paired comparison of mine_exact is not implemented yet"."""
+    register_task(Mine())
+    register_task(MineRatio())
+
+    def run(path, model, task, right, texts=("가", "나나", "다다다") * 4):
+        recs = []
+        for k, (ok, t) in enumerate(zip(right, texts, strict=False)):
+            r = record("mine_set", f"m{k}", t if ok else "?", task=task, ref={"text": t})
+            r["model"] = model
+            recs.append(r)
+        return write(path, recs)
+
+    a_right = [True] * 10 + [False] * 2
+    b_right = [True] * 4 + [False] * 7 + [True]
+    e = compare_runs(
+        run(tmp_path / "a", "ma", "mine_exact", a_right),
+        run(tmp_path / "b", "mb", "mine_exact", b_right),
+    )["configs"]["mine_set"]
+    # per item right/wrong, item unit: exact McNemar on 6 vs 1 discordant items
+    assert (e["a"], e["b"]) == pytest.approx((10 / 12, 5 / 12))
+    assert e["discordant"] == {"a_right_b_wrong": 6, "a_wrong_b_right": 1}
+    assert e["p_value"] == pytest.approx(mcnemar_exact(6, 1)) and e["unit"] == "item"
+    e = compare_runs(
+        run(tmp_path / "c", "ma", "mine_ratio", a_right),
+        run(tmp_path / "d", "mb", "mine_ratio", b_right),
+    )["configs"]["mine_set"]
+    assert "difference" not in e and "must declare its paired statistics" in e["note"]
+
+
+def test_compare_names_no_task():
+    import koala.compare
+
+    source = Path(koala.compare.__file__).read_text(encoding="utf-8")
+    code = source.split('"""', 2)[2]  # after the module docstring
+    for name in BUILTIN_TASKS:
+        assert f'"{name}"' not in code and f"'{name}'" not in code, name

@@ -152,6 +152,29 @@ def test_missing_plot_is_noted_and_significance_absent_is_explained(tmp_path: Pa
     assert 'id="published"' not in page  # an empty reference shows no published tables
 
 
+def test_significance_says_what_holm_corrects_over_and_when_there_is_no_interval(
+    tmp_path: Path,
+) -> None:
+    """Before, the star said only "Holm-corrected p-value below 0.05": not that Holm runs per
+    pair of runs, over that pair's configs. And a pair without an interval (too few units)
+    showed nothing about why."""
+    payload = small_payload("m1")
+    for entry in payload["significance"].values():
+        for pair in entry["pairs"]:
+            pair["holm_family"] = ["asr_zeroth", "sqa_click"]
+            pair["test"] = "exact McNemar over items"
+    pair = payload["significance"]["asr_zeroth"]["pairs"][0]
+    pair |= {"low": None, "high": None, "interval_note": "3 items: too few for a bootstrap"}
+    page = write_html(payload, tmp_path / "results.html", {}).read_text(encoding="utf-8")
+    assert "one family per pair of runs" in page
+    assert "pairs of runs are not corrected against each other" in page
+    assert (
+        "p = 0.001 (exact McNemar over items); Holm-corrected over the 2 configs compared "
+        "between m1 and m2 (asr_zeroth, sqa_click): 0.002"
+    ) in page
+    assert "-2.0 [no interval: 3 items]" in page
+
+
 def test_packaged_published_figures_are_shown_by_default(tmp_path: Path) -> None:
     ref = published_leaderboard()
     # the leaderboard's five models; gemini-2.5-flash-lite's Zeroth-Korean CER is 13.60

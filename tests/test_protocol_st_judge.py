@@ -160,10 +160,21 @@ def test_translation_module_passes_the_protocol():
     [
         ("좋습니다. Rating: [[7]]", 7.0, 7.0),  # the protocols agree
         ("[[7.5]]", 7.5, 7.5),
+        ("[[1]]", 1.0, 1.0),  # both ends of 1-10 are ratings
+        ("[[10]]", 10.0, 10.0),
         ("first [[3]], finally [[8]]", None, 3.0),  # several: unparsable vs the first
         ("[[6]] and again [[6]]", 6.0, 6.0),
-        ("[[11]]", None, 11.0),  # out of range: unparsable vs taken as is
-        ("[[ 7 ]]", 7.0, None),  # spaces: MT-bench's pattern does not read them
+        # published: the first [[x]] of the pattern, then 1-10 or no rating
+        ("[[11]]", None, None),  # out of range (it used to be 11, i.e. 110 points)
+        ("[[0]]", None, None),
+        ("[[10.5]]", None, None),
+        ("[[0.5]]", None, None),
+        ("[[-3]]", None, None),  # no match of \[\[\s*(\d+(?:\.\d+)?)\s*\]\]: no sign
+        ("[[11]] then [[7]]", None, None),  # the first match wins, out of range or not
+        ("[[0]] then [[8]]", None, None),
+        # "[[-3]]" is no match at all, so the first match is [[7]]; koala sees two values
+        ("[[-3]] then [[7]]", None, 7.0),
+        ("[[ 7 ]]", 7.0, 7.0),  # spaces inside the brackets are read by both
         ("Rating: 7", None, None),  # no [[x]]
     ],
 )
@@ -331,8 +342,9 @@ def test_no_rating_and_empty_answers_per_protocol(text_prompt):
     assert [r["rating"] for r in koala["records"]] == [8.0, 6.0, None, 1.0, 1.0]
     assert (koala["num_in_mean"], koala["num_empty"], koala["num_unparsable"]) == (4, 2, 1)
     assert koala["not_in_mean"] == {"unparsable": 1} and "unparsable" in koala["mean_rule"]
-    # published: 8, 6, no rating = 0.0, empty answers left out -> (8 + 6 + 0) / 3
-    assert published["score"] == pytest.approx(140 / 3)
+    # published: 8, 6; the judgement without a rating and the empty answers leave the mean
+    # -> 10 x (8 + 6) / 2 (it is not 0.0: that would be 10 x 14 / 3)
+    assert published["score"] == pytest.approx(70.0)
     assert [r["status"] for r in published["records"]] == [
         "ok",
         "ok",
@@ -340,9 +352,46 @@ def test_no_rating_and_empty_answers_per_protocol(text_prompt):
         "empty",
         "empty",
     ]
-    assert [r["rating"] for r in published["records"]] == [8.0, 6.0, 0.0, None, None]
-    assert (published["num_in_mean"], published["num_no_rating"]) == (3, 1)
-    assert published["not_in_mean"] == {"empty": 2}
+    assert [r["rating"] for r in published["records"]] == [8.0, 6.0, None, None, None]
+    assert (published["num_in_mean"], published["num_no_rating"]) == (2, 1)
+    assert published["not_in_mean"] == {"no_rating": 1, "empty": 2}
+
+
+def test_published_out_of_range_and_negative_ratings_leave_the_mean(text_prompt):
+    """Hand-worked: judgements [[9]], [[11]], [[0]], [[-3]], [[4]] then [[10]] -> rated 9 and
+    4 (the first match of the last one); 10 x (9 + 4) / 2 = 65. The old rule took 11 and 0 as
+    they are and counted [[-3]] as 0.0: 10 x (9 + 11 + 0 + 0 + 4) / 5 = 48."""
+    verdicts = {
+        "a": "[[9]]",
+        "b": "점수 [[11]]",
+        "c": "[[0]]",
+        "d": "[[-3]]",
+        "e": "[[4]] 아니 [[10]]",
+    }
+
+    def script(body, n):
+        key = re.search(r"답 (\w)", body["messages"][-1]["content"]).group(1)
+        return Reply(body=completion(verdicts[key]))
+
+    with ScriptedServer(script) as s:
+        out = run([f"답 {k}" for k in verdicts], s.url, protocol="published",
+                  judge_prompt_file=text_prompt)  # fmt: skip
+    assert [r["rating"] for r in out["records"]] == [9.0, None, None, None, 4.0]
+    assert [r["status"] for r in out["records"]] == ["ok", *["no_rating"] * 3, "ok"]
+    assert out["score"] == pytest.approx(65.0) and out["num_in_mean"] == 2
+    assert out["not_in_mean"] == {"no_rating": 3}
+
+
+def test_published_nothing_rated_is_zero_but_koala_has_no_figure(text_prompt):
+    """ "only when no item at all has a rating is the score 0.0" (published); koala gives no
+    figure (``None``)."""
+    with ScriptedServer(lambda b, n: Reply(body=completion("점수를 줄 수 없습니다"))) as s:
+        published = run(["답", "답 둘"], s.url, protocol="published",
+                        judge_prompt_file=text_prompt)  # fmt: skip
+        koala = run(["답", "답 둘"], s.url, judge_prompt_file=text_prompt)
+    assert published["score"] == 0.0 and published["num_in_mean"] == 0
+    assert published["num_no_rating"] == 2 and published["mean_rating"] is None
+    assert koala["score"] is None and koala["num_unparsable"] == 2
 
 
 def test_first_of_several_ratings_vs_unparsable(text_prompt):
@@ -358,11 +407,11 @@ def test_first_of_several_ratings_vs_unparsable(text_prompt):
 
 def test_judge_failure_is_counted_apart_in_both_protocols(text_prompt):
     with ScriptedServer(lambda b, n: Reply(status=400, body={"error": "bad"})) as s:
-        for protocol in ("koala", "published"):
+        for protocol, nothing_rated in (("koala", None), ("published", 0.0)):
             out = run(
                 ["답"], s.url, protocol=protocol, judge_prompt_file=text_prompt, max_retries=0
             )
-            assert out["num_judge_failed"] == 1 and out["score"] is None
+            assert out["num_judge_failed"] == 1 and out["score"] == nothing_rated
             assert out["not_in_mean"] == {"judge_failed": 1}
             assert out["records"][0]["status"] == "judge_failed"
 
@@ -373,7 +422,8 @@ def test_all_answers_empty(text_prompt):
         published = run(["", ""], s.url, protocol="published", judge_prompt_file=text_prompt)
         assert len(s.requests) == 0
     assert koala["score"] == 10.0 and koala["num_empty"] == 2
-    assert published["score"] is None and published["num_in_mean"] == 0
+    # published: empty answers are not sent and leave the mean; nothing rated -> 0.0
+    assert published["score"] == 0.0 and published["num_in_mean"] == 0
 
 
 # ----------------------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def test_report_explains_cer_above_100_and_plots_with_nothing_to_show(tmp_path):
     run = make_run(tmp_path / "r", recs)
     rep.write_report(rep.collect([run]), tmp_path / "out", [str(run)])
     md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
-    assert "| asr_zeroth | clean | 250.00 [250.00, 250.00] |" in md  # one item: a point
+    assert "| asr_zeroth | clean | 250.00 [no interval: 1 item] |" in md  # not a point
     assert "exceeds 100 %" in md
     assert "No PA-QA by segment plot: no PA-QA config was scored." in md
     assert "![PA-QA by segment]" not in md and "![SCF]" not in md

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -361,25 +362,27 @@ def test_report_tables_plots_and_their_data(runs, tmp_path):
     # results.md: one table per task, models side by side, counts shown
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "| set | noise | m1 | m2 |" in md
-    # the shown figure, its bootstrap interval, the spread over variants and the failure
+    # the shown figure, the spread over variants and the failure; 3 or 4 items are too few for
+    # a bootstrap interval, and the cell says so instead of a zero-width or edge-to-edge one
     assert (
-        "| asr_zeroth | clean | 46.67 [0.00, 100.00] (2 variants: mean 53.3, range 13.3; "
-        "1/3 failed) | 0.00 [0.00, 0.00] |"
+        "| asr_zeroth | clean | 46.67 [no interval: 3 items] (2 variants: mean 53.3, range "
+        "13.3; 1/3 failed) | 0.00 [no interval: 3 items] |"
     ) in md
     assert (
-        "| sqa_click | clean | 75.0 [25.0, 100.0] / 25.0 (n=4) | 100.0 [100.0, 100.0] / — (n=4) |"
-        in md
-    )
+        "| sqa_click | clean | 75.0 [no interval: 4 items] / 25.0 (n=4) | "
+        "100.0 [no interval: 4 items] / — (n=4) |"
+    ) in md
     # every percentage with the number of items behind it
     assert (
-        "| pa_qa | m1 | k1 | 75.0 [25.0, 100.0] (n=4) | 100.0 [100.0, 100.0] (n=1) "
-        "| 0.0 [0.0, 0.0] (n=1) | 100.0 [100.0, 100.0] (n=1) | 50.0 [0.0, 100.0] (n=2) | 50.0 |"
+        "| pa_qa | m1 | k1 | 75.0 [no interval: 4 items] (n=4) | 100.0 [no interval: 4 items] "
+        "(n=1) | 0.0 [no interval: 4 items] (n=1) | 100.0 [no interval: 4 items] (n=1) "
+        "| 50.0 [no interval: 4 items] (n=2) | 50.0 (n=4) |"
     ) in md
     assert (
-        "| sca_qa_kpop | m1 | k1 | 75.0 | 50.0 | 100.0 | 33.3 [0.0, 100.0] | 33.3 [0.0, 100.0] "
-        "| 3/4 |"
+        "| sca_qa_kpop | m1 | k1 | 75.0 | 50.0 | 100.0 | 33.3 [no interval: 4 items] "
+        "| 33.3 [no interval: 4 items] | 3/4 |"
     ) in md
-    assert "| sqa_click | noisy | 50.0 [0.0, 100.0] / — (n=4) (1/4 abstained) |" in md
+    assert "| sqa_click | noisy | 50.0 [no interval: 4 items] / — (n=4) (1/4 abstained) |" in md
     # model, config, status, rows, planned, records, ok, failed, abstained, missing, stale
     assert "| m1 | sqa_click_noisy | complete | 4 | 4 | 4 | 3 | 0 | 1 | 0 | 0 | 0 | 0 |" in md
     assert "| m1 | asr_zeroth | complete | 3 | 6 | 6 | 5 | 1 | 0 | 0 | 0 |" in md
@@ -428,3 +431,60 @@ def test_a_config_the_model_abstained_on_entirely_is_not_scored(tmp_path, config
         + [rec("m", config, f"q{i}", None, status="abstained", ref=ref) for i in (1, 2)],
     )
     assert score_run(run2)["models"]["m"]["configs"][config]["best"]
+
+
+def test_logit_cells_say_how_many_answers_had_no_label_logprobs_and_pipes_are_escaped(tmp_path):
+    """8 answers, all right; 4 came with label log-probabilities (A most likely), 4 without:
+    logit accuracy 4/8, and the cell says 4 of the 8 had none (they count wrong). The model
+    name holds a ``|``, which must not split the Markdown cell."""
+    recs = []
+    for k in range(8):
+        lp = {"A": -0.1, "B": -2.0} if k < 4 else None
+        recs.append(rec("m|x", "sqa_click", f"q{k}", "(A)", ref=mc_ref("A"), logprobs=lp))
+        ref = mc_ref("A", evidence_positions=[0.1], evidence_segments=[], passage=f"p{k}")
+        recs.append(rec("m|x", "pa_qa", f"p{k}", "(A)", ref=ref, logprobs=lp))
+    run = write_run(tmp_path / "r", recs)
+    logit = score_run(run)["models"]["m|x"]["configs"]["sqa_click"]["variants"]["k1"]["logit"]
+    assert (logit["accuracy"], logit["no_logprobs"]) == (0.5, 4)
+    rep.write_report(rep.collect([run]), tmp_path / "out", [str(run)])
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "| set | noise | m\\|x |" in md
+    assert "| sqa_click | clean | 100.0 [no interval: no variation] / 50.0 (n=8, 4 without " in md
+    assert "| pa_qa | m\\|x | k1 | 100.0 [no interval: no variation] (n=8) |" in md
+    assert "| 50.0 (n=8, 4 without logprobs) |" in md  # PA-QA's logit column
+    # every row of a table has as many cells as its header (no stray | splits a cell)
+    for block in md.split("\n\n"):
+        rows = [x for x in block.splitlines() if x.startswith("|")]
+        cells = {len(re.split(r"(?<!\\)\|", x)) for x in rows}
+        assert len(cells) <= 1, block
+
+
+@pytest.mark.parametrize(
+    ("opts", "needle"),
+    [
+        (["--n-resamples", "0"], "--n-resamples must be at least 1, got 0"),
+        (["--n-resamples", "-5"], "--n-resamples must be at least 1, got -5"),
+        (["--confidence", "1.5"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+        (["--confidence", "1"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+        (["--confidence", "-0.2"], "--confidence must be between 0 and 1 (e.g. 0.95)"),
+    ],
+)
+def test_bad_interval_options_are_usage_errors(runs, tmp_path, capsys, opts, needle):
+    """Before: --n-resamples 0 ended in a traceback; --confidence 1.5 silently dropped every
+    interval. Now each is exit status 1 with a message naming the option, nothing written."""
+    from koala import score
+    from koala.compare import main as compare_main
+
+    a, b = runs
+    assert score.main([str(a), "--st-metrics", "bleu", *opts]) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not (a / "scores.json").exists()
+    assert rep.main([str(a), "--out", str(tmp_path / "r"), "--st-metrics", "bleu", *opts]) == 1
+    assert needle in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert compare_main([str(a), str(b), *opts]) == 1
+    assert needle in capsys.readouterr().err
+    # --confidence 0 is the documented "no intervals"
+    assert score.main([str(a), "--st-metrics", "bleu", "--confidence", "0"]) == 0
+    s = json.loads((a / "scores.json").read_text())
+    assert s["scoring"]["intervals"] is None

@@ -19,6 +19,14 @@ every item of the drawn cluster. Resampling is seeded (``numpy.random.default_rn
 done as per-cluster draw counts, so 1000 resamples of thousands of items take milliseconds for
 the sum-based metrics. A resample whose statistic is NaN (e.g. SCF with no text-correct item)
 is dropped and counted (``dropped``); when more than half are NaN the interval is NaN.
+
+An interval is never presented as certain when the bootstrap cannot say anything: with fewer
+than :data:`MIN_UNITS` resampling units (items, passages, talks) the bootstrap distribution
+has at most C(2n - 1, n) = 35 distinct values and its 2.5/97.5 % percentiles are the extremes
+of the sample itself, and when every resample gives the same value (every item right, two
+systems that agree on every item) the percentile interval has zero width although the sample
+only shows no variation. In both cases the bounds are NaN (``None`` in JSON) and ``note`` says
+why; a report then writes "no interval" with the reason instead of ``[1.0, 1.0]``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "METHOD",
+    "MIN_UNITS",
     "Interval",
     "accuracy_interval",
     "bleu_interval",
@@ -44,6 +53,7 @@ __all__ = [
 ]
 
 METHOD = "percentile bootstrap"
+MIN_UNITS = 5  # fewer resampling units than this: no interval (see the module docstring)
 _CHUNK = 256  # resamples drawn at once (bounds memory to _CHUNK x n_clusters counts)
 
 
@@ -51,7 +61,9 @@ _CHUNK = 256  # resamples drawn at once (bounds memory to _CHUNK x n_clusters co
 class Interval:
     """A bootstrap interval ``[low, high]`` at ``confidence`` and how it was drawn: ``cluster``
     names the unit resampled (``"item"``, ``"passage"``, ``"talk"``, ...), ``n_clusters`` how
-    many there were, ``dropped`` how many resamples had no value (NaN)."""
+    many there were, ``dropped`` how many resamples had no value (NaN). ``note`` says why
+    the bounds are NaN when the bootstrap cannot give an interval (too few units, no
+    variation, mostly undefined resamples)."""
 
     low: float
     high: float
@@ -62,6 +74,7 @@ class Interval:
     cluster: str | None
     n_clusters: int
     dropped: int = 0
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN bounds become ``None``."""
@@ -69,7 +82,7 @@ class Interval:
         def bound(x: float) -> float | None:
             return None if math.isnan(x) else float(x)
 
-        return {
+        out: dict[str, Any] = {
             "low": bound(self.low),
             "high": bound(self.high),
             "confidence": self.confidence,
@@ -80,6 +93,9 @@ class Interval:
             "n_clusters": self.n_clusters,
             "dropped": self.dropped,
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,17 +160,31 @@ def _percentile(
     cluster: str | None,
     n_clusters: int,
 ) -> Interval:
-    """Percentile interval of ``samples`` with NaN resamples dropped (NaN when more than half
-    are)."""
+    """Percentile interval of ``samples`` with NaN resamples dropped; NaN bounds with a
+    ``note`` when there are fewer than :data:`MIN_UNITS` units, when more than half of the
+    resamples are NaN, or when every resample gives the same value."""
     finite = samples[~np.isnan(samples)]
     dropped = int(len(samples) - len(finite))
-    if len(finite) == 0 or dropped * 2 > len(samples):
-        low = high = math.nan
+    low = high = math.nan
+    note = None
+    unit = cluster or "unit"
+    if n_clusters < MIN_UNITS:
+        note = (
+            f"{n_clusters} {unit}{'' if n_clusters == 1 else 's'}: too few for a bootstrap "
+            f"interval (at least {MIN_UNITS} needed)"
+        )
+    elif len(finite) == 0 or dropped * 2 > len(samples):
+        note = f"{dropped} of {len(samples)} resamples have no value"
+    elif float(np.ptp(finite)) <= 1e-12 * max(1.0, float(np.abs(finite).max())):
+        note = (
+            f"no variation: every resample gives {float(finite[0]):g}, so the bootstrap "
+            "cannot bound it"
+        )
     else:
         tail = (1.0 - confidence) / 2.0 * 100.0
         low, high = (float(x) for x in np.percentile(finite, [tail, 100.0 - tail]))
     return Interval(
-        low, high, float(confidence), METHOD, n_resamples, seed, cluster, n_clusters, dropped
+        low, high, float(confidence), METHOD, n_resamples, seed, cluster, n_clusters, dropped, note
     )
 
 
@@ -167,7 +197,16 @@ def _name(clusters: Sequence[Hashable] | None, cluster_name: str | None) -> str:
 def _empty(n_resamples: int, confidence: float, seed: int, cluster: str | None) -> Interval:
     """No item at all: the metric is undefined on every resample."""
     return Interval(
-        math.nan, math.nan, float(confidence), METHOD, n_resamples, seed, cluster, 0, n_resamples
+        math.nan,
+        math.nan,
+        float(confidence),
+        METHOD,
+        n_resamples,
+        seed,
+        cluster,
+        0,
+        n_resamples,
+        "no item",
     )
 
 
@@ -290,13 +329,15 @@ def cer_interval(
     confidence: float = 0.95,
     seed: int = 0,
     cluster_name: str | None = None,
+    protocol: str = "koala",
 ) -> Interval:
     """Interval of the corpus CER, recomputed per resample as the published figure is: "sum of
     edits / sum of reference lengths" (not a mean of per-utterance CERs).
 
     An empty-reference utterance adds its edits (the hypothesis length) and nothing to the
     reference length, as in :mod:`koala.scoring.cer`; a resample whose references are all
-    empty scores 0 with no edit, else 1 (:attr:`koala.scoring.cer.CERStats.cer`).
+    empty scores as the protocol's corpus rule says (:meth:`koala.scoring.cer.CERStats.score`:
+    ``koala`` 0 with no edit, else 1; ``published`` 0).
     """
     e = np.asarray(edits, dtype=float)
     r = np.asarray(ref_lengths, dtype=float)
@@ -305,9 +346,12 @@ def cer_interval(
     if (e < 0).any() or (r < 0).any():
         raise ValueError("edits and ref_lengths must be >= 0")
 
+    published_empty = protocol == "published"
+
     def score(sums: np.ndarray) -> np.ndarray:
         ed, ref = sums[:, 0], sums[:, 1]
-        return np.where(ref > 0, ed / np.where(ref > 0, ref, 1), (ed > 0).astype(float))
+        no_ref = np.zeros(len(ed)) if published_empty else (ed > 0).astype(float)
+        return np.where(ref > 0, ed / np.where(ref > 0, ref, 1), no_ref)
 
     columns = np.column_stack([e, r])
     return _sum_interval(columns, score, clusters, n_resamples, confidence, seed, cluster_name)

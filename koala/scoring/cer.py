@@ -8,9 +8,13 @@ Levenshtein over characters; the reported figure is corpus-level"
 
 An empty normalised reference is scored as the published code does: its own CER is 0 if the
 hypothesis is empty too, else 1; in the corpus figure it adds the hypothesis length to the edits
-(all insertions) and nothing to the reference length.
+(all insertions) and nothing to the reference length. When every normalised reference is empty
+(the sum of reference lengths is 0) the corpus CER is, under ``published``, 0 "whatever the
+hypotheses" (the authors divide by no reference length); under ``koala`` the per-utterance rule
+carries over to the corpus: 0 when there is no edit, else 1.
 
-The two protocols (:mod:`koala.scoring.protocol`) differ only in the default normalisation:
+Otherwise the two protocols (:mod:`koala.scoring.protocol`) differ only in the default
+normalisation:
 ``published`` uses the ``koala_published`` preset (that rule exactly), ``koala`` the ``koala``
 preset (NFC first, then that rule), so NFD-decomposed Hangul identical to the reference scores
 0 instead of counting every conjoining jamo as a character. An explicit ``normalization=``
@@ -57,9 +61,17 @@ class CERStats:
 
     @property
     def cer(self) -> float:
-        """sum of edits / sum of reference lengths; an all-empty reference side follows the
-        empty-reference rule (0 when there is no edit, else 1)."""
+        """sum of edits / sum of reference lengths under the ``koala`` rule (:meth:`score`)."""
+        return self.score("koala")
+
+    def score(self, protocol: str = "koala") -> float:
+        """sum of edits / sum of reference lengths. An all-empty reference side: ``koala``
+        follows the per-utterance empty-reference rule (0 when there is no edit, else 1);
+        ``published`` gives 0, "when the sum of reference lengths is 0 the published corpus
+        CER is 0, whatever the hypotheses"."""
         if self.reference_length == 0:
+            if check_protocol(protocol) == "published":
+                return 0.0
             return 0.0 if self.edits == 0 else 1.0
         return self.edits / self.reference_length
 
@@ -82,12 +94,13 @@ class CERResult:
 
     @property
     def cer(self) -> float:
-        return self.stats.cer
+        """The corpus CER under the result's protocol (:meth:`CERStats.score`)."""
+        return self.stats.score(self.protocol)
 
     def as_dict(self) -> dict[str, object]:
         s = self.stats
         out: dict[str, object] = {
-            "cer": s.cer,
+            "cer": self.cer,
             "substitutions": s.substitutions,
             "deletions": s.deletions,
             "insertions": s.insertions,
@@ -199,7 +212,13 @@ def corpus_cer(
     interval = None
     if confidence is not None:
         interval = cer_interval(
-            edits, [len(r) for r in refs], clusters, n_resamples, confidence, seed
+            edits,
+            [len(r) for r in refs],
+            clusters,
+            n_resamples,
+            confidence,
+            seed,
+            protocol=protocol,
         )
     return CERResult(
         stats=total,

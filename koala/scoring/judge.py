@@ -1,11 +1,14 @@
-"""LLM-as-a-judge for speech instruction following (KoALa-Bench SIF).
+r"""LLM-as-a-judge for speech instruction following (KoALa-Bench SIF).
 
 The published protocol (the authors' code, README "Scoring facts"):
 
     "SIF: LLM judge (``gpt-4o-mini``, temperature 0, 512 max tokens), MT-bench "single-v1"
     rating prompt without a reference answer; the rating is the **first** ``[[x]]`` in the
-    judgement (none: 0.0); an empty model answer is never sent to the judge and leaves the mean;
-    reported x10."
+    judgement (``\[\[\s*(\d+(?:\.\d+)?)\s*\]\]``, so ``[[-3]]`` is no match). A rating
+    outside 1-10 (``[[0]]``, ``[[11]]``), a judgement with no match, and a failed judge call
+    give **no rating: the item leaves the mean** (it is not 0.0); only when no item at all has
+    a rating is the score 0.0. An empty model answer is never sent to the judge and also leaves
+    the mean; reported x10."
 
 MT-bench's *single-answer grading*: a judge model sees one instruction and one answer, writes a
 short justification and ends with a rating from 1 to 10 written as ``[[x]]``. Here the
@@ -19,7 +22,10 @@ Two protocols (:mod:`koala.scoring.protocol`) decide what goes into the mean:
 * **max_tokens**: 2048 (``koala``), 512 (``published``). Temperature 0 in both.
 * **rating**: ``koala`` reads the one ``[[x]]`` in 1-10; none, several different or one out of
   range make the judgement *unparsable*, not in the mean. ``published`` takes the first
-  ``[[x]]`` (MT-bench's pattern, any value); none counts 0.0 in the mean (``no_rating``).
+  ``[[x]]`` (the authors' pattern); when there is none or it is outside 1-10 the judgement has
+  no rating (``no_rating``) and leaves the mean.
+* **nothing rated**: ``koala`` gives no figure (``None``); ``published`` gives 0.0, the
+  authors' figure when no item has a rating.
 * **empty answer** (empty or whitespace only): never sent to the judge in either; ``koala``
   rates it 1, the lowest rating, in the mean; ``published`` leaves it out of the mean. Both
   count it as ``empty``.
@@ -28,8 +34,8 @@ Two protocols (:mod:`koala.scoring.protocol`) decide what goes into the mean:
 
 Why the default departs: an empty answer is a model that failed or abstained, and leaving it out
 of the mean lets a model raise its score by failing on hard items; taking the first ``[[x]]``
-of a judgement that names several, or scoring 0.0 where the judge gave no rating, records a
-figure the judge never gave.
+of a judgement that names several records a figure the judge may not have meant, and 0.0 when
+nothing was rated is a figure no judge gave.
 
 The published prompt is MT-bench's text, which this project does not ship. It is loaded, in
 this order, from ``judge_prompt_file=PATH`` when the caller passes one (see
@@ -99,12 +105,14 @@ from koala.scoring.protocol import check_protocol
 
 __all__ = [
     "AGREEMENT_KEYS",
+    "DEFAULT_BREAKER",
     "DEFAULT_PROMPT",
     "DEFAULT_REFERENCE_PROMPT",
     "MAX_TOKENS",
     "PROMPTS",
     "PUBLISHED_PROMPT_NAME",
     "STATUSES",
+    "JudgeBreaker",
     "JudgeCache",
     "JudgePrompt",
     "JudgePromptUnavailable",
@@ -113,6 +121,7 @@ __all__ = [
     "agreement_spec",
     "ajudge",
     "cache_key",
+    "check_judge_url",
     "judge_scores",
     "load_prompt_file",
     "parse_rating",
@@ -126,8 +135,9 @@ TEMPERATURE = 0.0
 CACHE_FORMAT = 2  # 2: the key covers the server URL, protocol and sampling settings
 # the judge's output budget per protocol when ``max_tokens`` is not given
 MAX_TOKENS: dict[str, int] = {"koala": 2048, "published": 512}
-# ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]]
-# (published: 0.0); unparsable: judged, no valid rating (koala); judge_failed: no judgement
+# ok: judged, rating read; empty: empty answer, not judged; no_rating: judged, no [[x]] in
+# 1-10 first (published); unparsable: judged, no valid rating (koala); judge_failed: no
+# judgement (the request failed, or was not sent: the judge's circuit breaker had tripped)
 STATUSES: tuple[str, ...] = ("ok", "empty", "no_rating", "unparsable", "judge_failed")
 MEAN_RULE: dict[str, str] = {
     "koala": (
@@ -136,9 +146,9 @@ MEAN_RULE: dict[str, str] = {
         "the mean"
     ),
     "published": (
-        "10 x mean of the first [[x]] of each judgement (0.0 when there is none: no_rating); "
-        "empty answers are not sent to the judge and not in the mean; judge_failed items are "
-        "not in the mean"
+        "10 x mean of the first [[x]] of each judgement when it is in 1-10; a judgement whose "
+        "first [[x]] is out of range or missing (no_rating), an empty answer (not sent to the "
+        "judge) and a failed judge call are not in the mean; 0.0 when no item has a rating"
     ),
 }
 
@@ -256,9 +266,10 @@ class JudgeCache:
 class JudgeRecord:
     """The judgement of one item. ``status`` is one of :data:`STATUSES`: ``"ok"`` (rating
     read), ``"empty"`` (empty answer, not sent to the judge; rating 1 under ``koala``, none
-    under ``published``), ``"no_rating"`` (``published``: judgement without ``[[x]]``, rating
-    0.0), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see ``error``) or
-    ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is not ``None``."""
+    under ``published``), ``"no_rating"`` (``published``: the judgement's first ``[[x]]`` is
+    missing or outside 1-10; no rating), ``"unparsable"`` (``koala``: no valid ``[[x]]``, see
+    ``error``) or ``"judge_failed"`` (no judgement). An item is in the mean iff ``rating`` is
+    not ``None``."""
 
     index: int
     status: str
@@ -294,6 +305,7 @@ class JudgeResult:
     no_call: int = 0  # items that needed no request: empty answers and repeats of an item
     identity: dict[str, Any] | None = None
     identity_error: str | None = None
+    breaker: str | None = None  # why requests were not sent (the breaker had tripped)
 
     @property
     def ratings(self) -> list[float]:
@@ -307,9 +319,13 @@ class JudgeResult:
 
     @property
     def score(self) -> float | None:
-        """10 x mean rating (the published 0-100 figure)."""
+        """10 x mean rating (the published 0-100 figure). Nothing rated: ``None`` under
+        ``koala``; 0.0 under ``published`` ("only when no item at all has a rating is the score
+        0.0")."""
         mean = self.mean_rating
-        return None if mean is None else 10.0 * mean
+        if mean is None:
+            return 0.0 if self.protocol == "published" else None
+        return 10.0 * mean
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.records)
@@ -330,8 +346,9 @@ class JudgeResult:
         ``None`` when not asked or it failed), ``identity_error`` (why it is ``None``),
         ``prompt`` (``id``, ``source``, ``hash``, ``system_sha256``, ``template_sha256``: the
         SHA-256 of the texts sent), ``sampling`` (every setting sent besides model and
-        messages) and ``requests`` (``sent``, ``cached``, ``no_call``). No API key: the URL
-        cannot carry credentials (:func:`koala.openai_client.check_base_url`)."""
+        messages), ``requests`` (``sent``, ``cached``, ``no_call``) and ``breaker`` (why
+        requests were not sent: :class:`JudgeBreaker` had tripped; ``None`` otherwise). No API
+        key: the URL cannot carry credentials (:func:`check_judge_url`)."""
         prompt = self.prompt
         return {
             "model": self.judge_model,
@@ -352,6 +369,7 @@ class JudgeResult:
                 "cached": self.cache_hits,
                 "no_call": self.no_call,
             },
+            "breaker": self.breaker,
         }
 
     def as_dict(self, return_records: bool = True) -> dict[str, Any]:
@@ -429,6 +447,134 @@ async def _server_identity(
     return identity, None
 
 
+DEFAULT_BREAKER = 8  # consecutive failed judge requests before no more are sent
+
+
+class JudgeBreaker:
+    """Stops sending to a judge after ``limit`` consecutive failed requests (0: never), as the
+    runner's breaker stops sending to a model server.
+
+    One breaker may be passed to many calls (``koala-bench score`` passes one to every SIF
+    variant and config it judges): once it has tripped, later calls send nothing and their
+    answers are ``judge_failed`` ("not sent"). A request that gets a judgement (rated or not)
+    resets the count. After a failure no new request is started while others are in flight,
+    so a hung judge costs one wave of ``concurrency`` requests (each ``timeout`` x
+    ``max_retries + 1`` attempts), not one per item: the requests still waiting when the
+    breaker trips are never sent, those in flight are cut short.
+    """
+
+    def __init__(self, limit: int = DEFAULT_BREAKER) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"judge breaker must be a whole number >= 0, got {limit!r}")
+        self.limit = limit
+        self.consecutive = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    @property
+    def tripped(self) -> bool:
+        return self.limit > 0 and self.consecutive >= self.limit
+
+    def record(self, error: str | None) -> None:
+        """Count one request: ``error`` (its message) when it failed, ``None`` when the judge
+        answered."""
+        if error is None:
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        self.failures += 1
+        self.last_error = error[:500]
+
+    def message(self) -> str:
+        return (
+            f"circuit breaker: {self.consecutive} consecutive judge requests failed; stopped "
+            f"sending to the judge. Last error: {self.last_error}"
+        )
+
+
+def check_judge_url(url: str, what: str = "judge URL") -> str:
+    """``url`` when it is an ``http(s)://host...`` URL without credentials, else
+    ``ValueError``. Credentials are refused as for model URLs
+    (:func:`koala.openai_client.check_base_url`): the key goes in the environment variable
+    (``api_key_env``). A URL holding ``@`` anywhere (``user:PW@host`` without a scheme too) is
+    refused with a message that never repeats it."""
+    from koala.openai_client import check_base_url
+
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"{what}: give the judge server's http(s) base URL")
+    if "@" in url:
+        raise ValueError(
+            f"{what}: credentials in the URL ('user:pass@') are refused: they would be written "
+            "to scores.json with every SIF figure; put the key in an environment variable and "
+            "name it with --judge-key-env (api_key_env=), sent only as the Authorization header"
+        )
+    return check_base_url(url, what)
+
+
+async def _send_all(
+    pending: Mapping[str, Sequence[int]],
+    finish: Any,
+    messages: Any,
+    client: OpenAIClient,
+    sampling: Mapping[str, Any],
+    breaker: JudgeBreaker,
+    bar: Any,
+) -> tuple[int, dict[str, Any] | None, str | None]:
+    """Send one request per key of ``pending`` (``messages(i)`` of its first item) through
+    ``client``, ``finish(key, outcome)`` as each ends, under ``breaker`` (see
+    :class:`JudgeBreaker`). The server's identity (``GET /models``) is asked alongside. Returns
+    the requests sent, the identity and why there is none."""
+    limit = client.concurrency
+    state = {"in_flight": 0, "sent": 0}
+    wake = asyncio.Condition()
+
+    async with client:
+        ident = asyncio.ensure_future(_server_identity(client, client.model))
+
+        async def one(key: str, i: int) -> tuple[str, Any]:
+            async with wake:
+                # after a failure, wait for the requests in flight before sending another
+                while not breaker.tripped and (
+                    state["in_flight"] >= limit or (breaker.consecutive and state["in_flight"])
+                ):
+                    await wake.wait()
+                if breaker.tripped:
+                    return key, None
+                state["in_flight"] += 1
+                state["sent"] += 1
+            try:
+                res: Any = await client.achat(messages(i), **sampling)
+            except ChatError as exc:
+                res = exc
+            finally:
+                state["in_flight"] -= 1
+            breaker.record(str(res) if isinstance(res, ChatError) else None)
+            return key, res
+
+        tasks = [asyncio.ensure_future(one(k, idx[0])) for k, idx in pending.items()]
+        try:
+            with bar:
+                for fut in asyncio.as_completed(tasks):
+                    key, res = await fut
+                    if res is not None:
+                        finish(key, res)
+                        bar.update(1)
+                    async with wake:
+                        wake.notify_all()
+                    if breaker.tripped:
+                        break
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if breaker.tripped and not ident.done():
+            ident.cancel()
+            await asyncio.gather(ident, return_exceptions=True)
+            return state["sent"], None, f"not asked: {breaker.message()}"
+        identity, identity_error = await ident
+    return state["sent"], identity, identity_error
+
+
 def _choose_prompt(
     prompt: str | JudgePrompt | None,
     reference_guided: bool,
@@ -480,10 +626,8 @@ def _record_from_judgement(
     rating, error = parse_rating(judgement, protocol)
     if error is None:
         status = "ok"
-    elif protocol == "published":
-        status, rating = "no_rating", 0.0  # "none: 0.0"
-    else:
-        status = "unparsable"
+    else:  # no rating: the item leaves the mean in both protocols
+        status = "no_rating" if protocol == "published" else "unparsable"
     return JudgeRecord(
         index=index,
         status=status,
@@ -535,9 +679,13 @@ async def ajudge(
     backoff: float = 0.5,
     max_tokens: int | None = None,
     progress: bool = True,
+    breaker: JudgeBreaker | None = None,
 ) -> JudgeResult:
     """Judge each ``answers[i]`` to ``instructions[i]``; see :func:`judge_scores`."""
+    check_judge_url(base_url)
     check_protocol(protocol)
+    if breaker is None:
+        breaker = JudgeBreaker()
     _check_inputs(instructions, answers, reference_answers)
     if reference_guided is None:
         reference_guided = (
@@ -610,81 +758,82 @@ async def ajudge(
 
     from tqdm.auto import tqdm
 
+    def finish(key: str, res: Any) -> None:
+        """The records of one distinct request from its outcome (a ``ChatResult``, a
+        ``ChatError``, or ``None``: not sent); a rated judgement is cached at once."""
+        rated = False
+        for i in pending[key]:
+            if res is None or isinstance(res, ChatError):
+                records[i] = JudgeRecord(
+                    index=i,
+                    status="judge_failed",
+                    rating=None,
+                    judgement=None,
+                    error=str(res) if res is not None else f"not judged: {breaker.message()}",
+                    judge_model=model,
+                    prompt_id=chosen.id,
+                    prompt_hash=chosen.hash,
+                    key=key,
+                    attempts=res.attempts if res is not None else 0,
+                )
+                continue
+            rec = _record_from_judgement(
+                i,
+                key,
+                res.text,
+                model,
+                chosen,
+                protocol,
+                cached=False,
+                attempts=res.attempts,
+                latency_s=res.latency_s,
+            )
+            records[i] = rec
+            rated = rec.status == "ok"
+        if cache is not None and rated:
+            cache.put(
+                {
+                    "key": key,
+                    "format": CACHE_FORMAT,
+                    "judge_model": model,
+                    "judge_url": base_url,
+                    "prompt_id": chosen.id,
+                    "prompt_hash": chosen.hash,
+                    "protocol": protocol,
+                    "temperature": TEMPERATURE,
+                    "max_tokens": max_tokens,
+                    "judgement": res.text,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
+
     sent = 0
-    sampling = _sampling(max_tokens)
     identity: dict[str, Any] | None = None
     identity_error: str | None = "not asked: no judge request was sent"
     try:
-        if pending:
-            async with OpenAIClient(
-                base_url,
-                model,
-                api_key_env=api_key_env,
-                concurrency=concurrency,
-                timeout=timeout,
-                max_retries=max_retries,
-                backoff=backoff,
-            ) as client:
-                identity, identity_error = await _server_identity(client, model)
-
-                async def one(key: str, i: int) -> tuple[str, Any]:
-                    messages = chosen.messages(instructions[i], answers[i], refs[i])
-                    try:
-                        return key, await client.achat(messages, **sampling)
-                    except ChatError as exc:
-                        return key, exc
-
-                tasks = [asyncio.ensure_future(one(k, idx[0])) for k, idx in pending.items()]
-                sent = len(tasks)
-                with tqdm(total=len(tasks), desc="judge", unit="item", disable=not progress) as bar:
-                    for fut in asyncio.as_completed(tasks):
-                        key, res = await fut
-                        rated = False
-                        for i in pending[key]:
-                            if isinstance(res, ChatError):
-                                records[i] = JudgeRecord(
-                                    index=i,
-                                    status="judge_failed",
-                                    rating=None,
-                                    judgement=None,
-                                    error=str(res),
-                                    judge_model=model,
-                                    prompt_id=chosen.id,
-                                    prompt_hash=chosen.hash,
-                                    key=key,
-                                    attempts=res.attempts,
-                                )
-                            else:
-                                rec = _record_from_judgement(
-                                    i,
-                                    key,
-                                    res.text,
-                                    model,
-                                    chosen,
-                                    protocol,
-                                    cached=False,
-                                    attempts=res.attempts,
-                                    latency_s=res.latency_s,
-                                )
-                                records[i] = rec
-                                rated = rec.status == "ok"
-                        if cache is not None and rated:
-                            cache.put(
-                                {
-                                    "key": key,
-                                    "format": CACHE_FORMAT,
-                                    "judge_model": model,
-                                    "judge_url": base_url,
-                                    "prompt_id": chosen.id,
-                                    "prompt_hash": chosen.hash,
-                                    "protocol": protocol,
-                                    "temperature": TEMPERATURE,
-                                    "max_tokens": max_tokens,
-                                    "judgement": res.text,
-                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                }
-                            )
-                        bar.update(1)
+        if pending and breaker.tripped:  # an earlier call found the judge dead: send nothing
+            identity_error = f"not asked: {breaker.message()}"
+        elif pending:
+            sent, identity, identity_error = await _send_all(
+                pending,
+                finish,
+                lambda i: chosen.messages(instructions[i], answers[i], refs[i]),
+                OpenAIClient(
+                    base_url,
+                    model,
+                    api_key_env=api_key_env,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    max_retries=max_retries,
+                    backoff=backoff,
+                ),
+                _sampling(max_tokens),
+                breaker,
+                tqdm(total=len(pending), desc="judge", unit="item", disable=not progress),
+            )
+        for key, idx in pending.items():
+            if records[idx[0]] is None:  # not sent, or cut short: the breaker tripped
+                finish(key, None)
     finally:
         if cache is not None:
             cache.close()
@@ -708,6 +857,7 @@ async def ajudge(
         no_call=no_call,
         identity=identity,
         identity_error=identity_error,
+        breaker=breaker.message() if breaker.tripped else None,
     )
     for status, count in result.not_in_mean.items():
         log.warning(
@@ -852,6 +1002,7 @@ def judge_scores(
     seed: int = 0,
     clusters: Sequence[Hashable] | None = None,
     agreement: Mapping[str, Any] | None = None,
+    breaker: JudgeBreaker | None = None,
 ) -> dict[str, Any]:
     """Judge ``answers`` to ``instructions`` with an LLM on an OpenAI-compatible server.
 
@@ -865,8 +1016,13 @@ def judge_scores(
     judgements, reused on later runs. ``max_tokens`` defaults to the protocol's
     (:data:`MAX_TOKENS`: 2048 / 512). ``concurrency``, ``timeout`` (seconds per request),
     ``max_retries`` and ``backoff`` go to :class:`~koala.openai_client.OpenAIClient`.
+    ``breaker``: a :class:`JudgeBreaker` (default: a new one, :data:`DEFAULT_BREAKER`
+    consecutive failures); pass one breaker to several calls so that a judge found dead in one
+    is not asked again in the next. ``base_url`` must carry no credentials
+    (:func:`check_judge_url`).
 
-    Returns ``score`` (10 x mean rating, 0-100; ``None`` when nothing is in the mean),
+    Returns ``score`` (10 x mean rating, 0-100; when nothing is in the mean ``None`` under
+    ``koala`` and 0.0 under ``published``),
     ``mean_rating``, ``protocol``, ``mean_rule`` (what the mean is over, in words),
     ``num_items``, ``num_in_mean``, ``num_scored`` (judged, rating read), ``num_empty``,
     ``num_no_rating``, ``num_unparsable``, ``num_judge_failed``, ``not_in_mean`` (status ->
@@ -898,6 +1054,7 @@ def judge_scores(
     """
     if clusters is not None and len(clusters) != len(answers):
         raise ValueError(f"clusters has {len(clusters)} keys for {len(answers)} answers")
+    check_judge_url(base_url)
     spec = agreement_spec(agreement, base_url, model, api_key_env, seed)
     common: dict[str, Any] = {
         "reference_guided": reference_guided,
@@ -920,6 +1077,7 @@ def judge_scores(
             model=model,
             api_key_env=api_key_env,
             reference_answers=reference_answers,
+            breaker=breaker,
             **common,
         )
     )

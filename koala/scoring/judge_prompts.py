@@ -111,8 +111,8 @@ DEFAULT_REFERENCE_PROMPT = "koala-sif-single-ref-v1"
 _RATING = re.compile(r"\[\[\s*(-?\d+(?:\.\d+)?)\s*\]\]")
 
 
-# MT-bench's own pattern for a single rating (FastChat ``one_score_pattern``), first match
-_RATING_PUBLISHED = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+# the published parser's pattern, first match only: no sign, so "[[-3]]" is no match
+_RATING_PUBLISHED = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,15 +224,24 @@ def parse_rating(judgement: str, protocol: str = "koala") -> tuple[float | None,
     ``koala``: ``[[7]]``, ``[[ 7 ]]`` and ``[[7.5]]`` are read; the same value written twice is
     fine. No ``[[x]]``, two different values, or a value outside 1-10 is unparsable.
 
-    ``published``: "the rating is the **first** ``[[x]]`` in the judgement", with MT-bench's
-    pattern ``\\[\\[(\\d+\\.?\\d*)\\]\\]`` (no spaces, no sign) and no range check; none gives
-    ``(None, reason)``, which the published rule counts as 0.0.
+    ``published`` (the authors' parser): "the rating is the **first** ``[[x]]`` in the
+    judgement (``\\[\\[\\s*(\\d+(?:\\.\\d+)?)\\s*\\]\\]``, so ``[[-3]]`` is no match). A
+    rating outside 1-10 (``[[0]]``, ``[[11]]``), a judgement with no match, and a failed judge
+    call give **no rating: the item leaves the mean**". The first match wins even when it is
+    out of range (``[[11]] ... [[7]]`` is no rating); ``[[-3]] ... [[7]]`` is 7, the pattern's
+    first match.
     """
     if check_protocol(protocol) == "published":
         m = _RATING_PUBLISHED.search(judgement or "")
         if m is None:
-            return None, "no [[rating]] in the judgement (published: counted 0.0)"
-        return float(m.group(1)), None
+            return None, "no [[rating]] in the judgement (published: no rating, not in the mean)"
+        value = float(m.group(1))
+        if not RATING_MIN <= value <= RATING_MAX:
+            return None, (
+                f"the first rating, {value:g}, is outside {RATING_MIN:g}-{RATING_MAX:g} "
+                "(published: no rating, not in the mean)"
+            )
+        return value, None
     values = {float(m) for m in _RATING.findall(judgement or "")}
     if not values:
         return None, "no [[rating]] in the judgement"

@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koala.tasks._features import string
-from koala.tasks.base import Task, answer_text, interval_options, non_ok, sorted_records
+from koala.tasks.base import (
+    PairedData,
+    Task,
+    answer_text,
+    interval_options,
+    non_ok,
+    sorted_records,
+)
 
 
 class ASR(Task):
@@ -47,6 +54,45 @@ class ASR(Task):
         out = res if isinstance(res, dict) else res.as_dict()
         out.update(non_ok(recs))
         return {"gen": out}
+
+    # utterances stand alone; CER is a corpus ratio: the paired permutation test over items
+    paired_unit = "item"
+    paired_test = "permutation"
+
+    def paired(
+        self,
+        a: Sequence[Mapping[str, Any]],
+        b: Sequence[Mapping[str, Any]],
+        protocol: str,
+        context: Any = None,
+    ) -> PairedData:
+        """Corpus CER: per utterance (edits, reference length) under the protocol's
+        normalisation; the figure is the ratio of the sums ("sum of edits / sum of reference
+        lengths"), recomputed on every resample and swap. A draw with no reference character
+        follows the protocol's corpus rule (:meth:`koala.scoring.cer.CERStats.score`)."""
+        import numpy as np
+
+        from koala.scoring.cer import corpus_cer
+
+        def columns(recs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+            out = {}
+            for r in recs:
+                st = corpus_cer([answer_text(r)], [r["ref"]["text"]], protocol=protocol).stats
+                out[str(r["id"])] = (st.edits, st.reference_length)
+            return out
+
+        ca, cb = columns(a), columns(b)
+        ids = sorted(set(ca) & set(cb))
+        published = protocol == "published"
+
+        def score(sums: Any) -> Any:
+            ed, ref = sums[:, 0], sums[:, 1]
+            empty = np.zeros(len(ed)) if published else (ed > 0).astype(float)
+            return np.where(ref > 0, ed / np.where(ref > 0, ref, 1), empty)
+
+        xa = np.array([ca[i] for i in ids], dtype=float).reshape(len(ids), 2)
+        xb = np.array([cb[i] for i in ids], dtype=float).reshape(len(ids), 2)
+        return PairedData("cer", xa, xb, score, self.paired_unit, test=self.paired_test)
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         from koala.report_cells import fmt, interval, num

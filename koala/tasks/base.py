@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from koala.predictions import ABSTAINED, FAILED, OK
 
 __all__ = [
+    "PairedData",
+    "RunConfig",
     "Task",
     "TaskPlot",
     "answer_text",
@@ -124,6 +127,52 @@ def value_of(res: Mapping[str, Any], key: str) -> float | None:
     return float(v)
 
 
+# ------------------------------------------------------------------------ paired statistics
+
+
+def ratio_of_sums(sums: Any) -> Any:
+    """``sums[:, 0] / sums[:, 1]`` per row, NaN where the denominator is 0: accuracy
+    (right, 1), SCF (text-correct and follows, text-correct), a mean rating (rating, 1)."""
+    import numpy as np
+
+    den = sums[:, 1]
+    return np.where(den > 0, sums[:, 0] / np.where(den > 0, den, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's side of a comparison of one config: the run folder, the config's entry of
+    :func:`koala.score.score_run` (scored without a judge) and its current records (every
+    variant and condition)."""
+
+    run_dir: Path
+    scored: Mapping[str, Any]
+    records: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class PairedData:
+    """What ``koala-bench compare`` needs of one config, as the task declares it: per item
+    (the items both runs scored) additive columns of each run whose sums give the metric
+    through ``score`` (``(m, k)`` sums -> ``m`` values, NaN where undefined), the unit that is
+    resampled and swapped (``clusters``: one key per item; ``None``: the item) and the paired
+    test (:data:`koala.scoring.paired.TESTS`). ``info`` holds figures the task adds to the
+    comparison (a judge, a second test, a note)."""
+
+    metric: str
+    a: Any
+    b: Any
+    score: Callable[[Any], Any]
+    unit: str = "item"
+    clusters: Sequence[Hashable] | None = None
+    test: str = "permutation"
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return len(self.a)
+
+
 # ------------------------------------------------------------------------ the task
 
 
@@ -178,6 +227,13 @@ class Task:
     #: prompt variants used when the prompt file has no entry for this task (a task of its
     #: own, outside this package); ``None``: the prompt file must have one
     default_prompts: tuple[Mapping[str, str], ...] | None = None
+    #: how ``koala-bench compare`` pairs two runs: the unit resampled for the interval and
+    #: swapped by the permutation test (items of one unit are not independent), and the
+    #: paired test (``"mcnemar"``: exact McNemar, right/wrong outcomes with the item as unit;
+    #: ``"permutation"``: the paired permutation test over the units; ``None``: McNemar when
+    #: the per-item values are 0/1, else the permutation test; see :meth:`paired`)
+    paired_unit: str = "item"
+    paired_test: str | None = None
 
     # ---- data
     def columns(self) -> dict[str, Any]:
@@ -229,6 +285,70 @@ class Task:
         """Metrics of one prompt variant's records, per mode (``gen``, and ``logit`` where
         the task has it). ``options`` holds the scoring options (``st_metrics``, ``judge``)."""
         raise NotImplementedError(f"task {self.name!r} has no scoring")
+
+    # ---- comparing two runs (koala-bench compare)
+    def paired_choice(
+        self, runs: Sequence[RunConfig], protocol: str, select: str
+    ) -> dict[str, Any]:
+        """Which variant of each run is compared: ``{"shown": [(variant, records), ...]}``
+        (records of that variant), or ``{"note": ...}`` / ``{"refused": ...}``. Default: the
+        variant each run's table shows (its ``best`` generation variant)."""
+        shown = []
+        for run in runs:
+            best = ((run.scored.get("best") or {}).get("gen") or {}).get("variant")
+            if not best:
+                return {"note": "not compared: no scored variant"}
+            shown.append((best, [r for r in run.records if r["variant"] == best]))
+        return {"shown": shown}
+
+    def paired(
+        self,
+        a: Sequence[Mapping[str, Any]],
+        b: Sequence[Mapping[str, Any]],
+        protocol: str,
+        context: Any = None,
+    ) -> PairedData | dict[str, str]:
+        """The paired statistics of two runs' records of the compared variant (the same items).
+
+        Default, for a task of one's own whose main metric is the mean of its per-item values
+        (accuracy, a mean rating): each record is scored alone by :meth:`score`, the columns
+        are (value, 1), the unit the item; the test is exact McNemar when every value is 0 or 1,
+        else the paired permutation test. When the mean of the per-item values is not the
+        figure :meth:`score` gives for all records (a corpus ratio such as CER or BLEU), the
+        task must declare its own :meth:`paired`: the comparison is refused with a note."""
+        import numpy as np
+
+        def per_item(recs: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], float | None]:
+            by_id = {str(r["id"]): r for r in recs}
+            values = {}
+            for i, r in by_id.items():
+                v = value_of(self.score([r], protocol, None, {}).get("gen", {}), self.main_metric)
+                if v is None:
+                    return {}, None
+                values[i] = v
+            whole = self.score(list(recs), protocol, None, {}).get("gen", {})
+            return values, value_of(whole, self.main_metric)
+
+        (va, wa), (vb, wb) = per_item(a), per_item(b)
+        ids = sorted(set(va) & set(vb))
+        means_match = bool(ids) and all(
+            w is not None
+            and math.isclose(sum(v[i] for i in ids) / len(ids), w, rel_tol=1e-9, abs_tol=1e-12)
+            for v, w in ((va, wa), (vb, wb))
+        )
+        if not ids or not means_match:
+            return {
+                "note": f"not compared: the {self.main_metric} of task {self.name} is not the "
+                "mean of its per-item values; the task must declare its paired statistics "
+                "(Task.paired)"
+            }
+        xa = np.array([[va[i], 1.0] for i in ids])
+        xb = np.array([[vb[i], 1.0] for i in ids])
+        test = self.paired_test
+        if test is None:
+            binary = all(v in (0.0, 1.0) for v in [*xa[:, 0], *xb[:, 0]])
+            test = "mcnemar" if binary else "permutation"
+        return PairedData(self.main_metric, xa, xb, ratio_of_sums, self.paired_unit, test=test)
 
     def candidates(
         self, results: Mapping[str, Mapping[str, Any]], select: str

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koala.tasks.base import (
+    PairedData,
     Task,
     answer_text,
     has_logits,
@@ -15,11 +16,12 @@ from koala.tasks.base import (
     label_logprobs,
     non_ok,
     published_fields,
+    ratio_of_sums,
     shown_gold,
     sorted_records,
 )
 
-__all__ = ["ChoiceTask", "mc_counts", "mc_inputs"]
+__all__ = ["ChoiceTask", "mc_counts", "mc_inputs", "mc_outcomes"]
 
 MC_REF_FIELDS = ("question", "choices", "choice_labels", "answer")
 
@@ -68,6 +70,24 @@ def mc_inputs(
     return preds, kw, notes
 
 
+def mc_outcomes(recs: Sequence[Mapping[str, Any]], protocol: str) -> dict[str, bool]:
+    """Per item id: answered correctly (generation-based, read as ``koala-bench score`` reads
+    it under ``protocol``); invalid items are left out."""
+    from koala.scoring.choices import choice_accuracy
+
+    recs = sorted_records(recs)
+    preds, kw, _ = mc_inputs(recs, "gen", protocol)
+    out = choice_accuracy(preds, protocol=protocol, return_items=True, **kw)
+    invalid = set(out.get("invalid_items") or [])
+    return {
+        str(r["id"]): p is not None and p == g
+        for k, (r, p, g) in enumerate(
+            zip(recs, out["predicted_labels"], out["gold_labels"], strict=True)
+        )
+        if k not in invalid
+    }
+
+
 def mc_counts(
     out: dict[str, Any], recs: Sequence[Mapping[str, Any]], preds: Sequence[Any], mode: str
 ) -> dict[str, Any]:
@@ -95,6 +115,9 @@ class ChoiceTask(Task):
 
     multiple_choice = True
     ref_fields = (*MC_REF_FIELDS, "source_answer", "source_choices")
+    # an item is right or wrong and stands alone: exact McNemar over items
+    paired_unit = "item"
+    paired_test: str | None = "mcnemar"
 
     def shown_labels(self, row: Mapping[str, Any], protocol: str = "koala") -> list[str]:
         """The row's ``choice_labels``."""
@@ -151,10 +174,45 @@ class ChoiceTask(Task):
             out["notes"] = notes
         return mc_counts(out, recs, preds, mode)
 
+    def paired_clusters(
+        self, recs: Sequence[Mapping[str, Any]], ids: Sequence[str]
+    ) -> list[Any] | None:
+        """The unit of each compared item (``None``: the item itself)."""
+        return None
+
+    def paired(
+        self,
+        a: Sequence[Mapping[str, Any]],
+        b: Sequence[Mapping[str, Any]],
+        protocol: str,
+        context: Any = None,
+    ) -> PairedData | dict[str, str]:
+        """Generation-based accuracy, (right, 1) per item, over the items both runs have a
+        valid gold for; unit and test as the task declares (:attr:`paired_unit`,
+        :attr:`paired_test`)."""
+        import numpy as np
+
+        oa, ob = mc_outcomes(a, protocol), mc_outcomes(b, protocol)
+        ids = sorted(set(oa) & set(ob))
+        xa = np.array([[float(oa[i]), 1.0] for i in ids]).reshape(len(ids), 2)
+        xb = np.array([[float(ob[i]), 1.0] for i in ids]).reshape(len(ids), 2)
+        return PairedData(
+            "accuracy",
+            xa,
+            xb,
+            ratio_of_sums,
+            self.paired_unit,
+            self.paired_clusters(a, ids),
+            self.paired_test or "mcnemar",
+        )
+
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
-        """``accuracy [interval] / logit accuracy (n=items)``."""
-        from koala.report_cells import best_metrics, pct, pct_ci
+        """``accuracy [interval] / logit accuracy (n=items)``, with ``, K without logprobs``
+        when K answers of the logit-based figure had no label log-probabilities (they count
+        wrong there)."""
+        from koala.report_cells import best_metrics, logit_text, pct_ci
 
         lg = best_metrics(c, "logit")
-        logit = pct(lg["accuracy"]) if lg else "—"
-        return f"{pct_ci(g, 'accuracy')} / {logit} (n={g.get('total')})"
+        if lg:
+            return f"{pct_ci(g, 'accuracy')} / {logit_text(lg, g.get('total'))}"
+        return f"{pct_ci(g, 'accuracy')} / — (n={g.get('total')})"

@@ -42,6 +42,11 @@ class PAQA(ChoiceTask):
         "highest overall accuracy over every planned row (failed, abstained and unparsed "
         "answers count wrong); ties to the first variant name"
     )
+    # the questions of one passage share its clip: compared by passage (the clustered form of
+    # McNemar's test, a permutation test that swaps A and B within whole passages), never by
+    # McNemar over questions, which treats them as independent
+    paired_unit = "passage"
+    paired_test = "permutation"
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -96,10 +101,15 @@ class PAQA(ChoiceTask):
             out["notes"] = notes
         return mc_counts(out, recs, preds, mode)
 
+    def paired_clusters(self, recs: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> list[Any]:
+        """The passage of each item (the item itself when a record names none)."""
+        by_id = {str(r["id"]): r for r in recs}
+        return [by_id[i]["ref"].get("passage") or i for i in ids]
+
     def report_table(
         self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]
     ) -> tuple[list[str], list[list[str]]]:
-        from koala.report_cells import best_metrics, model_rows, pct, pct_ci
+        from koala.report_cells import best_metrics, logit_text, model_rows, pct, pct_ci
 
         def cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
             lg = best_metrics(c, "logit")
@@ -110,7 +120,7 @@ class PAQA(ChoiceTask):
                     f"{_segment_interval(g, s)} (n={g['segment_count'][s]})"
                     for s in SEGMENTS
                 ],
-                pct(lg["accuracy"]) if lg else "—",
+                logit_text(lg, lg.get("total")) if lg else "—",
                 (
                     f"{pct(g['untruncated'].get('accuracy'))} "
                     f"(n={g['untruncated'].get('total', 0)})"

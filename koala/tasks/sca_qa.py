@@ -17,16 +17,18 @@ from typing import Any, ClassVar
 
 from koala.tasks._features import audio, string
 from koala.tasks.base import (
+    PairedData,
     TaskPlot,
     answer_text,
     interval_options,
     label_logprobs,
     non_ok,
     published_fields,
+    ratio_of_sums,
     shown_gold,
     value_of,
 )
-from koala.tasks.choice import MC_REF_FIELDS, ChoiceTask, mc_columns
+from koala.tasks.choice import MC_REF_FIELDS, ChoiceTask, mc_columns, mc_outcomes
 
 __all__ = ["SCA_MIN_TEXT_CORRECT_SHARE", "TASK", "figure_scf", "scf_data"]
 
@@ -126,6 +128,50 @@ class SCAQA(ChoiceTask):
             for n, r in results.items()
             if (tc[n] or 0) >= floor and (rank := _condition_mean(r)) is not None
         ]
+
+    # an item's conditions are drawn and swapped together: SCF's denominator (the items
+    # answered right from text alone) is recounted on every draw
+    paired_unit = "item"
+    paired_test = "permutation"
+
+    def paired(
+        self,
+        a: Sequence[Mapping[str, Any]],
+        b: Sequence[Mapping[str, Any]],
+        protocol: str,
+        context: Any = None,
+    ) -> PairedData | dict[str, str]:
+        """SCF: per item (answered right from text alone and follows the counterfactual speech,
+        answered right from text alone); SCF = the ratio of the sums, its denominator
+        recounted on every resample and swap. Compared under the ``koala`` protocol only."""
+        import numpy as np
+
+        if protocol != "koala":
+            return {"note": "not compared: SCF is compared under the koala protocol only"}
+
+        def outcomes(recs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[bool, bool]]:
+            by_cond: dict[str, dict[str, Mapping[str, Any]]] = {}
+            for r in recs:
+                by_cond.setdefault(r["condition"], {})[str(r["id"])] = r
+            text, cf = by_cond.get("text", {}), by_cond.get("counterfactual", {})
+            ids = sorted(set(text) & set(cf))
+            t = mc_outcomes([text[i] for i in ids], protocol)
+            # the counterfactual answer as the gold: "follows the counterfactual speech"
+            as_cf = [
+                {
+                    **cf[i],
+                    "ref": {**cf[i]["ref"], "answer": cf[i]["ref"].get("counterfactual_answer")},
+                }
+                for i in ids
+            ]
+            follows = mc_outcomes(as_cf, protocol)
+            return {i: (t[i], t[i] and follows[i]) for i in ids if i in t and i in follows}
+
+        oa, ob = outcomes(a), outcomes(b)
+        ids = sorted(set(oa) & set(ob))
+        xa = np.array([[oa[i][1], oa[i][0]] for i in ids], dtype=float).reshape(len(ids), 2)
+        xb = np.array([[ob[i][1], ob[i][0]] for i in ids], dtype=float).reshape(len(ids), 2)
+        return PairedData("scf", xa, xb, ratio_of_sums, self.paired_unit, test=self.paired_test)
 
     def report_table(
         self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]

@@ -7,9 +7,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koala.tasks._features import float64, string
-from koala.tasks.base import Task, answer_text, interval_options, non_ok, sorted_records
+from koala.tasks.base import (
+    PairedData,
+    Task,
+    answer_text,
+    interval_options,
+    non_ok,
+    sorted_records,
+)
 
 ST_METRICS = ("bleu", "meteor", "bertscore")
+ST_PAIRED_NOTE = (
+    "BLEU only: METEOR and BERTScore are not compared (BERTScore needs its model, "
+    "xlm-roberta-large)"
+)
 
 
 def _subset_key(
@@ -124,6 +135,56 @@ class ST(Task):
                 )
                 memo[key] = by_group[s]
         return {"gen": _finish(out, notes, metrics, recs)}
+
+    # the segments of one TED talk share a speaker and a topic: compared by talk
+    paired_unit = "talk"
+    paired_test = "permutation"
+
+    def paired(
+        self,
+        a: Sequence[Mapping[str, Any]],
+        b: Sequence[Mapping[str, Any]],
+        protocol: str,
+        context: Any = None,
+    ) -> PairedData:
+        """Corpus BLEU (0-100) exactly as ``koala-bench score`` computes it under the protocol
+        (:func:`koala.scoring.translation.corpus_bleu`): per segment its sacreBLEU sufficient
+        statistics (matching and total 1- to 4-grams, system and reference length), additive,
+        so every resample and swap of talks scores its summed statistics."""
+        import numpy as np
+
+        from koala.scoring.translation import BLEUStats, corpus_bleu
+
+        def columns(recs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+            out = {}
+            for r in recs:
+                st = corpus_bleu([answer_text(r)], [r["ref"]["reference"]], protocol=protocol)
+                s = st.stats
+                out[str(r["id"])] = np.array([*s.counts, *s.totals, s.sys_len, s.ref_len], float)
+            return out
+
+        def score(sums: Any) -> Any:
+            c = np.rint(sums).astype(np.int64)
+            return np.array(
+                [BLEUStats(tuple(r[0:4]), tuple(r[4:8]), int(r[8]), int(r[9])).score for r in c]
+            )
+
+        ca, cb = columns(a), columns(b)
+        ids = sorted(set(ca) & set(cb))
+        by_id = {str(r["id"]): r for r in a}
+        talks = [str(by_id[i]["ref"].get("talk_id") or i) for i in ids]
+        xa = np.array([ca[i] for i in ids]).reshape(len(ids), 10)
+        xb = np.array([cb[i] for i in ids]).reshape(len(ids), 10)
+        return PairedData(
+            "bleu",
+            xa,
+            xb,
+            score,
+            self.paired_unit,
+            talks,
+            self.paired_test,
+            {"note": ST_PAIRED_NOTE},
+        )
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         from koala.report_cells import fmt, interval

@@ -22,8 +22,9 @@ Speech instruction following scored as KoALa-Bench publishes it: an LLM judge (t
 used gpt-4o-mini at temperature 0) grades each answer to the text of the spoken instruction on
 1-10 with MT-bench's single-answer grading protocol, the grade is read from `[[x]]`, and the
 score is 10 x the mean grade. `protocol="published"` reproduces the authors' scoring exactly
-(MT-bench's "single-v1" prompt from FastChat or `judge_prompt_file`, first `[[x]]`, no rating
-= 0.0, empty answers left out, 512 max tokens). The default `protocol="koala"` uses this
+(MT-bench's "single-v1" prompt from FastChat or `judge_prompt_file`, the first `[[x]]` when in
+1-10, else no rating and the item leaves the mean, 0.0 only when nothing is rated, empty
+answers left out, 512 max tokens). The default `protocol="koala"` uses this
 project's own prompt, strict parsing (judgements without one valid `[[x]]` are counted and left
 out, never scored), rates an empty answer 1 without a judge call, and counts judge failures
 apart. Any OpenAI-compatible server works; a JSONL cache makes re-scoring free.
@@ -63,7 +64,8 @@ Args:
     n_resamples (`int`, default 1000), seed (`int`, default 0): the bootstrap draws.
     clusters (`list`, optional): one key per item; whole clusters are resampled.
 Returns:
-    score (`float`, 0-100, or `None` when nothing is in the mean): 10 x mean grade;
+    score (`float`, 0-100; nothing in the mean: `None` under `koala`, 0.0 under
+        `published`): 10 x mean grade;
     mean_rating (`float`); protocol (`str`); mean_rule (`str`: what the mean is over);
     num_items, num_in_mean, num_scored, num_empty, num_no_rating, num_unparsable,
     num_judge_failed (`int`); not_in_mean (`dict`: status -> count); judge_model, judge_url,
