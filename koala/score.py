@@ -426,11 +426,10 @@ def score_run(
                 {
                     "method": "percentile bootstrap",
                     **ci,
+                    # each task's resampling unit, as it declares it (paired_unit)
                     "cluster_unit": {
-                        "pa_qa": "passage",
-                        "st": "talk",
-                        "sca_qa": "item (its conditions together)",
-                        "other": "item",
+                        t: get_task(t).paired_unit
+                        for t in sorted({plan.task for plan in plans.values()})
                     },
                 }
                 if ci
