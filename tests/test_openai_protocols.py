@@ -8,15 +8,20 @@ bodies are the ones those servers send (OpenAI: ``{"error": {"message", "type", 
 "code"}}``; Gemini's OpenAI-compatible endpoint: a list ``[{"error": {"code", "message",
 "status"}}]``).
 
-vLLM's request model is imported from an installed vLLM when there is one; vLLM's own
-dependencies pin a transformers older than the project's, so it is installed apart, without
-them, into a folder put on ``PYTHONPATH`` (its protocol module then imports in ~10 s)::
+vLLM's and SGLang's request models are imported from an installed vLLM / SGLang when there
+is one. Their own dependencies pin a transformers older than the project's (and CUDA
+kernels), so they are installed apart, without them, into a folder put on ``PYTHONPATH``
+(vLLM 0.34.0's protocol module then imports in ~10 s, SGLang 0.5.23's in ~7 s; 0.6 GB and
+1.3 GB, triton being most of SGLang's)::
 
     pip install --no-deps --target /tmp/vllm-protocol vllm==0.34.0 msgspec pyzmq cachetools \\
         prometheus_client cbor2 py-cpuinfo uvloop openai-harmony
-    PYTHONPATH=$PWD:/tmp/vllm-protocol pytest tests/test_openai_protocols.py
+    pip install --no-deps --target /tmp/sglang-protocol sglang==0.5.23 orjson msgspec triton \\
+        ipython traitlets decorator jedi parso pexpect prompt_toolkit stack_data \\
+        matplotlib-inline wcwidth executing asttokens pure_eval ptyprocess
+    PYTHONPATH=$PWD:/tmp/vllm-protocol:/tmp/sglang-protocol pytest tests/test_openai_protocols.py
 
-Without it the vLLM checks skip.
+Without them those checks skip.
 """
 
 from __future__ import annotations
@@ -272,17 +277,26 @@ def test_a_server_refusing_max_tokens_gets_max_completion_tokens(tmp_path, data)
 # ------------------------------------------------------------------ vLLM token_id:N tokens
 
 
-def vllm_request_model():
-    """vLLM's ``ChatCompletionRequest`` (the module path of vLLM >= 0.11 and of older ones)."""
-    for mod in (
+# the module that holds each server's ChatCompletionRequest (vLLM >= 0.11 and older; SGLang)
+SERVER_PROTOCOLS = {
+    "vllm": (
         "vllm.entrypoints.openai.chat_completion.protocol",
         "vllm.entrypoints.openai.protocol",
-    ):
+    ),
+    "sglang": ("sglang.srt.entrypoints.openai.protocol",),
+}
+
+
+def server_request_model(server: str):
+    """The server's own ``ChatCompletionRequest`` pydantic model, or a skip."""
+    import importlib
+
+    for mod in SERVER_PROTOCOLS[server]:
         try:
-            return __import__(mod, fromlist=["ChatCompletionRequest"]).ChatCompletionRequest
+            return importlib.import_module(mod).ChatCompletionRequest
         except ImportError:
             continue
-    pytest.skip("vLLM is not importable (see the module docstring for how to install it)")
+    pytest.skip(f"{server} is not importable (see the module docstring for how to install it)")
 
 
 TOKEN_IDS = {"A": 32, "B": 33, "C": 34, "D": 35}
@@ -348,11 +362,15 @@ def test_vllm_token_ids_are_asked_as_text_or_said_to_be_unusable(
         assert not bodies[-1].get("logprobs")
 
 
-def test_request_bodies_validate_against_vllm(tmp_path):
-    R = vllm_request_model()
-    with ScriptedServer(
-        lambda b, n: vllm_answer(b, b.get("return_tokens_as_token_ids") is None)
-    ) as srv:
+@pytest.mark.parametrize("server", sorted(SERVER_PROTOCOLS))
+def test_request_bodies_validate_against_the_server_s_own_request_model(server):
+    R = server_request_model(server)
+    as_ids = server == "vllm"  # only vLLM sends token_id:N, and takes the field that stops it
+
+    def script(body: dict, n: int) -> Reply:
+        return vllm_answer(body, as_ids and body.get("return_tokens_as_token_ids") is None)
+
+    with ScriptedServer(script) as srv:
         m = load_model(f"openai:Qwen/Qwen2-Audio-7B-Instruct@{srv.url}?{FAST}&system=S")
         clip = tone(1)
         m.answer(Request((clip, SR), "q01\n(A) a\n(B) b\n답: ", ("A", "B")))  # ids, then text
@@ -360,13 +378,32 @@ def test_request_bodies_validate_against_vllm(tmp_path):
         m3 = load_model(f"openai:x@{srv.url}?{FAST}&max_completion_tokens=9&top_logprobs=0")
         m3.answer(Request((clip, SR), "q03\n(A) a\n(B) b\n답: ", ("A", "B")))
         bodies = list(srv.requests)
-    assert [b.get("return_tokens_as_token_ids") for b in bodies] == [None, False, None, None]
+    assert srv.errors == []
+    overrides = [b.get("return_tokens_as_token_ids") for b in bodies]
+    assert overrides == ([None, False, None, None] if as_ids else [None, None, None])
     for body in bodies:
         req = R.model_validate(body)
-        assert req.messages and req.model == body["model"]
+        assert req.model == body["model"] and len(req.messages) == len(body["messages"])
         if body.get("logprobs"):
             assert req.logprobs is True and req.top_logprobs == 20
-    assert R.model_validate(bodies[3]).max_completion_tokens == 9
+        if body is not bodies[-2]:  # each one but the text-only request has the clip
+            samples, sr = sf.read(io.BytesIO(audio_as_parsed(req)), dtype="float32")
+            assert sr == SR and np.abs(samples - tone(1)).max() <= 1 / 32768
+    assert R.model_validate(bodies[-1]).max_completion_tokens == 9
+
+
+def audio_as_parsed(req) -> bytes:
+    """The WAV bytes of the first part of a parsed request's last message, as the server
+    holds them: vLLM keeps OpenAI's ``input_audio`` (a TypedDict), SGLang turns it into an
+    ``audio_url`` data URI as it validates."""
+    msg = req.messages[-1]
+    part = (msg["content"] if isinstance(msg, dict) else msg.content)[0]
+    if isinstance(part, dict):
+        assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
+        return base64.b64decode(part["input_audio"]["data"], validate=True)
+    head, _, data = part.audio_url.url.partition(",")
+    assert part.type == "audio_url" and head == "data:audio/wav;base64"
+    return base64.b64decode(data, validate=True)
 
 
 # ------------------------------------------------------------------ the audio arrives
