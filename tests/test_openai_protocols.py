@@ -164,6 +164,38 @@ def test_a_server_refusing_logprobs_gets_them_no_more_and_the_run_finishes(
     assert len(said) == 1 and "generation" in said[0]  # said once, not per request
 
 
+def test_a_server_taking_fewer_top_logprobs_gets_that_many(tmp_path, data):
+    """vLLM started with ``--max-logprobs 5`` refuses 20 with a 400 naming its limit (its
+    ErrorResponse: ``{"error": {"message", "type", "param", "code"}}``): asked with 5 from
+    then on, the logit scores kept."""
+    refused = []
+
+    def script(body: dict, n: int) -> Reply:
+        sdk_request(body)
+        if body.get("top_logprobs", 0) > 5:
+            refused.append(n)
+            msg = "Requested sample logprobs of 20, which is greater than max allowed: 5"
+            return Reply(
+                status=400,
+                body=error_body(msg, param="logprobs", type="BadRequestError", code=400),
+            )
+        return answer_of(body)
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv:
+        spec = f"openai:Qwen/Qwen2-Audio-7B-Instruct@{srv.url}?{FAST}"
+        assert run(spec, data, out, one_variant_prompts(tmp_path)) == 0
+        tops = [b.get("top_logprobs") for b in srv.requests]
+    assert srv.errors == [] and 1 <= len(refused) <= 2
+    assert tops.count(5) == ROWS and tops.count(20) == len(refused)
+    for r in by_id(out).values():
+        lab = "ABCD"[int(r["id"][1:]) % 4]
+        assert r["status"] == "ok" and max(r["logprobs"], key=r["logprobs"].get) == lab
+        assert r["meta"]["top_logprobs"] == 5 and "logprobs_off" not in r["meta"]
+    _, logit = logit_cell(out, "openai:Qwen/Qwen2-Audio-7B-Instruct")
+    assert logit is not None and (logit["correct"], logit["no_logprobs"]) == (ROWS, 0)
+
+
 def test_a_400_about_something_else_is_not_taken_for_a_logprobs_refusal(tmp_path):
     def script(body: dict, n: int) -> Reply:
         return Reply(status=400, body=error_body("Audio file might be corrupted", param="messages"))
