@@ -14,12 +14,23 @@ Used by the ``openai`` model adapter and by the LLM judge. What it adds over a b
   exception message the client raises has the key's value and any ``Authorization`` header
   value redacted (a server error body may echo them, and the runner stores and prints
   exception messages);
-* a base URL that must name its host and carry no credentials (``http://user:pass@host`` is
-  refused: the key goes in the environment variable, never in the URL);
+* a base URL that must name its host and carry no credentials (``http://user:pass@host``, or
+  any ``@`` before the host, is refused, and no error message repeats what came before the
+  ``@``: the key goes in the environment variable, never in the URL); its scheme and host are
+  compared without case and a default port is dropped (``HTTP://Host:80/v1`` is
+  ``http://host/v1``);
+* redirects are never followed: a 3xx answer is an error naming its target (following one
+  would send the audio, the prompt and the key to a server the user never named);
 * a parsed result: the text, the top log-probabilities of the first generated tokens when the
   server returns them, and how many attempts it took.
 
 Malformed responses (invalid JSON, no ``choices``) raise :class:`ChatError` after the retries.
+An answer without text (``content: null``, as a reasoning model out of tokens, a refusal or a
+tool call give, or an empty text cut by ``finish_reason`` ``length`` / ``content_filter``)
+raises :class:`EmptyAnswer` at once: the server answered, and would answer the same again. An
+HTTP error keeps what the server said (:attr:`ChatError.detail`, :attr:`ChatError.param`, read
+from OpenAI's ``{"error": {"message", "param", ...}}``, vLLM's flat ``{"message", "param"}`` or
+Google's ``[{"error": {...}}]``), so a caller can tell which parameter was refused.
 """
 
 from __future__ import annotations
@@ -44,11 +55,13 @@ __all__ = [
     "MAX_BACKOFF",
     "ChatError",
     "ChatResult",
+    "EmptyAnswer",
     "OpenAIClient",
     "body_parts",
     "check_base_url",
     "deadline",
     "encode_body",
+    "mask_credentials",
     "redact",
 ]
 
@@ -78,27 +91,47 @@ def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-def check_base_url(url: str, what: str = "base URL") -> str:
-    """``url`` when it is an ``http(s)://host...`` URL without credentials; else ``ValueError``
-    (which never repeats a password)."""
-    from urllib.parse import urlsplit
+# everything up to the last '@' of a URL's start: its user information (with or without scheme)
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.\-]*:)?//)?[^\s]*@")
+_DEFAULT_PORT = {"http": 80, "https": 443}
 
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError as exc:
-        raise ValueError(f"{what}: not a URL ({exc})") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+
+def mask_credentials(url: str) -> str:
+    """``url`` with everything before its last ``@`` (the ``user:pass`` of
+    ``http://user:pass@host``, or of ``user:pass@host`` without scheme) shown as ``***``; the
+    scheme is kept."""
+    return _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", url.strip(), count=1)
+
+
+def check_base_url(url: str, what: str = "base URL") -> str:
+    """``url`` when it is an ``http(s)://host...`` URL without credentials, its scheme and host
+    in lower case and a default port dropped (so ``HTTP://Host:80/v1`` and ``http://host/v1``
+    are one server); else ``ValueError``, whose message never repeats what came before an
+    ``@`` (a password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "@" in url:
         raise ValueError(
-            f"{what}: credentials in the URL ('user:pass@') are refused: they would be "
-            "written to run.json and every record; put the key in an environment variable "
-            "and name it with '?key_env=VAR' (the key is sent only as the Authorization header)"
+            f"{what}: {mask_credentials(url)!r}: credentials in the URL ('user:pass@') are "
+            "refused: they would be written to run.json and every record; put the key in an "
+            "environment variable and name it with '?key_env=VAR' (the key is sent only as the "
+            "Authorization header)"
         )
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{what}: {url!r} is not a URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
         raise ValueError(
             f"{what}: {url!r} is not an http(s) URL naming a host (e.g. http://127.0.0.1:8000/v1)"
         )
-    return url
+    netloc = f"[{host}]" if ":" in host else host  # hostname is lower case, without brackets
+    if port is not None and port != _DEFAULT_PORT[scheme]:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def deadline(timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> float:
@@ -109,12 +142,69 @@ def deadline(timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -
 
 
 class ChatError(RuntimeError):
-    """A request that failed for good; ``status`` is the last HTTP status (None if none)."""
+    """A request that failed for good; ``status`` is the last HTTP status (None if none).
 
-    def __init__(self, message: str, status: int | None = None, attempts: int = 0) -> None:
+    For an HTTP error, ``detail`` is the message of the server's error body and ``param`` the
+    request parameter it names, when it names one (both redacted; ``None`` otherwise)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        attempts: int = 0,
+        *,
+        detail: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+        self.detail = detail
+        self.param = param
+
+
+class EmptyAnswer(ChatError):
+    """A chat completion (HTTP 200) with no text to record: ``content`` is null (a reasoning
+    model that spent its tokens thinking, a refusal, a tool call) or empty while
+    ``finish_reason`` says it was cut (``length``, ``content_filter``). Not retried within the
+    request: the server answered. ``finish_reason`` and ``refusal`` are what it said."""
+
+    def __init__(self, finish_reason: str | None, refusal: str | None, what: str) -> None:
+        super().__init__(f"the server answered without text: {what}", 200, 1)
+        self.finish_reason = finish_reason
+        self.refusal = refusal
+
+
+def _no_text(choice: Mapping[str, Any], message: Mapping[str, Any]) -> EmptyAnswer:
+    """The :class:`EmptyAnswer` of a choice without text, saying why."""
+    finish = choice.get("finish_reason")
+    refusal = message.get("refusal")
+    parts = [f"finish_reason {finish!r}"]
+    if isinstance(refusal, str) and refusal:
+        parts.append(f"refusal: {refusal[:500]!r}")
+    else:
+        refusal = None
+    calls = message.get("tool_calls") or []
+    if calls:
+        names = [
+            str((c.get("function") or c.get("custom") or {}).get("name"))
+            for c in calls
+            if isinstance(c, dict)
+        ]
+        parts.append(f"tool_calls: {', '.join(names)} (no tool was offered)")
+    if finish == "length":
+        parts.append(
+            "the token limit ran out before any text (a reasoning model thinks first): raise "
+            "?max_tokens=N, or ?max_completion_tokens=N for models that count their reasoning "
+            "there"
+        )
+    elif finish == "content_filter":
+        parts.append("the server's content filter withheld the text")
+    return EmptyAnswer(finish if isinstance(finish, str) else None, refusal, "; ".join(parts))
+
+
+# a logprobs token of vLLM started with --return-tokens-as-token-ids
+_TOKEN_ID = re.compile(r"^token_id:\d+$")
 
 
 @dataclass
@@ -128,6 +218,9 @@ class ChatResult:
     finish_reason: str | None = None
     attempts: int = 1
     latency_s: float = 0.0
+    # the tokens came as ``token_id:N`` (vLLM's --return-tokens-as-token-ids): their text is
+    # not in the answer
+    token_ids: bool = False
 
 
 def _parse(body: Any) -> ChatResult:
@@ -135,25 +228,54 @@ def _parse(body: Any) -> ChatResult:
         choice = body["choices"][0]
         message = choice.get("message") or {}
         text = message.get("content")
-        if text is None:
-            text = choice.get("text", "")
-        if not isinstance(text, str):
+        if text is None and isinstance(choice.get("text"), str):
+            text = choice["text"]  # a server answering in the completions form
+        if text is not None and not isinstance(text, str):
             raise TypeError(f"content is {type(text).__name__}")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         # the body is cut by the caller, after redaction
         raise ChatError(f"malformed chat completion ({exc}): {body}") from None
+    if text is None or (not text and choice.get("finish_reason") in ("length", "content_filter")):
+        raise _no_text(choice, message)
     tops: list[dict[str, float]] = []
+    ids = False
     lp = choice.get("logprobs") or {}
     for tok in (lp.get("content") or []) if isinstance(lp, dict) else []:
         entries = tok.get("top_logprobs") or [tok]
-        tops.append(
-            {
-                str(e.get("token")): float(e.get("logprob"))
-                for e in entries
-                if e.get("logprob") is not None
-            }
-        )
-    return ChatResult(text=text, top_logprobs=tops, finish_reason=choice.get("finish_reason"))
+        top = {
+            str(e.get("token")): float(e.get("logprob"))
+            for e in entries
+            if e.get("logprob") is not None
+        }
+        ids = ids or any(_TOKEN_ID.match(t) for t in top)
+        tops.append(top)
+    return ChatResult(
+        text=text, top_logprobs=tops, finish_reason=choice.get("finish_reason"), token_ids=ids
+    )
+
+
+def _error_detail(payload: bytes) -> tuple[str | None, str | None]:
+    """``(message, param)`` of an HTTP error body: OpenAI's ``{"error": {"message", "param",
+    ...}}``, vLLM's flat ``{"object": "error", "message", "param"}``, Google's list
+    ``[{"error": {"code", "message", "status"}}]``; ``(None, None)`` for anything else."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None, None
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return None, None
+    err = body.get("error", body)
+    if isinstance(err, str):
+        return err, None
+    if not isinstance(err, dict):
+        return None, None
+    message, param = err.get("message"), err.get("param")
+    return (
+        message if isinstance(message, str) else None,
+        param if isinstance(param, str) else None,
+    )
 
 
 def _parse_models(body: Any) -> list[dict[str, Any]]:
@@ -343,23 +465,43 @@ class OpenAIClient:
                 t0 = time.perf_counter()
                 try:
                     data = _payload(body, self.timeout) if body is not None else None
+                    # never follow a redirect: it would send the audio, the prompt and the
+                    # key to a server the user did not name
                     async with self._client.request(
-                        method, url, data=data, headers=self._headers()
+                        method, url, data=data, headers=self._headers(), allow_redirects=False
                     ) as resp:
                         status = resp.status
                         payload = await resp.read()
                         retry_after = resp.headers.get("Retry-After")
+                        location = resp.headers.get("Location")
                     if status == 200:
                         try:
                             result = parse(json.loads(payload))
                         except ValueError as exc:  # invalid JSON (or not UTF-8)
                             raise ChatError(f"invalid JSON from server: {exc}", status) from None
                         return result, attempt + 1, time.perf_counter() - t0
+                    if 300 <= status < 400:
+                        target = mask_credentials(location) if location else "nowhere"
+                        raise self._error(
+                            f"HTTP {status}: {url} redirects to {target}; redirects are not "
+                            "followed (the audio, the prompt and the key would go to a server "
+                            "the model spec does not name): put the right URL in the spec",
+                            status,
+                            attempt + 1,
+                        )
                     # redact before cutting, so that no part of a key is left
                     text = payload.decode("utf-8", "replace")
                     last = f"HTTP {status}: {self._redact(text)[:200]}"
                     if status not in RETRY_STATUS:
-                        raise self._error(last, status, attempt + 1)
+                        detail, param = _error_detail(payload)
+                        err = self._error(last, status, attempt + 1)
+                        err.detail = self._redact(detail)[:500] if detail else None
+                        err.param = param
+                        raise err
+                except EmptyAnswer as exc:
+                    exc.attempts = attempt + 1
+                    exc.args = (self._redact(str(exc)),)
+                    raise
                 except ChatError as exc:
                     if exc.status is not None and exc.status != 200:
                         raise

@@ -157,6 +157,56 @@ def test_a_failing_server_is_taken_out_nothing_lost_nothing_duplicated(tmp_path,
         assert counts[h] == {"answered": len(sent[h]), "failed": 0, "taken_out": 0}
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Reply(status=404, body={"error": {"message": "The model `m` does not exist."}}),
+        Reply(body=b"<html><body>502 Bad Gateway</body></html>"),  # 200, not JSON
+        Reply(body={"detail": "not a chat completion"}),  # 200, JSON without choices
+        Reply(status=307, headers={"Location": "http://10.0.0.9/v1/chat/completions"}),
+    ],
+    ids=["404", "200-html", "200-json-without-choices", "307"],
+)
+def test_a_replica_answering_404_garbage_or_a_redirect_is_taken_out(tmp_path, data, bad):
+    prompts = one_variant_prompts(tmp_path)
+    with ScriptedServer(answer) as good, ScriptedServer(lambda b, n: bad) as wrong:
+        spec = f"openai:m@{wrong.url},{good.url}?{FAST}&cooloff=30"
+        assert go(spec, data, tmp_path / "run", prompts) == 0
+        assert len(good.requests) == 18  # every request, once
+        n_wrong = len(wrong.requests)
+    recs = [json.loads(x) for x in (tmp_path / "run" / PREDICTIONS).read_text().splitlines()]
+    assert len(recs) == 18 and {r["status"] for r in recs} == {"ok"}
+    assert {r["meta"]["server"] for r in recs} == {host_port(good.url)}
+    counts = json.loads((tmp_path / "run" / "run.json").read_text())["invocations"][-1]["servers"]
+    # taken out at its first failures (one per request in flight), then left alone
+    assert counts[host_port(wrong.url)]["answered"] == 0
+    assert 1 <= counts[host_port(wrong.url)]["taken_out"] <= 3 and n_wrong <= 3 * 2
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "openai:m@http://127.0.0.1:1/v1,user:pw-777@127.0.0.1:2/v1",  # an entry without scheme
+        "openai:m@http://127.0.0.1:1/v1,http://user:pw-777@127.0.0.1:2/v1",
+        "openai:m@user:pw-777@127.0.0.1:8000/v1",  # no scheme at all
+        "openai:m@user:pw-777@myhost/v1",  # no scheme, no port: was taken for a model name
+    ],
+)
+def test_credentials_anywhere_in_a_spec_are_refused_and_never_repeated(spec):
+    with pytest.raises(ValueError, match=r"credentials|scheme") as exc:
+        load_model(spec)
+    assert "pw-777" not in str(exc.value)
+
+
+def test_http_and_HTTP_name_one_server():
+    with pytest.raises(ValueError, match="twice"):
+        load_model("openai:m@HTTP://127.0.0.1:1/v1,http://127.0.0.1:1/v1")
+    with pytest.raises(ValueError, match="twice"):
+        load_model("openai:m@http://LOCALHOST:1/v1,http://localhost:1/v1/")
+    m = load_model("openai:m@HTTPS://Example.COM:443/v1,http://example.com:80/Other")
+    assert m.base_urls == ["https://example.com/v1", "http://example.com/Other"]
+
+
 def test_a_dead_server_in_the_list_costs_nothing_and_is_counted(tmp_path, data):
     prompts = one_variant_prompts(tmp_path)
     dead = closed_port_url()

@@ -168,3 +168,82 @@ def test_deadline_and_the_retry_after_cap():
         t0 = time.perf_counter()
         assert run(_one(s.url, max_backoff=0.2)).text == "ok"
         assert 0.2 <= time.perf_counter() - t0 < 2.0  # an hour asked, 0.2 s waited
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_names_its_target(status):
+    """aiohttp follows redirects by default: a POST answered 307 went, with the audio, the
+    prompt and the key, to whatever host the server named."""
+    with ScriptedServer(lambda b, n: Reply(body=completion("elsewhere"))) as other:
+        port = other.url.split(":")[2].split("/")[0]
+        target = f"http://user:pw-777@127.0.0.1:{port}/v1/chat/completions"
+        with ScriptedServer(lambda b, n: Reply(status=status, headers={"Location": target})) as s:
+            with pytest.raises(ChatError) as e:
+                run(_one(s.url, max_retries=2, backoff=0.01))
+            assert len(s.requests) == 1  # not retried: the server will say the same
+        assert other.requests == [] and other.model_requests == []
+    text = str(e.value)
+    assert e.value.status == status and "redirect" in text
+    assert f"127.0.0.1:{port}/v1/chat/completions" in text and "pw-777" not in text
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ({"content": None, "finish_reason": "length"}, "finish_reason 'length'"),
+        ({"content": None, "refusal": "I cannot do that."}, "I cannot do that."),
+        ({"content": "", "finish_reason": "content_filter"}, "finish_reason 'content_filter'"),
+    ],
+)
+def test_an_answer_without_text_raises_at_once(message, why):
+    from openai_server import chat_completion
+
+    from koala.openai_client import EmptyAnswer
+
+    with ScriptedServer(lambda b, n: Reply(body=chat_completion(**message))) as s:
+        with pytest.raises(EmptyAnswer) as e:
+            run(_one(s.url, max_retries=3, backoff=0.01))
+        assert len(s.requests) == 1  # the server answered: asking again gives the same
+    assert why in str(e.value) and e.value.status == 200
+
+
+def test_an_empty_text_that_stopped_is_an_answer():
+    from openai_server import chat_completion
+
+    with ScriptedServer(lambda b, n: Reply(body=chat_completion("", finish_reason="stop"))) as s:
+        r = run(_one(s.url))
+    assert r.text == "" and r.finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "user:pw-777@127.0.0.1:8000/v1",  # no scheme
+        "sk-pw-777@127.0.0.1:8000/v1",
+        "http://user:pw-777@127.0.0.1:8000/v1",
+        "HTTP://user:pw-777@host/v1",
+        "http://us@er:pw-777@host/v1",  # an unescaped "@" in the password
+    ],
+)
+def test_no_error_about_a_url_repeats_its_password(url, monkeypatch):
+    from koala.models.openai import OpenAIChatModel
+
+    for build in (
+        lambda: OpenAIClient(url, "m"),
+        lambda: OpenAIChatModel("m", base_url=f"http://127.0.0.1:1/v1,{url}"),
+    ):
+        with pytest.raises(ValueError) as e:
+            build()
+        assert "pw-777" not in str(e.value)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with pytest.raises(ValueError) as e:
+        OpenAIChatModel("m")
+    assert "pw-777" not in str(e.value) and "OPENAI_BASE_URL" in str(e.value)
+
+
+def test_a_url_s_scheme_and_host_are_compared_without_case():
+    from koala.openai_client import check_base_url
+
+    assert check_base_url("HTTP://LocalHost:8000/V1") == "http://localhost:8000/V1"
+    assert check_base_url("https://api.openai.com:443/v1") == "https://api.openai.com/v1"
+    assert check_base_url("http://[::1]:8000/v1") == "http://[::1]:8000/v1"

@@ -411,7 +411,11 @@ def _coerce(value: str) -> Any:
 
 
 _URL_START = re.compile(r"@(?=https?://)", re.IGNORECASE)
-_USERINFO = re.compile(r"(://)[^/?#\s]*@")
+# a URL's user information: after its scheme, or at the start of an entry of a fleet's list
+_USERINFO = re.compile(r"(^|,|://)(\s*)[^/?#\s,]*@")
+# a target whose part after its first '@' starts like 'user:pass@host' (no '/' before an '@'):
+# a URL without its scheme, with credentials, that would be read as a model name
+_TARGET_USERINFO = re.compile(r"^[^/\s]*@")
 # option names that would carry a secret in the spec (and so in run.json and every record)
 _SECRET_OPTIONS = frozenset({"api_key", "apikey", "key", "token", "password", "secret"})
 # what follows the last '@' of a target when it was meant as a URL without its scheme
@@ -419,8 +423,11 @@ _BARE_HOST = re.compile(r"^(localhost|[\w.-]+:\d+)(/|$)", re.IGNORECASE)
 
 
 def _shown(spec: str) -> str:
-    """``spec`` as error messages show it: a URL's ``user:pass@`` replaced by ``***@``."""
-    return _USERINFO.sub(r"\1***@", spec)
+    """``spec`` as error messages show it: after the first ``@`` (the kind and target come
+    before it), every ``user:pass@`` of a URL, with or without its scheme, and of each entry of
+    a fleet's list, replaced by ``***@``."""
+    head, at, rest = spec.partition("@")
+    return head + at + _USERINFO.sub(r"\1\2***@", rest)
 
 
 def _spec_error(spec: str, problem: str) -> ValueError:
@@ -480,6 +487,14 @@ def parse_spec(spec: str) -> ModelSpec:
             "https:// (KIND:TARGET@http://HOST:PORT/v1)",
         )
     kind, _, target = body.partition(":")
+    if url is None and "@" in target and _TARGET_USERINFO.match(target.partition("@")[2]):
+        raise _spec_error(
+            text,
+            "credentials in a URL without its scheme ('user:pass@host') are refused: they "
+            "would be taken for part of the model name and sent to the default endpoint; "
+            "write @http://HOST:PORT/v1 and put the key in an environment variable named with "
+            "'?key_env=VAR'",
+        )
     if not _KIND.match(kind):
         raise _spec_error(
             text, f"{kind!r} is not a model kind; known: {', '.join(available_kinds())}"

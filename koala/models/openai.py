@@ -30,6 +30,22 @@ forms in the top-k is absent from the mapping (it is not given ``-inf``: its pro
 unknown, only below the k-th token's); the answer's ``meta["labels_found"]`` says how many of
 the labels were found, and an answer with none has no log-probabilities.
 
+Servers that will not give log-probabilities: the run degrades, it does not stop (see
+:meth:`OpenAIChatModel._ask`). A 400 (or 422) naming ``logprobs`` (OpenAI's audio models,
+Gemini models without them) makes the adapter ask again without them, and not ask for them
+again in the run; ``token_id:N`` tokens (vLLM's ``--return-tokens-as-token-ids``) make it ask
+for text tokens (``return_tokens_as_token_ids: false``), and give up logprobs when the server
+keeps sending ids. A multiple-choice answer without log-probabilities says why in
+``meta["logprobs_off"]`` (:data:`LOGPROBS_REFUSED`, :data:`LOGPROBS_TOKEN_IDS`,
+:data:`LOGPROBS_NOT_RETURNED`) and ``meta["logprobs_detail"]`` (in words); a warning says it
+once per run. A limit the server names ("max allowed: 5") lowers ``top_logprobs`` instead
+(``meta["top_logprobs"]``). A 400 refusing ``max_tokens`` for ``max_completion_tokens``
+(OpenAI's reasoning models) sends the same limit under that name.
+
+An answer without text (``content: null``: a reasoning model out of tokens, a refusal, a tool
+call) raises :class:`koala.openai_client.EmptyAnswer`, naming its ``finish_reason`` and the
+refusal: the record is failed, asked again on the next run.
+
 How this differs from the published logit protocol ("input = audio + prompt + "\\n답: "; the
 scores are the next-token log-probabilities of each choice label (first single-token form
 among ``L``, ``(L)``, `` (L)``, `` L``), argmax over the labels only"): the server applies its
@@ -62,15 +78,19 @@ rounded up, at least 1) and each request goes to the healthy server with the few
 flight (ties taken in turn). A server whose request fails after its retries with a connection
 error, a time-out, a 5xx or a 429 is *taken out* for ``cooloff`` seconds (30) and the request is
 sent to another healthy server it has not tried, so a request is recorded failed only when every
-server failed it; when every server is out, a request goes to the one back soonest (so a dead
-fleet fails as one dead server does, and the runner's circuit breaker applies unchanged). Other
-errors (a 4xx: the request itself is refused) are not retried elsewhere. Every answer's
+server failed it (a redirect, a 401 / 403 / 404 / 405 and a 200 that is no chat completion count
+as the server's failure too, :func:`_server_fault`); when every server is out, a request goes
+to the one back soonest (so a dead fleet fails as one dead server does, and the runner's circuit
+breaker applies unchanged). Other errors (a 400, 413, 422: the request itself is refused; an
+answer without text) are not retried elsewhere. Every answer's
 ``meta["server"]`` names the server that gave it (``host:port``), and :meth:`server_counts`
 gives per-server counts for the run summary. Where a request is answered is transport: the URLs
 are not part of the request fingerprint (:func:`koala.runner.model_identity`).
 
 Options (``openai:MODEL@URL?KEY=VALUE``): ``key_env``, ``timeout`` (60 s), ``retries`` (4),
-``backoff`` (0.5 s), ``max_tokens`` (512), ``temperature`` (0), ``top_logprobs`` (20),
+``backoff`` (0.5 s), ``max_tokens`` (512), or ``max_completion_tokens`` (the same limit under
+the name OpenAI's reasoning models take; give one of the two), ``temperature`` (0),
+``top_logprobs`` (20),
 ``system`` (a system prompt, none by default), ``pool_size`` (8), ``breaker`` (8 consecutive
 failed requests; 0: off), ``max_audio_s`` (the server's input limit in seconds, e.g. 30 for a
 server that cuts clips at 30 s; unknown by default), ``per_server`` (requests in flight per
@@ -83,6 +103,7 @@ import asyncio
 import logging
 import math
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -96,11 +117,17 @@ from koala.openai_client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ChatError,
+    ChatResult,
+    EmptyAnswer,
     OpenAIClient,
     check_base_url,
+    mask_credentials,
 )
 
 __all__ = [
+    "LOGPROBS_NOT_RETURNED",
+    "LOGPROBS_REFUSED",
+    "LOGPROBS_TOKEN_IDS",
     "OpenAIChatModel",
     "label_forms",
     "label_logprobs",
@@ -113,6 +140,22 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_BREAKER = 8  # consecutive failed requests before the runner stops sending
 DEFAULT_COOLOFF = 30.0  # seconds a failing server of a fleet is left out
+DEFAULT_MAX_TOKENS = 512
+
+# Why a multiple-choice answer has no log-probabilities: its record's meta["logprobs_off"]
+# (meta["logprobs_detail"] says it in words)
+LOGPROBS_REFUSED = "refused"  # the server refused the logprobs parameter (a 400 naming it)
+LOGPROBS_TOKEN_IDS = "token_ids"  # tokens came as token_id:N, their text unknown (vLLM)
+LOGPROBS_NOT_RETURNED = "not_returned"  # asked, accepted, and none came back
+
+_LOGPROB_PARAMS = ("logprobs", "top_logprobs")
+# the most top_logprobs a server takes: "max allowed: 5" (vLLM --max-logprobs), "<= 5", "at most 5"
+_TOP_LIMIT = re.compile(r"(?:max(?:imum)? allowed:?|<=|at most|less than or equal to)\s*(\d+)")
+TOKEN_IDS_DETAIL = (
+    "the server sends its tokens as 'token_id:N' (vLLM started with "
+    "--return-tokens-as-token-ids) and not their text, so no choice label can be found among "
+    "them; restart it without --return-tokens-as-token-ids for logit scores"
+)
 
 
 # stands for a clip's base64 in a request's messages until the client splices it into the body
@@ -146,20 +189,44 @@ def label_logprobs(
 
 
 def split_urls(urls: str, what: str) -> list[str]:
-    """The URLs of ``URL1,URL2,...``, each checked (:func:`check_base_url`), without a
-    trailing ``/``; an empty entry or a URL listed twice is refused."""
-    out = [u.strip().rstrip("/") for u in urls.split(",")]
-    if not all(out):
-        raise ValueError(f"{what}: an empty URL in the list {urls!r}")
+    """The URLs of ``URL1,URL2,...``, each checked and normalised (:func:`check_base_url`:
+    scheme and host in lower case, no default port), without a trailing ``/``; an empty entry
+    or a server listed twice (``HTTP://h`` and ``http://h/`` included) is refused."""
+    parts = [u.strip() for u in urls.split(",")]
+    if not all(parts):
+        raise ValueError(f"{what}: an empty URL in the list {mask_credentials(urls)!r}")
+    out = [check_base_url(u, what).rstrip("/") for u in parts]
     if len(set(out)) != len(out):
-        raise ValueError(f"{what}: a URL is listed twice in {urls!r}")
-    return [check_base_url(u, what) for u in out]
+        twice = sorted({u for u in out if out.count(u) > 1})
+        raise ValueError(f"{what}: a URL is listed twice in {urls!r}: {', '.join(twice)}")
+    return out
 
 
 def _server_fault(exc: ChatError) -> bool:
     """A failure of the server rather than of the request: no HTTP answer (connection error,
-    time-out), a 5xx, or a 429 after every retry."""
-    return exc.status is None or exc.status >= 500 or exc.status == 429
+    time-out), a 5xx, a 429 after every retry, a redirect (3xx, never followed), 401 / 403 /
+    404 / 405 (another key, model or route there), or a 200 that is no chat completion
+    (invalid JSON, no ``choices``). An answer without text (:class:`EmptyAnswer`) is the
+    model's, not the server's: another replica would give the same."""
+    if isinstance(exc, EmptyAnswer):
+        return False
+    s = exc.status
+    return s is None or s >= 500 or s in (200, 401, 403, 404, 405, 429) or 300 <= s < 400
+
+
+def _names(exc: ChatError, *params: str) -> bool:
+    """Whether an HTTP 400/422 is about one of ``params``: the error's ``param`` is one of them,
+    or, when it names none, its message mentions one (case-insensitive)."""
+    if exc.status not in (400, 422):
+        return False
+    if exc.param:
+        return exc.param in params
+    said = (exc.detail or str(exc)).lower()
+    return any(p.lower() in said for p in params)
+
+
+def _without(params: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in keys}
 
 
 @dataclass
@@ -201,7 +268,7 @@ class OpenAIChatModel(ModelBase):
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         backoff: float = 0.5,
-        max_tokens: int = 512,
+        max_tokens: int | None = None,
         temperature: float = 0.0,
         top_logprobs: int = 20,
         system: str | None = None,
@@ -209,6 +276,7 @@ class OpenAIChatModel(ModelBase):
         breaker: int = DEFAULT_BREAKER,
         per_server: int | None = None,
         cooloff: float = DEFAULT_COOLOFF,
+        max_completion_tokens: int | None = None,
     ) -> None:
         self.model = model
         if base_url:
@@ -240,7 +308,23 @@ class OpenAIChatModel(ModelBase):
         self.timeout = float(timeout)
         self.retries = int(retries)
         self.backoff = float(backoff)
-        self.max_tokens = int(max_tokens)
+        if max_tokens is not None and max_completion_tokens is not None:
+            raise ValueError(
+                f"openai:{model}: give one of max_tokens= and max_completion_tokens= (the same "
+                "limit, under the name the server takes: OpenAI's reasoning models take only "
+                "max_completion_tokens)"
+            )
+        limit = max_completion_tokens if max_completion_tokens is not None else max_tokens
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"openai:{model}: a token limit of {limit!r}: give a number >= 1")
+        self.max_tokens = DEFAULT_MAX_TOKENS if limit is None else limit
+        # the name the limit is sent under (switched when a server refuses max_tokens)
+        self._limit_as = (
+            "max_completion_tokens" if max_completion_tokens is not None else "max_tokens"
+        )
+        self._limit_as_asked = self._limit_as
         self.temperature = float(temperature)
         self.top_logprobs = int(top_logprobs)
         self.supports_logprobs = self.top_logprobs > 0
@@ -256,6 +340,14 @@ class OpenAIChatModel(ModelBase):
         self._servers: list[_Server] = []
         self._open = False
         self._turn = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget what this run learnt of the server (see :meth:`_ask`)."""
+        self._limit_as = self._limit_as_asked
+        self._top = self.top_logprobs  # lowered when a server takes fewer
+        self._token_text = False  # send return_tokens_as_token_ids=false (vLLM)
+        self._logprobs_off: tuple[str, str] | None = None  # (LOGPROBS_*, why) once given up
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={','.join(self.base_urls)!r})"
@@ -304,10 +396,14 @@ class OpenAIChatModel(ModelBase):
         return out
 
     def params(self, request: Request) -> dict[str, Any]:
-        p: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if request.labels and self.top_logprobs > 0:
+        """The request's parameters besides the messages, as far as this run knows what the
+        server takes (see :meth:`_ask`)."""
+        p: dict[str, Any] = {"temperature": self.temperature, self._limit_as: self.max_tokens}
+        if request.labels and self.top_logprobs > 0 and self._logprobs_off is None:
             p["logprobs"] = True
-            p["top_logprobs"] = self.top_logprobs
+            p["top_logprobs"] = self._top
+            if self._token_text:
+                p["return_tokens_as_token_ids"] = False
         return p
 
     def _fleet(self, concurrency: int) -> list[_Server]:
@@ -327,6 +423,7 @@ class OpenAIChatModel(ModelBase):
         """Open connections for ``concurrency`` requests in flight (per server of a fleet:
         ``per_server``, or ``concurrency`` / N rounded up); the per-server counts start at 0."""
         self._servers = self._fleet(concurrency)
+        self._reset()
         for srv in self._servers:
             for c in srv.clients:
                 await c.__aenter__()
@@ -349,20 +446,146 @@ class OpenAIChatModel(ModelBase):
         }
 
     async def _ask(self, client: OpenAIClient, request: Request) -> Answer:
+        """One request on ``client``, fitted to what the server takes.
+
+        A server's 400 (or 422) naming a parameter the adapter can do without is answered by
+        asking again without it, and the run remembers it from then on (no 400 per request:
+        at most one per request in flight when the first came back; a warning once):
+
+        * ``logprobs`` / ``top_logprobs`` refused (hosted audio models): asked without them;
+          the answers of multiple-choice requests have no log-probabilities and their records
+          say why (``meta["logprobs_off"] = "refused"``, ``meta["logprobs_detail"]``); a limit
+          the server names ("max allowed: 5") lowers ``top_logprobs`` instead;
+        * ``max_tokens`` refused in favour of ``max_completion_tokens`` (OpenAI's reasoning
+          models): the same limit under that name.
+
+        Tokens that come as ``token_id:N`` (vLLM's ``--return-tokens-as-token-ids``) carry no
+        text to find a label in: the request is asked again with vLLM's per-request
+        ``return_tokens_as_token_ids: false``; a server that still sends ids (or refuses it)
+        gets no more logprobs for the run (``meta["logprobs_off"] = "token_ids"``, said once).
+        """
         raw: dict[str, bytes] = {}
         messages = self._messages(request.audio, request.prompt, raw)
-        result = await client.achat(messages, raw=raw, **self.params(request))
+        want = bool(request.labels) and self.top_logprobs > 0
+        params = self.params(request)
+        while True:
+            try:
+                result = await client.achat(messages, raw=raw, **params)
+            except ChatError as exc:
+                fitted = self._fit(exc, params)  # each fit drops or lowers a parameter
+                if fitted is None:
+                    raise
+                params = fitted
+                continue
+            if result.token_ids and "logprobs" in params:
+                if "return_tokens_as_token_ids" not in params:
+                    self._ask_token_text()
+                    params = {**params, "return_tokens_as_token_ids": False}
+                    continue
+                self._give_up_logprobs(LOGPROBS_TOKEN_IDS, TOKEN_IDS_DETAIL)
+            break
+        return Answer(result.text, *self._scores(request, want, params, result))
+
+    def _scores(
+        self, request: Request, want: bool, params: Mapping[str, Any], result: ChatResult
+    ) -> tuple[dict[str, float] | None, dict[str, Any]]:
+        """The label log-probabilities of an answer and its meta (why there are none)."""
         meta: dict[str, Any] = {
             "attempts": result.attempts,
             "latency_s": round(result.latency_s, 4),
             "finish_reason": result.finish_reason,
         }
-        lp = None
-        if request.labels and self.top_logprobs > 0:
-            found = label_logprobs(result.top_logprobs, request.labels)
-            meta["labels_found"] = len(found)
-            lp = found or None
-        return Answer(result.text, lp, meta)
+        if not want:
+            return None, meta
+        off: tuple[str, str] | None = None
+        if "logprobs" not in params:
+            off = self._logprobs_off or (LOGPROBS_REFUSED, "not asked")
+        elif result.token_ids:
+            off = (LOGPROBS_TOKEN_IDS, TOKEN_IDS_DETAIL)
+        elif not result.top_logprobs:
+            off = (LOGPROBS_NOT_RETURNED, "asked for logprobs; the answer had none")
+        if off is not None:
+            meta["logprobs_off"], meta["logprobs_detail"] = off
+            return None, meta
+        assert request.labels is not None
+        found = label_logprobs(result.top_logprobs, request.labels)
+        meta["labels_found"] = len(found)
+        if params["top_logprobs"] != self.top_logprobs:
+            meta["top_logprobs"] = params["top_logprobs"]  # the server's limit
+        return found or None, meta
+
+    def _fit(self, exc: ChatError, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The parameters to ask again with after ``exc`` (the run remembers the change);
+        ``None`` when ``exc`` is not about a parameter the adapter can do without."""
+        said = exc.detail or str(exc)
+        if "return_tokens_as_token_ids" in params and exc.status in (400, 422):
+            why = f"{TOKEN_IDS_DETAIL} (asking for text tokens was refused: {said[:200]})"
+            self._give_up_logprobs(LOGPROBS_TOKEN_IDS, why)
+            return _without(params, *_LOGPROB_PARAMS, "return_tokens_as_token_ids")
+        if "logprobs" in params and _names(exc, *_LOGPROB_PARAMS):
+            m = _TOP_LIMIT.search(said.lower())
+            top = int(m.group(1)) if m else 0
+            if 0 < top < params["top_logprobs"]:
+                self._lower_top(top, said)
+                return {**params, "top_logprobs": top}
+            self._give_up_logprobs(
+                LOGPROBS_REFUSED, f"the server refused 'logprobs' (HTTP {exc.status}: {said[:300]})"
+            )
+            return _without(params, *_LOGPROB_PARAMS, "return_tokens_as_token_ids")
+        low = said.lower()
+        if (
+            "max_tokens" in params
+            and _names(exc, "max_tokens")
+            and "max_completion_tokens" in low
+            and ("support" in low or "unrecognized" in low)
+        ):
+            self._limit_as_completion_tokens()
+            return {**_without(params, "max_tokens"), "max_completion_tokens": self.max_tokens}
+        return None
+
+    def _give_up_logprobs(self, code: str, why: str) -> None:
+        if self._logprobs_off is not None:
+            return
+        self._logprobs_off = (code, why)
+        log.warning(
+            "openai:%s: %s; multiple-choice requests are asked without logprobs for the rest of "
+            "the run: generation scores only, each record says why (meta.logprobs_off=%r)",
+            self.model,
+            why,
+            code,
+        )
+
+    def _lower_top(self, top: int, said: str) -> None:
+        if top < self._top:
+            self._top = top
+            log.warning(
+                "openai:%s: the server takes at most top_logprobs=%d (%s); asked with %d from "
+                "now on (records say meta.top_logprobs)",
+                self.model,
+                top,
+                said[:200],
+                top,
+            )
+
+    def _ask_token_text(self) -> None:
+        if not self._token_text:
+            self._token_text = True
+            log.info(
+                "openai:%s: the server sends token_id:N tokens (vLLM's "
+                "--return-tokens-as-token-ids); asking for text tokens "
+                "(return_tokens_as_token_ids=false) from now on",
+                self.model,
+            )
+
+    def _limit_as_completion_tokens(self) -> None:
+        if self._limit_as != "max_completion_tokens":
+            self._limit_as = "max_completion_tokens"
+            log.warning(
+                "openai:%s: the server refuses max_tokens; the limit (%d) is sent as "
+                "max_completion_tokens from now on",
+                self.model,
+                self.max_tokens,
+            )
 
     def _pick(self, servers: list[_Server], tried: set[int]) -> int | None:
         """The healthy untried server with the fewest requests in flight (ties in turn); when
