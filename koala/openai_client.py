@@ -107,15 +107,18 @@ def check_base_url(url: str, what: str = "base URL") -> str:
     """``url`` when it is an ``http(s)://host...`` URL without credentials, its scheme and host
     in lower case and a default port dropped (so ``HTTP://Host:80/v1`` and ``http://host/v1``
     are one server); else ``ValueError``, whose message never repeats what came before an
-    ``@`` (a password)."""
+    ``@`` (a password). The one rule for every URL the project sends to: model servers
+    (``openai:``) and the LLM judge alike."""
     from urllib.parse import urlsplit, urlunsplit
 
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{what}: give the server's http(s) base URL (e.g. http://HOST:PORT/v1)")
     if "@" in url:
         raise ValueError(
             f"{what}: {mask_credentials(url)!r}: credentials in the URL ('user:pass@') are "
-            "refused: they would be written to run.json and every record; put the key in an "
-            "environment variable and name it with '?key_env=VAR' (the key is sent only as the "
-            "Authorization header)"
+            "refused: they would be written to run.json, scores.json and the records; put the "
+            "key in an environment variable and name it (a model: '?key_env=VAR'; the judge: "
+            "--judge-key-env VAR), it is sent only as the Authorization header"
         )
     try:
         parts = urlsplit(url.strip())
