@@ -306,6 +306,75 @@ def test_a_server_refusing_max_tokens_gets_max_completion_tokens(tmp_path, data)
     assert {r["status"] for r in by_id(out).values()} == {"ok"}
 
 
+# ------------------------------------------------------------------ temperature refused
+
+# what OpenAI answers to temperature=0 on its reasoning models (o1, o3, o4-mini, gpt-5): a
+# value the model does not take, or (older models) the parameter itself
+TEMPERATURE_REFUSALS = {
+    "unsupported-value": error_body(
+        "Unsupported value: 'temperature' does not support 0 with this model. Only the "
+        "default (1) value is supported.",
+        param="temperature",
+        code="unsupported_value",
+    ),
+    "unsupported-parameter": error_body(
+        "Unsupported parameter: 'temperature' is not supported with this model.",
+        param="temperature",
+        code="unsupported_parameter",
+    ),
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(TEMPERATURE_REFUSALS))
+def test_a_server_refusing_temperature_is_asked_without_it(tmp_path, data, refusal, caplog):
+    """OpenAI's reasoning models refuse ``temperature=0`` with a 400 naming it: the request is
+    asked again without it, and no later request sends it (a 400 for the requests in flight
+    when the first came back at most); said once; each record says so
+    (``meta.temperature_off``)."""
+    refused = []
+
+    def script(body: dict, n: int) -> Reply:
+        sdk_request(body)
+        if "temperature" in body:
+            refused.append(n)
+            return Reply(status=400, body=TEMPERATURE_REFUSALS[refusal])
+        return answer_of(body)
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv, caplog.at_level(logging.WARNING):
+        rc = run(f"openai:o4-mini@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path))
+        sent = len(srv.requests)
+    assert srv.errors == [] and rc == 0
+    assert 1 <= len(refused) <= 2 and sent == ROWS + len(refused)
+    recs = by_id(out)
+    assert {r["status"] for r in recs.values()} == {"ok"} and len(recs) == ROWS
+    for r in recs.values():
+        assert r["meta"]["temperature_off"] == "refused"
+        assert max(r["logprobs"], key=r["logprobs"].get) == "ABCD"[int(r["id"][1:]) % 4]
+    said = [x.getMessage() for x in caplog.records if "temperature" in x.getMessage()]
+    assert len(said) == 1 and "without" in said[0]
+
+
+def test_temperature_none_never_sends_it_and_is_part_of_the_fingerprint(tmp_path, data):
+    from koala.runner import model_identity
+
+    with ScriptedServer(lambda body, n: (sdk_request(body), answer_of(body))[1]) as srv:
+        spec = f"openai:o4-mini@{srv.url}?{FAST}&temperature=none"
+        out = tmp_path / "run"
+        assert run(spec, data, out, one_variant_prompts(tmp_path)) == 0
+        assert len(srv.requests) == ROWS and all("temperature" not in b for b in srv.requests)
+        # what is sent changed: the default spec asks every request again, with temperature 0
+        default = spec.removesuffix("&temperature=none")
+        assert run(default, data, out, one_variant_prompts(tmp_path)) == 0
+        assert len(srv.requests) == 2 * ROWS
+        assert all(b["temperature"] == 0 for b in srv.requests[ROWS:])
+    a, b = (model_identity(load_model(x), x) for x in (spec, default))
+    assert a != b and a["options"]["temperature"] == "none"
+    for bad in ("hot", "-1"):
+        with pytest.raises(ValueError, match="temperature"):
+            load_model(f"openai:m@http://127.0.0.1:1/v1?temperature={bad}")
+
+
 # ------------------------------------------------------------------ vLLM token_id:N tokens
 
 
