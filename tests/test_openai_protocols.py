@@ -164,6 +164,81 @@ def test_a_server_refusing_logprobs_gets_them_no_more_and_the_run_finishes(
     assert len(said) == 1 and "generation" in said[0]  # said once, not per request
 
 
+def report_of(out: Path) -> tuple[dict, str, str]:
+    """``koala-bench score`` then ``report --html`` of a run folder: the shown variant's
+    scores from scores.json, results.md and results.html."""
+    import html
+
+    from koala import report, score
+
+    assert score.main([str(out), "--st-metrics", "bleu"]) == 0
+    scores = json.loads((out / "scores.json").read_text(encoding="utf-8"))
+    (model,) = scores["models"]
+    variant = scores["models"][model]["configs"]["sqa_click"]["variants"]["only"]
+    assert report.main([str(out), "--html", "--st-metrics", "bleu"]) == 0
+    md = (out / "results.md").read_text(encoding="utf-8")
+    page = html.unescape((out / "results.html").read_text(encoding="utf-8"))
+    return variant, md, page
+
+
+def test_a_logit_cell_says_the_server_refused_logprobs(tmp_path, data):
+    """A server refusing ``logprobs``: no logit figure, and the scores and every table say why
+    instead of a bare dash (the 8 answers' records say ``meta.logprobs_off = refused``)."""
+    model, refusal = REFUSALS["openai-param"]
+
+    def script(body: dict, n: int) -> Reply:
+        if "logprobs" in body:
+            return Reply(status=400, body=refusal)
+        return answer_of(body)
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv:
+        assert (
+            run(f"openai:{model}@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path)) == 0
+        )
+    variant, md, page = report_of(out)
+    assert variant["gen"]["accuracy"] == 1.0
+    logit = variant["logit"]
+    assert "accuracy" not in logit and logit["note"].startswith("not scored")
+    assert (logit["no_logprobs"], logit["no_logprobs_reasons"]) == (ROWS, {"refused": ROWS})
+    assert "logprobs" in logit["no_logprobs_detail"]["refused"]
+    cell = "/ — (the server refused logprobs: 8 of 8)"
+    assert cell in md and cell in page
+
+
+def test_a_logit_cell_says_why_some_answers_have_no_logprobs(tmp_path, data):
+    """Rows 0, 2, 4, 6 get the label log-probabilities (the right label most likely), rows
+    1 and 5 none at all, rows 3 and 7 top tokens that hold no label: logit accuracy 4/8, and
+    the cell counts the 4 without by reason."""
+
+    def script(body: dict, n: int) -> Reply:
+        sdk_request(body)
+        i = int(rid_of(body)[1:])
+        reply = answer_of(body)
+        choice = reply.body["choices"][0]
+        if i % 4 == 1:
+            choice["logprobs"] = None
+        elif i % 4 == 3:
+            choice["logprobs"]["content"] = token_logprobs([{"x": -0.1, "y": -2.0}])
+        return reply
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv:
+        assert run(f"openai:m@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path)) == 0
+    recs = by_id(out)
+    assert recs["q01"]["meta"]["logprobs_off"] == "not_returned"
+    assert recs["q03"]["meta"]["labels_found"] == 0 and recs["q03"]["logprobs"] is None
+    variant, md, page = report_of(out)
+    logit = variant["logit"]
+    assert (logit["accuracy"], logit["no_logprobs"]) == (0.5, 4)
+    assert logit["no_logprobs_reasons"] == {"not_returned": 2, "no_label": 2}
+    cell = (
+        "/ 50.0 (n=8, 4 without logprobs; the server returned none: 2, no label among the top "
+        "tokens: 2)"
+    )
+    assert cell in md and cell in page
+
+
 def test_a_server_taking_fewer_top_logprobs_gets_that_many(tmp_path, data):
     """vLLM started with ``--max-logprobs 5`` refuses 20 with a 400 naming its limit (its
     ErrorResponse: ``{"error": {"message", "type", "param", "code"}}``): asked with 5 from
