@@ -2,26 +2,29 @@
 OpenAI-compatible endpoint, vLLM and SGLang.
 
 Requests are checked against the OpenAI SDK's request types (:func:`openai_server.sdk_request`)
-and, where vLLM is importable, against vLLM's own ``ChatCompletionRequest``; answers are built
-from the SDK's ``ChatCompletion`` model (:func:`openai_server.chat_completion`). The error
-bodies are the ones those servers send (OpenAI: ``{"error": {"message", "type", "param",
-"code"}}``; Gemini's OpenAI-compatible endpoint: a list ``[{"error": {"code", "message",
-"status"}}]``).
+and against vLLM's and SGLang's own ``ChatCompletionRequest`` (:mod:`server_protocol`); answers
+are built from the SDK's ``ChatCompletion`` model (:func:`openai_server.chat_completion`). The
+error bodies are the ones those servers send (OpenAI: ``{"error": {"message", "type",
+"param", "code"}}``; Gemini's OpenAI-compatible endpoint: a list ``[{"error": {"code",
+"message", "status"}}]``).
 
-vLLM's and SGLang's request models are imported from an installed vLLM / SGLang when there
-is one. Their own dependencies pin a transformers older than the project's (and CUDA
-kernels), so they are installed apart, without them, into a folder put on ``PYTHONPATH``
-(vLLM 0.34.0's protocol module then imports in ~10 s, SGLang 0.5.23's in ~7 s; 0.6 GB and
-1.3 GB, triton being most of SGLang's)::
+vLLM and SGLang pin a transformers older than the project's (and torch builds with CUDA
+kernels), so their Python code is installed apart, without their dependencies:
 
-    pip install --no-deps --target /tmp/vllm-protocol vllm==0.34.0 msgspec pyzmq cachetools \\
-        prometheus_client cbor2 py-cpuinfo uvloop openai-harmony
+* vLLM 0.34.0 runs in ``make test``: ``scripts/vllm_protocol.sh`` installs it once with the
+  few small packages its protocol module imports (``pip install --no-deps --target
+  .venv-protocols/vllm vllm==0.34.0 msgspec pyzmq cachetools prometheus_client cbor2
+  py-cpuinfo uvloop openai-harmony``; 575 MB, ~30 s), and the Makefile sets
+  ``KOALA_VLLM_PROTOCOL=.venv-protocols/vllm``. The bodies are validated in a subprocess
+  whose ``PYTHONPATH`` is that folder alone (its import takes ~10 s), so nothing it brings
+  shadows this process's packages; without the variable the test skips and says so.
+* SGLang 0.5.23 (1.3 GB, triton being most of it) stays optional: its test runs in this
+  process when SGLang is importable, and skips otherwise::
+
     pip install --no-deps --target /tmp/sglang-protocol sglang==0.5.23 orjson msgspec triton \\
         ipython traitlets decorator jedi parso pexpect prompt_toolkit stack_data \\
         matplotlib-inline wcwidth executing asttokens pure_eval ptyprocess
-    PYTHONPATH=$PWD:/tmp/vllm-protocol:/tmp/sglang-protocol pytest tests/test_openai_protocols.py
-
-Without them those checks skip.
+    PYTHONPATH=$PWD:/tmp/sglang-protocol pytest tests/test_openai_protocols.py
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import base64
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -45,6 +51,7 @@ from openai_server import (
     sdk_request,
     token_logprobs,
 )
+from server_protocol import parsed, request_model
 from test_runner import (
     SR,
     asr_rows,
@@ -453,26 +460,15 @@ def test_temperature_none_never_sends_it_and_is_part_of_the_fingerprint(tmp_path
 # ------------------------------------------------------------------ vLLM token_id:N tokens
 
 
-# the module that holds each server's ChatCompletionRequest (vLLM >= 0.11 and older; SGLang)
-SERVER_PROTOCOLS = {
-    "vllm": (
-        "vllm.entrypoints.openai.chat_completion.protocol",
-        "vllm.entrypoints.openai.protocol",
-    ),
-    "sglang": ("sglang.srt.entrypoints.openai.protocol",),
-}
-
-
 def server_request_model(server: str):
     """The server's own ``ChatCompletionRequest`` pydantic model, or a skip."""
-    import importlib
-
-    for mod in SERVER_PROTOCOLS[server]:
-        try:
-            return importlib.import_module(mod).ChatCompletionRequest
-        except ImportError:
-            continue
-    pytest.skip(f"{server} is not importable (see the module docstring for how to install it)")
+    try:
+        return request_model(server)
+    except ImportError:
+        pytest.skip(
+            f"{server} is not importable in this process (see the module docstring for how to "
+            "install it apart)"
+        )
 
 
 TOKEN_IDS = {"A": 32, "B": 33, "C": 34, "D": 35}
@@ -538,10 +534,10 @@ def test_vllm_token_ids_are_asked_as_text_or_said_to_be_unusable(
         assert not bodies[-1].get("logprobs")
 
 
-@pytest.mark.parametrize("server", sorted(SERVER_PROTOCOLS))
-def test_request_bodies_validate_against_the_server_s_own_request_model(server):
-    R = server_request_model(server)
-    as_ids = server == "vllm"  # only vLLM sends token_id:N, and takes the field that stops it
+def adapter_bodies(as_ids: bool) -> list[dict]:
+    """The bodies the adapter sends for a multiple-choice request with a clip (with ``as_ids``,
+    a vLLM answering ``token_id:N`` first: asked again with ``return_tokens_as_token_ids:
+    false``), a text-only request, and one under ``max_completion_tokens`` without logprobs."""
 
     def script(body: dict, n: int) -> Reply:
         return vllm_answer(body, as_ids and body.get("return_tokens_as_token_ids") is None)
@@ -557,29 +553,75 @@ def test_request_bodies_validate_against_the_server_s_own_request_model(server):
     assert srv.errors == []
     overrides = [b.get("return_tokens_as_token_ids") for b in bodies]
     assert overrides == ([None, False, None, None] if as_ids else [None, None, None])
-    for body in bodies:
-        req = R.model_validate(body)
-        assert req.model == body["model"] and len(req.messages) == len(body["messages"])
+    return bodies
+
+
+def check_parsed(bodies: list[dict], held: list[dict]) -> None:
+    """What the server holds after parsing each body (:func:`server_protocol.parsed`) is what
+    was sent: model, messages, logprobs, the token limit, and the clip, which decodes to the
+    row's samples (16-bit rounding only)."""
+    assert len(held) == len(bodies)
+    for body, req in zip(bodies, held, strict=True):
+        assert req["model"] == body["model"] and req["messages"] == len(body["messages"])
         if body.get("logprobs"):
-            assert req.logprobs is True and req.top_logprobs == 20
-        if body is not bodies[-2]:  # each one but the text-only request has the clip
-            samples, sr = sf.read(io.BytesIO(audio_as_parsed(req)), dtype="float32")
+            assert req["logprobs"] is True and req["top_logprobs"] == 20
+        if "(A)" in prompt_text(body):  # each one but the text-only request has the clip
+            wav = base64.b64decode(req["audio"], validate=True)
+            samples, sr = sf.read(io.BytesIO(wav), dtype="float32")
             assert sr == SR and np.abs(samples - tone(1)).max() <= 1 / 32768
-    assert R.model_validate(bodies[-1]).max_completion_tokens == 9
+        else:
+            assert req["audio"] is None
+    assert held[-1]["max_completion_tokens"] == 9
 
 
-def audio_as_parsed(req) -> bytes:
-    """The WAV bytes of the first part of a parsed request's last message, as the server
-    holds them: vLLM keeps OpenAI's ``input_audio`` (a TypedDict), SGLang turns it into an
-    ``audio_url`` data URI as it validates."""
-    msg = req.messages[-1]
-    part = (msg["content"] if isinstance(msg, dict) else msg.content)[0]
-    if isinstance(part, dict):
-        assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
-        return base64.b64decode(part["input_audio"]["data"], validate=True)
-    head, _, data = part.audio_url.url.partition(",")
-    assert part.type == "audio_url" and head == "data:audio/wav;base64"
-    return base64.b64decode(data, validate=True)
+def test_request_bodies_validate_against_sglang_s_own_request_model():
+    """SGLang 0.5.23's ``ChatCompletionRequest``, in this process when SGLang is importable
+    (1.3 GB with triton: not installed by ``make test``, so this skips there)."""
+    R = server_request_model("sglang")
+    bodies = adapter_bodies(as_ids=False)  # only vLLM sends token_id:N and takes the override
+    check_parsed(bodies, [parsed(R, b) for b in bodies])
+
+
+def vllm_protocol_folder() -> Path:
+    """The folder holding vLLM 0.34.0's protocol module (``$KOALA_VLLM_PROTOCOL``, relative to
+    the repository or absolute), or a skip when the variable is unset."""
+    folder = os.environ.get("KOALA_VLLM_PROTOCOL")
+    if not folder:
+        pytest.skip(
+            "$KOALA_VLLM_PROTOCOL is not set: `make test` sets it to .venv-protocols/vllm, "
+            "where scripts/vllm_protocol.sh installs vLLM 0.34.0's protocol module"
+        )
+    path = Path(folder)
+    path = path if path.is_absolute() else Path(__file__).resolve().parent.parent / path
+    assert (path / "vllm").is_dir(), f"$KOALA_VLLM_PROTOCOL={folder}: no vllm package in {path}"
+    return path
+
+
+def test_request_bodies_validate_against_vllm_s_own_request_model(tmp_path):
+    """vLLM 0.34.0's ``ChatCompletionRequest`` parses every body the adapter sends (the
+    ``return_tokens_as_token_ids`` override included) and holds the clip that was sent. vLLM
+    is imported in a subprocess whose ``PYTHONPATH`` is its folder alone, so nothing there
+    shadows this process's packages."""
+    folder = vllm_protocol_folder()
+    bodies = adapter_bodies(as_ids=True)
+    # and one body vLLM must refuse, so that the check is not vacuous
+    bad = {**bodies[0], "top_logprobs": "many"}
+    (tmp_path / "bodies.json").write_text(json.dumps([*bodies, bad]), encoding="utf-8")
+    script = Path(__file__).resolve().parent / "server_protocol.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "vllm", str(tmp_path / "bodies.json"), str(tmp_path / "o")],
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((tmp_path / "o").read_text(encoding="utf-8"))
+    assert out["version"] == "0.34.0" and out["module"].startswith("vllm.entrypoints.openai")
+    *held, refused = out["requests"]
+    assert all("error" not in h for h in held), held
+    check_parsed(bodies, held)
+    assert "top_logprobs" in refused["error"]
 
 
 # ------------------------------------------------------------------ the audio arrives
