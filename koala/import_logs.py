@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="koala-bench import", description=__doc__)
+    from koala.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="koala-bench import", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
