@@ -24,6 +24,7 @@ from koala.predictions import FAILED, OK
 __all__ = ["LOG_SUFFIXES", "log_files", "read_logs", "sample_record"]
 
 LOG_SUFFIXES = (".eval", ".json")
+CANARY_TASK = "koala_canary"
 _REQUIRED = ("config", "task", "variant", "condition", "id", "ref")
 
 
@@ -108,8 +109,12 @@ def read_logs(
             log = read_eval_log(str(f))
         except Exception as exc:
             raise ValueError(f"{f}: not an inspect log ({type(exc).__name__}: {exc})") from exc
+        if log.eval.task.split("/")[-1] == CANARY_TASK:
+            continue  # the canary is a check, not a result
         logs.append((log.eval.created or "", str(f), log))
     logs.sort(key=lambda t: (t[0], t[1]))
+    if not logs:
+        raise ValueError(f"{path}: no log of a KoALa-Bench task (only the canary's)")
     models = sorted({log.eval.model for _, _, log in logs})
     if len(models) != 1:
         raise ValueError(f"{path}: logs of several models {models}; import one model at a time")

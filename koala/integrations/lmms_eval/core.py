@@ -312,9 +312,7 @@ def _canary_docs(dataset: Any) -> Any:
     for k, row in enumerate(picked):
         for cond in ("own", "silence", "other"):
             other = picked[(k + 1) % len(picked)][col] if cond == "other" else None
-            rows.append(
-                {**row, TASK_COLUMN: CANARY_TASK, CANARY_COLUMN: cond, CANARY_CLIP: other}
-            )
+            rows.append({**row, TASK_COLUMN: CANARY_TASK, CANARY_COLUMN: cond, CANARY_CLIP: other})
     features = raw.features.copy()
     features[TASK_COLUMN] = datasets.Value("string")
     features[CANARY_COLUMN] = datasets.Value("string")
