@@ -553,6 +553,39 @@ def test_vllm_force_simple_is_refused(cache_env: Path) -> None:
         core.doc_to_audio(doc, core.MODEL_KWARGS["vllm"])
 
 
+def test_vllm_chat_class_builds_each_items_request_with_its_clip(cache_env: Path) -> None:
+    """`--model vllm` (in-process vLLM, a GPU machine with the vllm package: not here): the
+    class's own request builder (make_one_request, what it hands LLM.chat) carries each item's
+    clip as an audio_url data URI; the engine itself is not started."""
+    from lmms_eval.models.chat.vllm import VLLM
+    from lmms_eval.tasks import TaskManager, get_task_dict
+
+    tasks = ("koala_sqa_click", "koala_sca_qa_kpop")
+    manager = TaskManager("WARNING", include_path=str(PKG), model_name="vllm")
+    task_dict = get_task_dict(list(tasks), manager, "chat")
+    lm = object.__new__(VLLM)  # no engine: the attributes make_one_request reads
+    lm.task_dict, lm.max_new_tokens, lm.is_qwen3_vl = {}, 256, False
+    lm.max_pixels, lm.min_image_pixels, lm.max_frame_num, lm.fps, lm.nframes = 1, 1, 1, None, 1
+
+    def leaves(d: dict[Any, Any]) -> Iterable[Any]:
+        for v in d.values():
+            yield from leaves(v) if isinstance(v, dict) else [v]
+
+    by_name = {t.config.task: t for t in leaves(task_dict)}
+    assert sorted(by_name) == sorted(_task_names(tasks))
+    received = []
+    for name, task in by_name.items():
+        lm.task_dict[name] = task.dataset
+        task.build_all_requests(limit=None, rank=0, world_size=1)
+        for req in task.instances:
+            messages, params = lm.make_one_request(req)
+            assert params["temperature"] == 0
+            (part,) = [p for p in messages[0]["content"] if p["type"] != "text"]
+            text = "".join(p["text"] for p in messages[0]["content"] if p["type"] == "text")
+            received.append((text, _data_uri(part["audio_url"]["url"])))
+    assert_each_got_its_own_clip(received, expected_requests(cache_env, tasks))
+
+
 # ----------------------------------------------------------------------- the canary
 def _constant(body: dict[str, Any], n: int) -> Reply:
     return Reply(body=completion("(A)"))
