@@ -16,7 +16,7 @@ import base64
 import io
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,15 @@ def mini_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cache_env(mini_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cache_env(mini_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    # lmms-eval resolves its datasets cache once per process (lru_cache): resolve it anew
+    # here and forget it after, for the next test's cache
+    from lmms_eval.api.task import _resolve_hf_datasets_cache_dir
+
     monkeypatch.setenv("HF_DATASETS_CACHE", str(mini_cache))
-    return mini_cache
+    _resolve_hf_datasets_cache_dir.cache_clear()
+    yield mini_cache
+    _resolve_hf_datasets_cache_dir.cache_clear()
 
 
 def _rows(cache: Path, config: str) -> list[dict[str, Any]]:

@@ -268,10 +268,12 @@ def test_lmms_eval_run_and_import_agree(
     pytest.importorskip("lmms_eval", reason="lmms-eval is not installed")
     import datasets
     from lmms_eval.__main__ import cli_evaluate
+    from lmms_eval.api.task import _resolve_hf_datasets_cache_dir
     from lmms_eval.models import MODEL_REGISTRY_V2
     from lmms_eval.models.registry_v2 import ModelManifest
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(mini_cache))
+    _resolve_hf_datasets_cache_dir.cache_clear()  # lmms-eval resolves it once per process
     rows = {
         c: list(
             datasets.load_dataset(
