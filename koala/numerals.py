@@ -1,0 +1,610 @@
+"""Read Korean numbers the same way whatever way they are written (the ``koala_numerals`` preset).
+
+Zeroth's references spell numbers out as read aloud, with a space between the parts
+("이천 십 팔 년", "천 이백 십 원대", "오 퍼센트"), while most ASR models write digits
+("2018년", "1,210원대", "5%"). :func:`read_numerals` rewrites every number it recognises, on
+either side, as one canonical digit string, so that the CER compares the numbers and not the
+way they are written. Everything it does not recognise is left as it is.
+
+What is read
+------------
+* Sino-Korean numerals, spaced or not: "이천 십 팔", "천 이백 십", "육십 사", "일 조 사천 억";
+  the value, never the spelling, is kept (a wrong number stays an error: "2019년" against
+  "이천 십 팔 년" is one substitution).
+* native numerals before a counter: "세 개", "두 명", "스무 살", "열두 시", "서른 두 살";
+* digits, with thousands separators and decimals ("1,210", "0.5"), and mixed forms
+  ("1만 5천", "만 오천", "2억 5천만");
+* "%" as "퍼센트"; decimals "오 쩜 구", "영 점 오"; ordinals "제 이 차" / "제2차"; fractions
+  "삼 분의 일" / "3분의 1"; "유 월" / "시 월" (June, October); ranges "이 삼 일" (2-3 days),
+  "여섯 에서 열 두 개월".
+
+The canonical form
+------------------
+Integers are written in digits grouped by 만 as Korean orthography writes numbers
+(한글 맞춤법 제44항: "수를 적을 적에는 '만(萬)' 단위로 띄어 쓴다"): 2018 -> ``2018``,
+15000 -> ``1만5000``, 1,291,900,000,000 -> ``1조2919억``; a decimal point is ``점``
+(0.5 -> ``0점5``); "%" is ``퍼센트``. The counter after a number is left as written.
+
+When a spelled word is a number
+-------------------------------
+A word that only looks like a numeral stays text; these rules decide, in this order:
+
+1. A number starts at the start of a word (after a space, punctuation or the start of the
+   text): "회사 일" keeps its "사 일". Digits are always numbers.
+2. A spelled number is read only when what follows makes it one: a counter of its system
+   (Sino-Korean "년 월 일 층 원 퍼센트 ...", native "개 명 살 시 마리 ..."), then nothing but
+   particles and suffixes to the end of the word ("년이었다", "원대까지", "층으로"); or a
+   decimal point; or "분의" (a fraction); or, for a Sino-Korean number of two or more
+   syllables with 십/백/천 in it ("삼십", "천 이백"), the end of the word. So "이 노인",
+   "이 사람", "일이 많다", "사과" and "이 대표는" stay text.
+3. A number of one syllable joined to its counter is a word, as Korean writes it: "이번",
+   "일부", "사건", "구조", "만일", "한번" stay text; "이 번", "일 부" are numbers. Months are
+   the exception ("삼월", "유월"), and "삼분의 일".
+4. "이" alone (not after "제") is read only before counters that do not follow the
+   demonstrative "this" in speech (년, 월, 퍼센트, 원, 개월, ...): "이 분", "이 번", "이 일",
+   "이 층" stay text ("this person", "this time", "this matter", "this floor").
+
+Known limits: a spaced "이 번" ('number two') against a hypothesis "이번" counts as an error;
+"하나, 둘, 셋" without a counter are not read; units written in Latin letters ("4km") are
+deleted by the character rule as before, so they do not match "4킬로미터".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = ["ReadNumerals", "canonical_number", "read_numerals"]
+
+SINO_DIGITS = {"일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "칠": 7, "팔": 8, "구": 9}
+ZERO = {"영": 0, "공": 0}
+SMALL_UNITS = {"십": 10, "백": 100, "천": 1000}
+BIG_UNITS = {"만": 10**4, "억": 10**8, "조": 10**12}
+NATIVE_ONES = {
+    "한": 1, "두": 2, "세": 3, "네": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9,
+}  # fmt: skip
+NATIVE_TENS = {
+    "열": 10, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50, "예순": 60, "일흔": 70, "여든": 80,
+    "아흔": 90,
+}  # fmt: skip
+
+# counters after a spelled Sino-Korean number
+SINO_COUNTERS = """
+년 월 일 분 초 층 원 달러 불 엔 위안 유로 파운드 퍼센트 세 대 차 회 호 번 번째 권 석 위 등
+등급 주 주년 주일 개월 개국 개 명 인 건 톤 킬로그램 킬로미터 킬로 미터 센티미터 센티
+밀리미터 밀리 그램 리터 제곱킬로미터 제곱미터 평 헥타르 도 배 배럴 학년 교시 종 강 승 패
+골 단계 쪽 페이지 절 항 편 화 호선 번지 동 분기 세기 시간 마리 가구 표 순위 기압 포인트
+""".split()
+# counters after a native number (units of measure too: speech says "네 킬로미터")
+NATIVE_COUNTERS = """
+개 명 살 시 시간 마리 번 번째 권 대 달 가지 주 주일 개월 채 잔 병 벌 켤레 곳 군데 배 건 장 줄
+통 그루 송이 포기 자루 척 쌍 분 끼 판 차례 해 걸음 마디 칸 개국 팀 표 컵 그릇 가구 군
+킬로미터 미터 센티미터 밀리미터 킬로그램 그램 리터 톤 시즌 종류 과목 문제
+""".split()
+# a lone "이" is also the demonstrative "this" (이 분, 이 번, 이 일, 이 층, 이 차 ...): read it
+# only before counters that "this" does not take in speech
+I_COUNTERS = """
+년 월 퍼센트 원 달러 엔 위안 유로 파운드 세 학년 호선 톤 킬로그램 킬로미터 킬로 미터
+센티미터 센티 밀리미터 그램 리터 개월 주년 세기 분기 교시
+""".split()
+# particles, suffixes and copula endings that may follow a counter up to the end of the word
+# ("년이었다", "원대까지", "층으로", "일께", "년째", "분의", "퍼센트가량", "년동안")
+TAIL = """
+은 는 이 가 을 를 에 에서 에게 께 께서 의 도 만 까지 부터 와 과 로 으로 나 이나 보다 처럼 밖에
+뿐 마다 만큼 라도 든 면 고 며 다 였 었 인 인데 인가 입니다 에요 예요 야 란 라 라는 씩 째 간 여
+가량 쯤 경 정도 동안 이상 이하 미만 남짓 안팎 내외 대 짜리 당 초 말 중 초반 중반 후반 말경 전
+후 뒤 치 엔 지 지만 선 랑 요 죠 네 서
+""".split()
+# one-syllable numbers joined to a counter that are words, not numbers
+JOINED_WORDS = frozenset(
+    """
+    만일 만세 천장 십분 백인 만점 천사 만년 세대 세배 세분 두통 열대 열병 한배 한팀 한대 한시
+    세시
+    """.split()
+)
+
+_HANGUL = "가-힣"
+_NUMERAL_SYLLABLES = "".join([*SINO_DIGITS, *SMALL_UNITS, *BIG_UNITS])
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(sorted(set(words), key=len, reverse=True))
+
+
+_TAIL_END = f"(?:{_alternation(TAIL)})*(?![{_HANGUL}])"
+_SINO_COUNTER = re.compile(rf"(\s*)(여\s*)?({_alternation(SINO_COUNTERS)})(?={_TAIL_END})")
+_NATIVE_COUNTER = re.compile(rf"(\s*)(여\s*)?({_alternation(NATIVE_COUNTERS)})(?={_TAIL_END})")
+_ANY_COUNTER = re.compile(
+    rf"(\s*)(여\s*)?({_alternation(SINO_COUNTERS + NATIVE_COUNTERS)})(?={_TAIL_END})"
+)
+_WORD_END = re.compile(_TAIL_END)
+_RANGE = re.compile(r"\s*(?:에서|부터|내지|~|∼|〜|-|–)\s*")
+_FRACTION_OF = re.compile(r"의\s*")
+_NATIVE = re.compile(
+    rf"(?:({_alternation(list(NATIVE_TENS))})\s*({_alternation(list(NATIVE_ONES))})?"
+    rf"|(스무)|({_alternation(list(NATIVE_ONES))}))"
+)
+_MONTH = re.compile(rf"(유|시)(\s*)월(?={_TAIL_END})")
+# one token of a Sino-Korean or digit number: digits (decimal point kept), a numeral syllable,
+# or a decimal point word
+_TOKEN = re.compile(rf"(\s*)(\d+(?:\.\d+)?|[{_NUMERAL_SYLLABLES}영공]|쩜|점)")
+# where a number may start: digits anywhere; at the start of a word, numeral syllables that
+# reach a counter, two numeral syllables, a native numeral and its counter, a month, a decimal
+# (a cheap filter run by the regex engine; :class:`_Reader` decides)
+_SYL = f"[{_NUMERAL_SYLLABLES}영공]"
+_START = re.compile(
+    rf"\d|(?<![{_HANGUL}])(?=(?:제\s+)?(?:{_SYL}(?:\s*{_SYL})*\s*(?:여\s*)?"
+    rf"(?:{_alternation(SINO_COUNTERS)})|{_SYL}\s*(?:{_SYL}|쩜|점)"
+    rf"|(?:{_alternation(list(NATIVE_TENS) + list(NATIVE_ONES) + ['스무'])})\s*"
+    rf"(?:{_alternation(list(NATIVE_ONES))})?\s*(?:{_alternation(NATIVE_COUNTERS)}|{_RANGE.pattern})"
+    rf"|[유시]\s*월))"
+)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_PERCENT = re.compile(r"\s*[%％]")
+
+
+def canonical_number(value: int | Decimal, fraction: str | None = None) -> str:
+    """The canonical digits of a number: groups of four by 만/억/조 (zero groups left out,
+    the others after the first zero-padded), then ``점`` and the ``fraction`` digits as written.
+
+    >>> canonical_number(2018), canonical_number(15000), canonical_number(1291900000000)
+    ('2018', '1만5000', '1조2919억')
+    """
+    n = int(value)
+    groups: list[str] = []
+    for unit, size in (("조", 10**12), ("억", 10**8), ("만", 10**4), ("", 1)):
+        group, n = divmod(n, size)
+        if group:
+            groups.append((f"{group:04d}" if groups and group < 10**4 else str(group)) + unit)
+    head = "".join(groups) or "0"
+    return head if fraction is None else f"{head}점{fraction}"
+
+
+@dataclass
+class _Number:
+    """One number being read: ``total`` (big-unit part), ``section`` (below 만), ``pending``
+    (a digit or digit run not yet multiplied), the units seen (for their order)."""
+
+    start: int
+    end: int = 0
+    total: int = 0
+    section: int = 0
+    pending: int | None = None
+    last_small: int = 10**5
+    last_big: int = 10**20
+    syllables: int = 0
+    small: bool = False
+    digits: bool = False
+    fraction: str | None = None
+    decimal_digits: str | None = None  # digits written with a point: "0.5"
+    last: str = ""
+    part_start: int = -1  # where the part after the last big unit starts
+    big_end: int = -1  # where the last big unit ends
+
+    def value(self) -> str:
+        if self.decimal_digits is not None:
+            whole, frac = self.decimal_digits.split(".")
+            return canonical_number(int(whole), frac)
+        n = self.total + self.section + (self.pending or 0)
+        return canonical_number(n, self.fraction)
+
+    @property
+    def started(self) -> bool:
+        return self.syllables > 0 or self.digits
+
+
+def _read_sino(text: str, pos: int) -> list[_Number]:
+    """Sino-Korean and digit numbers from ``pos``: one or more, a new one only after a space
+    (a range "이 삼", "십 칠 십 팔"); stops at the first token that is no part of a number."""
+    numbers: list[_Number] = []
+    cur: _Number | None = None
+
+    def gap_before(at: int) -> bool:
+        return at > 0 and text[at - 1].isspace()
+
+    i = pos
+    n = len(text)
+    while i < n:
+        m = _TOKEN.match(text, i)
+        if m is None:
+            break
+        gap, tok = m.group(1), m.group(2)
+        if cur is None and gap:
+            break
+        tstart = m.start(2)
+
+        def new() -> _Number | None:
+            # a new number of the same phrase needs a space before it
+            if cur is not None and not gap:
+                return None
+            return _Number(start=tstart)
+
+        if tok[0].isdigit():
+            if cur is not None and not gap and cur.started:
+                break  # "12" then "3": no; digits after a numeral syllable without a space
+            if (
+                cur is not None
+                and cur.pending is None
+                and cur.section == 0
+                and cur.total
+                and cur.decimal_digits is None
+                and "." not in tok
+                and int(tok) < 10**4
+            ):
+                cur.pending = int(tok)  # "1만 5000"
+                cur.digits = True
+            else:
+                nxt = new()
+                if nxt is None:
+                    break
+                if cur is not None:
+                    numbers.append(cur)
+                cur = nxt
+                cur.digits = True
+                if "." in tok:
+                    cur.decimal_digits = tok
+                else:
+                    cur.pending = int(tok)
+                    if len(tok) > 1 and tok[0] == "0":
+                        cur.decimal_digits = f"{tok}."  # leading zeros: keep as written
+            if cur.part_start < 0 and cur.big_end >= 0:
+                cur.part_start = tstart
+            cur.end = m.end(2)
+            cur.last = tok
+            i = m.end(2)
+            continue
+        if tok in SINO_DIGITS:
+            if cur is not None and cur.pending is None and cur.decimal_digits is None:
+                if gap or cur.syllables or cur.digits:
+                    cur.pending = SINO_DIGITS[tok]
+                else:
+                    break
+            else:
+                nxt = new()
+                if nxt is None:
+                    break
+                if cur is not None:
+                    numbers.append(cur)
+                cur = nxt
+                cur.pending = SINO_DIGITS[tok]
+            cur.syllables += 1
+        elif tok in SMALL_UNITS:
+            unit = SMALL_UNITS[tok]
+            ok = (
+                cur is not None
+                and cur.decimal_digits is None
+                and unit < cur.last_small
+                and (cur.pending is None or cur.pending < 10)
+            )
+            if not ok:
+                nxt = new()
+                if nxt is None:
+                    break
+                if cur is not None:
+                    numbers.append(cur)
+                cur = nxt
+            assert cur is not None
+            cur.section += (cur.pending if cur.pending is not None else 1) * unit
+            cur.pending = None
+            cur.last_small = unit
+            cur.small = True
+            cur.syllables += 1
+        elif tok in BIG_UNITS:
+            unit = BIG_UNITS[tok]
+            if tok == "만" and text.startswith("에", m.end(2)):
+                break  # "십 일 만에": "after ten days", not 110,000
+            if cur is not None and cur.fraction is not None:
+                # "일 점 오 억": the spelled decimal times the unit
+                whole = cur.total + cur.section + (cur.pending or 0)
+                cur.decimal_digits = f"{whole}.{cur.fraction}"
+                cur.fraction = None
+                cur.total = cur.section = 0
+            has_part = cur is not None and (cur.section or cur.pending is not None)
+            if (
+                cur is not None
+                and has_part
+                and unit < cur.last_big
+                and (cur.pending or 0) < 10**4
+                and cur.decimal_digits is None
+            ):
+                cur.total += (cur.section + (cur.pending or 0)) * unit
+            elif (
+                cur is not None
+                and cur.decimal_digits is not None
+                and cur.decimal_digits.count(".") == 1
+                and not cur.decimal_digits.endswith(".")
+            ):
+                # "1.5억": the decimal times the unit
+                value = Decimal(cur.decimal_digits) * unit
+                cur.decimal_digits = None
+                cur.pending = None
+                cur.total = int(value)
+                if value != value.to_integral_value():
+                    frac = str(value).split(".")[1].rstrip("0")
+                    cur.decimal_digits = f"{int(value)}.{frac}"
+            elif cur is not None and has_part and cur.total and gap_before(cur.part_start):
+                # "삼 만 십 만 원": 3만 then 10만, not 3만 10 then 1만
+                part = cur.section + (cur.pending or 0)
+                nxt = _Number(start=cur.part_start, total=part * unit, syllables=1)
+                nxt.small = cur.small and cur.section > 0
+                cur.section, cur.pending, cur.end = 0, None, cur.big_end
+                numbers.append(cur)
+                cur = nxt
+            elif tok == "만":
+                nxt = new()
+                if nxt is None:
+                    break
+                if cur is not None:
+                    numbers.append(cur)
+                cur = nxt
+                cur.total = unit
+            else:
+                break
+            cur.section = 0
+            cur.pending = None
+            cur.big_end = m.end(2)
+            cur.part_start = -1
+            cur.last_big = unit
+            cur.last_small = 10**5
+            cur.syllables += 1
+        elif tok in ZERO or tok in ("점", "쩜"):
+            # a decimal point and its digits: "오 쩜 구 사", "영 점 오", "삼 점 일 사"
+            head = cur
+            if tok in ZERO:
+                if cur is not None:
+                    break
+                z = _TOKEN.match(text, m.end(2))
+                if z is None or z.group(2) not in ("점", "쩜"):
+                    break
+                head = _Number(start=tstart, pending=0, syllables=1)
+                m = z
+            if head is None or head.fraction is not None or head.decimal_digits is not None:
+                break
+            point = m.group(2)
+            digits = []
+            j = m.end(2)
+            first = True
+            while True:
+                d = _TOKEN.match(text, j)
+                if d is None or (d.group(2) not in SINO_DIGITS and d.group(2) not in ZERO):
+                    break
+                if first and point == "점" and not d.group(1):
+                    break  # "이 점이": the demonstrative and a particle, not 2.x
+                first = False
+                digits.append(str(SINO_DIGITS.get(d.group(2), 0)))
+                j = d.end(2)
+            if not digits:
+                break
+            if head is not cur and cur is not None:
+                numbers.append(cur)
+            cur = head
+            cur.fraction = "".join(digits)
+            cur.syllables += 1 + len(digits)
+            cur.end = j
+            cur.last = "점"
+            i = j
+            continue
+        else:
+            break
+        assert cur is not None
+        if cur.part_start < 0 and cur.big_end >= 0 and tok not in BIG_UNITS:
+            cur.part_start = tstart
+        cur.end = m.end(2)
+        cur.last = tok
+        i = m.end(2)
+    if cur is not None:
+        numbers.append(cur)
+    return numbers
+
+
+def _joined(text: str, end: int, counter: re.Match[str]) -> bool:
+    return not counter.group(1) and counter.start() == end
+
+
+class _Reader:
+    """Finds and rewrites the numbers of one text (see the module docstring for the rules)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def native(self, pos: int) -> tuple[int, str, int] | None:
+        """A native number read at ``pos``: (end of the numeral, digits, end of the phrase)."""
+        text = self.text
+        m = _NATIVE.match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        tens, ones, twenty, alone = m.group(1), m.group(2), m.group(3), m.group(4)
+        value = (
+            NATIVE_TENS.get(tens or "", 0)
+            + NATIVE_ONES.get(ones or alone or "", 0)
+            + (20 if twenty else 0)
+        )
+        end = max(m.end(k) for k in range(1, 5) if m.group(k))
+        c = _NATIVE_COUNTER.match(text, end)
+        if c is not None:
+            if end - pos == 1 and _joined(text, end, c) and text[pos] + c.group(3) in JOINED_WORDS:
+                return None  # "세대", "두통", "열대": words
+            return end, str(value), c.end()
+        r = _RANGE.match(text, end)
+        if r is not None and r.group().strip() and self.native(r.end()) is not None:
+            return end, str(value), end  # "여섯 에서 열 두 개월"
+        return None
+
+    def sino(self, pos: int, ordinal: bool, counter_needed: bool = True) -> tuple | None:
+        """Sino-Korean or digit numbers read at ``pos``: (numbers, end of the phrase)."""
+        text = self.text
+        numbers = _read_sino(text, pos)
+        # "칠 일 이 후보자는": a phrase that is no number may start with one
+        for k in range(len(numbers), 0, -1):
+            got = self._accept(numbers[:k], ordinal, counter_needed)
+            if got is not None:
+                return got
+        return None
+
+    def _accept(self, numbers: list[_Number], ordinal: bool, counter_needed: bool) -> tuple | None:
+        text = self.text
+        end = numbers[-1].end
+        digits = any(n.digits for n in numbers)
+        counters = _ANY_COUNTER if all(n.digits for n in numbers) else _SINO_COUNTER
+        c = counters.match(text, end)
+        weak = len(numbers) == 1 and numbers[0].syllables == 1 and not digits
+        if c is not None:
+            word = c.group(3)
+            if weak:
+                syllable = text[numbers[0].start : numbers[0].end]
+                if _joined(text, end, c):
+                    fraction = word == "분" and text.startswith("의", c.end())
+                    if not (
+                        word == "월"
+                        or fraction
+                        or (syllable in SMALL_UNITS or syllable == "만")
+                        and syllable + word not in JOINED_WORDS
+                    ):
+                        return None
+                fraction = word == "분" and _FRACTION_OF.match(text, c.end()) is not None
+                if syllable == "이" and not ordinal and word not in I_COUNTERS and not fraction:
+                    return None
+            return numbers, c.end(), word
+        if digits and not ordinal:
+            return numbers, end, None
+        if any(n.fraction is not None for n in numbers):
+            if _WORD_END.match(text, end):
+                return numbers, end, None
+        last = numbers[-1]
+        if (
+            last.last == "일"
+            and (last.syllables >= 2 or len(numbers) >= 2)
+            and last.fraction is None
+            and not digits
+        ):
+            # "십 일부터", "오 일": the day, not 11 / a range "5, 1"
+            cut = _trim_last_il(text, numbers)
+            if cut is not None:
+                return self._accept(cut, ordinal, counter_needed)
+        if ordinal:
+            # "제 삼 조": the article counter is the unit 조 (the digits read "제3조" the same)
+            if last.last in BIG_UNITS and _WORD_END.match(text, end):
+                return numbers, end, None
+            return None
+        if any(n.small and n.syllables >= 2 for n in numbers) and _WORD_END.match(text, end):
+            if all(n.small and n.syllables >= 2 or n.syllables > 1 for n in numbers):
+                return numbers, end, None
+        r = _RANGE.match(text, end)
+        if r is not None and r.end() > end:
+            nxt = _read_sino(text, r.end())
+            if nxt and self._accept(nxt, False, True) is not None:
+                return numbers, end, None
+        if not counter_needed and _WORD_END.match(text, end):
+            return numbers, end, None
+        return None
+
+    def read(self) -> str:
+        text = self.text
+        out: list[str] = []
+        i = 0
+        pos = 0
+        n = len(text)
+        while pos < n:
+            m = _START.search(text, pos)
+            if m is None:
+                break
+            p = m.start()
+            got = self.read_at(p)
+            if got is None:
+                pos = p + 1
+                continue
+            pieces, end, resume = got
+            out.append(text[i:p])
+            out.extend(pieces)
+            i = end
+            pos = max(end, resume)
+        out.append(text[i:])
+        return "".join(out)
+
+    def read_at(self, p: int) -> tuple[list[str], int, int] | None:
+        """Pieces replacing ``text[p:end]``, ``end`` and where the phrase (its counter) ends,
+        or ``None`` when no number starts at ``p``."""
+        text = self.text
+        ordinal = False
+        q = p
+        if text.startswith("제", p) and not text[p + 1 : p + 2].isdigit():
+            ordinal = True
+            q = p + 1
+            while q < len(text) and text[q].isspace():
+                q += 1
+        ch = text[q]
+        if not ordinal and ch in "유시":
+            mm = _MONTH.match(text, q)
+            if mm is None:
+                return None
+            return ["6" if mm.group(1) == "유" else "10"], mm.start(2), mm.end()
+        if not ordinal and not ch.isdigit():
+            nat = self.native(q)
+            if nat is not None:
+                num_end, digits, phrase_end = nat
+                return [digits], num_end, phrase_end
+        got = self.sino(q, ordinal)
+        if got is None:
+            return None
+        numbers, phrase_end, counter = got
+        pieces = [text[p:q]] if ordinal else []
+        last = q
+        for k, num in enumerate(numbers):
+            if k:
+                pieces.append(text[last : num.start])
+            pieces.append(num.value())
+            last = num.end
+        if counter == "분" and text.startswith("의", phrase_end):
+            # a fraction: "삼 분의 일" - the numerator needs no counter
+            f = _FRACTION_OF.match(text, phrase_end)
+            assert f is not None
+            top = _read_sino(text, f.end())
+            if top and len(top) == 1 and _WORD_END.match(text, top[0].end):
+                pieces.append(text[last : top[0].start])
+                pieces.append(top[0].value())
+                last = phrase_end = top[0].end
+        return pieces, last, phrase_end
+
+
+def _trim_last_il(text: str, numbers: list[_Number]) -> list[_Number] | None:
+    """``numbers`` with their last "일" made the counter "day": "십 일" -> 10 + 일,
+    "오 일" (read as 5 and 1) -> 5 + 일."""
+    last = numbers[-1]
+    if last.syllables == 1:  # a number of its own: "오 일" -> drop it
+        return numbers[:-1] or None
+    il = last.end - 1
+    again = _read_sino(text[:il], last.start)
+    if len(again) != 1 or text[again[0].end : il].strip():
+        return None
+    return [*numbers[:-1], again[0]]
+
+
+def read_numerals(text: str) -> str:
+    """``text`` with every number it holds rewritten in canonical digits (module docstring).
+
+    >>> read_numerals("이천 십 팔 년 완공"), read_numerals("2018년 완공")
+    ('2018 년 완공', '2018년 완공')
+    >>> read_numerals("이 사람이 세 개를 샀다")
+    '이 사람이 3 개를 샀다'
+    """
+    if not text:
+        return text
+    if "," in text:
+        text = _THOUSANDS.sub("", text)
+    if "%" in text or "％" in text:
+        text = _PERCENT.sub("퍼센트", text)
+    return _Reader(text).read()
+
+
+@dataclass(frozen=True)
+class ReadNumerals:
+    """Normalisation step: :func:`read_numerals` (before characters and spaces are deleted)."""
+
+    def __call__(self, text: str) -> str:
+        return read_numerals(text)
+
+    def batch(self, texts: Sequence[str]) -> list[str]:
+        """``[self(t) for t in texts]``."""
+        return [read_numerals(t) for t in texts]
