@@ -110,7 +110,26 @@ _NUMERAL_SYLLABLES = "".join([*SINO_DIGITS, *SMALL_UNITS, *BIG_UNITS])
 
 
 def _alternation(words: list[str]) -> str:
-    return "|".join(sorted(set(words), key=len, reverse=True))
+    """A regex matching any of ``words``, longest first, written as a trie ("개(?:월|국)?")
+    so that the regex engine does not try a hundred counters one by one."""
+    trie: dict = {}
+    for word in set(words):
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + pattern(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:  # the word may stop here: the longer words first, then nothing
+            return "(?:" + body + ")?" if len(branches) == 1 else body + "?"
+        return body
+
+    return pattern(trie)
 
 
 _TAIL_END = f"(?:{_alternation(TAIL)})*(?![{_HANGUL}])"
@@ -130,12 +149,18 @@ _MONTH = re.compile(rf"(유|시)(\s*)월(?={_TAIL_END})")
 # one token of a Sino-Korean or digit number: digits (decimal point kept), a numeral syllable,
 # or a decimal point word
 _TOKEN = re.compile(rf"(\s*)(\d+(?:\.\d+)?|[{_NUMERAL_SYLLABLES}영공]|쩜|점)")
+# a run of such tokens, the first with no space before it
+_RUN = re.compile(rf"(?:\d+(?:\.\d+)?|[{_NUMERAL_SYLLABLES}영공]|쩜|점)(?:{_TOKEN.pattern})*")
 # where a number may start: digits anywhere; at the start of a word, numeral syllables that
 # reach a counter, two numeral syllables, a native numeral and its counter, a month, a decimal
 # (a cheap filter run by the regex engine; :class:`_Reader` decides)
 _SYL = f"[{_NUMERAL_SYLLABLES}영공]"
 _START = re.compile(
-    rf"\d|(?<![{_HANGUL}])(?=(?:제\s+)?(?:{_SYL}(?:\s*{_SYL})*\s*(?:여\s*)?"
+    # digits that the reader would change: a decimal, five digits or more, or digits before a
+    # numeral ("1만", "5천"); "2018" and "3" stay as they are
+    rf"(?<![\d.])\d+(?:\.\d|(?<=\d{{5}})|(?=\s*(?:{_SYL}|쩜|점)))"
+    rf"|(?<![{_HANGUL}])(?=[{_NUMERAL_SYLLABLES}영공한두세네다여아열스서마쉰예유시제])"
+    rf"(?=(?:제\s+)?(?:{_SYL}(?:\s*{_SYL})*\s*(?:여\s*)?"
     rf"(?:{_alternation(SINO_COUNTERS)})|{_SYL}\s*(?:{_SYL}|쩜|점)"
     rf"|(?:{_alternation(list(NATIVE_TENS) + list(NATIVE_ONES) + ['스무'])})\s*"
     rf"(?:{_alternation(list(NATIVE_ONES))})?\s*(?:{_alternation(NATIVE_COUNTERS)}|{_RANGE.pattern})"
@@ -153,6 +178,8 @@ def canonical_number(value: int | Decimal, fraction: str | None = None) -> str:
     ('2018', '1만5000', '1조2919억')
     """
     n = int(value)
+    if n < 10**4:
+        return str(n) if fraction is None else f"{n}점{fraction}"
     groups: list[str] = []
     for unit, size in (("조", 10**12), ("억", 10**8), ("만", 10**4), ("", 1)):
         group, n = divmod(n, size)
@@ -164,239 +191,231 @@ def canonical_number(value: int | Decimal, fraction: str | None = None) -> str:
 
 @dataclass
 class _Number:
-    """One number being read: ``total`` (big-unit part), ``section`` (below 만), ``pending``
-    (a digit or digit run not yet multiplied), the units seen (for their order)."""
+    """One number being read. Its value is ``total`` (the part with 만/억/조) + ``section``
+    (below 만) + ``pending`` (a digit, or digits, not yet multiplied by a unit); ``decimal`` holds
+    a number written with a point ("0.5", or "일 점 오" once a unit follows it)."""
 
     start: int
     end: int = 0
     total: int = 0
     section: int = 0
     pending: int | None = None
-    last_small: int = 10**5
+    fraction: str | None = None  # the digits after a spelled point: "오 쩜 구 사" -> "94"
+    decimal: str | None = None  # "0.5", or digits with leading zeros kept as written ("007.")
+    last_small: int = 10**5  # units appear in decreasing order: 천 백 십, then 조 억 만
     last_big: int = 10**20
-    syllables: int = 0
-    small: bool = False
-    digits: bool = False
-    fraction: str | None = None
-    decimal_digits: str | None = None  # digits written with a point: "0.5"
-    last: str = ""
-    part_start: int = -1  # where the part after the last big unit starts
-    big_end: int = -1  # where the last big unit ends
+    syllables: int = 0  # numeral syllables read (digits count none)
+    small: bool = False  # 십/백/천 read: "삼십", "천 이백"
+    digits: bool = False  # written in digits, wholly or partly ("1만 5천")
+    last: str = ""  # the last token read
+    part_start: int = -1  # where the part after the last 만/억/조 starts
+    big_end: int = -1  # where the last 만/억/조 ends
 
     def value(self) -> str:
-        if self.decimal_digits is not None:
-            whole, frac = self.decimal_digits.split(".")
-            return canonical_number(int(whole), frac)
-        n = self.total + self.section + (self.pending or 0)
-        return canonical_number(n, self.fraction)
+        if self.decimal is not None:
+            whole, frac = self.decimal.split(".")
+            return canonical_number(int(whole), frac or None)
+        return canonical_number(self.total + self.section + (self.pending or 0), self.fraction)
 
-    @property
-    def started(self) -> bool:
-        return self.syllables > 0 or self.digits
+    def times(self, unit: int) -> None:
+        """A decimal times a unit: "1.5억", "일 점 오 억"."""
+        if self.fraction is not None:
+            self.decimal = f"{self.total + self.section + (self.pending or 0)}.{self.fraction}"
+        assert self.decimal is not None
+        value = Decimal(self.decimal) * unit
+        self.fraction, self.decimal, self.pending, self.section = None, None, None, 0
+        self.total = int(value)
+        if value != value.to_integral_value():
+            self.decimal = f"{int(value)}.{str(value).split('.')[1].rstrip('0')}"
+
+
+class _SinoScan:
+    """Sino-Korean and digit numbers read from ``pos`` (:func:`_read_sino`)."""
+
+    def __init__(self, text: str, pos: int) -> None:
+        self.text = text
+        self.pos = pos
+        self.numbers: list[_Number] = []
+        self.cur: _Number | None = None
+
+    def open(self, start: int, gap: str) -> _Number | None:
+        """Close the current number and open one at ``start``; a second number of a phrase
+        needs a space before it ("이 삼 일": 2, 3; "이사": no)."""
+        if self.cur is not None:
+            if not gap:
+                return None
+            self.numbers.append(self.cur)
+        self.cur = _Number(start=start)
+        return self.cur
+
+    def run(self) -> list[_Number]:
+        text = self.text
+        run = _RUN.match(text, self.pos)
+        if run is None:
+            return []
+        # the tokens as (space before, token, start, end)
+        tokens = []
+        at = self.pos
+        for gap, tok in _TOKEN.findall(text, self.pos, run.end()):
+            start = at + len(gap)
+            at = start + len(tok)
+            tokens.append((gap, tok, start, at))
+        k = 0
+        while k < len(tokens):
+            gap, tok, start, end = tokens[k]
+            k += 1
+            if tok[0].isdigit():
+                cur = self.digits(tok, gap, start)
+            elif tok in SINO_DIGITS:
+                cur = self.digit(SINO_DIGITS[tok], gap, start)
+            elif tok in SMALL_UNITS:
+                cur = self.small_unit(SMALL_UNITS[tok], gap, start)
+            elif tok in BIG_UNITS:
+                if tok == "만" and text.startswith("에", end):
+                    break  # "십 일 만에": "after ten days", not 110,000
+                cur = self.big_unit(tok, gap, start, end)
+            else:  # 영/공, 점/쩜
+                k = self.point(tokens, k - 1)
+                cur = self.cur if k else None
+                end = tokens[k - 1][3]
+            if cur is None:
+                break
+            if cur.part_start < 0 and cur.big_end >= 0 and tok not in BIG_UNITS:
+                cur.part_start = start
+            cur.end = end
+            cur.last = tok
+        if self.cur is not None:
+            self.numbers.append(self.cur)
+        return self.numbers
+
+    def digits(self, tok: str, gap: str, start: int) -> _Number | None:
+        cur = self.cur
+        if cur is not None and not gap:
+            return None  # "이3": no number goes on into digits
+        if (
+            cur is not None
+            and cur.total
+            and cur.section == 0
+            and cur.pending is None
+            and cur.decimal is None
+            and "." not in tok
+            and int(tok) < 10**4
+        ):
+            cur.pending = int(tok)  # "1만 5000"
+        else:
+            cur = self.open(start, gap)
+            if cur is None:
+                return None
+            if "." in tok:
+                cur.decimal = tok
+            elif len(tok) > 1 and tok[0] == "0":
+                cur.decimal = f"{tok}."  # leading zeros: kept as written
+            else:
+                cur.pending = int(tok)
+        cur.digits = True
+        return cur
+
+    def digit(self, value: int, gap: str, start: int) -> _Number | None:
+        cur = self.cur
+        if cur is not None and cur.pending is None and cur.decimal is None:
+            if not (gap or cur.syllables or cur.digits):
+                return None
+            cur.pending = value  # "이 천", "천 이"
+        else:
+            cur = self.open(start, gap)
+            if cur is None:
+                return None
+            cur.pending = value
+        cur.syllables += 1
+        return cur
+
+    def small_unit(self, unit: int, gap: str, start: int) -> _Number | None:
+        cur = self.cur
+        if not (
+            cur is not None
+            and cur.decimal is None
+            and unit < cur.last_small
+            and (cur.pending is None or cur.pending < 10)
+        ):
+            cur = self.open(start, gap)  # "십 칠 십 팔": 17, then 18
+            if cur is None:
+                return None
+        cur.section += (cur.pending if cur.pending is not None else 1) * unit
+        cur.pending = None
+        cur.last_small = unit
+        cur.small = True
+        cur.syllables += 1
+        return cur
+
+    def big_unit(self, tok: str, gap: str, start: int, end: int) -> _Number | None:
+        unit = BIG_UNITS[tok]
+        cur = self.cur
+        part = cur is not None and (cur.section or cur.pending is not None)
+        if cur is not None and (cur.fraction is not None or cur.decimal):
+            if cur.decimal is not None and cur.decimal.endswith("."):
+                return None
+            cur.times(unit)  # "1.5억", "일 점 오 억"
+        elif cur is not None and part and unit < cur.last_big and (cur.pending or 0) < 10**4:
+            cur.total += (cur.section + (cur.pending or 0)) * unit  # "이천 만", "1조 2919억"
+        elif cur is not None and part and cur.total and self.text[cur.part_start - 1].isspace():
+            # "삼 만 십 만 원": 3만, then 10만 (not 3만 10, then 1만)
+            nxt = _Number(start=cur.part_start, syllables=1, small=cur.section > 0)
+            nxt.total = (cur.section + (cur.pending or 0)) * unit
+            cur.section, cur.pending, cur.end = 0, None, cur.big_end
+            self.numbers.append(cur)
+            self.cur = cur = nxt
+        elif cur is not None and not part and cur.total and unit < cur.last_big and tok == "만":
+            cur.total += unit  # "일억 만": 1억 1만
+        elif tok == "만":
+            cur = self.open(start, gap)  # "만 오천": a number may start with 만
+            if cur is None:
+                return None
+            cur.total = unit
+        else:
+            return None  # 억/조 start no number
+        cur.section, cur.pending = 0, None
+        cur.big_end, cur.part_start = end, -1
+        cur.last_big, cur.last_small = unit, 10**5
+        cur.syllables += 1
+        return cur
+
+    def point(self, tokens: list[tuple[str, str, int, int]], k: int) -> int:
+        """A decimal point and its digits, one syllable each ("오 쩜 구 사", "영 점 오",
+        "삼 점 일 사") from ``tokens[k]``; the index after the fraction, 0 when there is none."""
+        cur = self.cur
+        tok, start = tokens[k][1], tokens[k][2]
+        if tok in ZERO:  # "영 점 오": a number that starts with zero
+            if cur is not None or k + 1 >= len(tokens) or tokens[k + 1][1] not in ("점", "쩜"):
+                return 0
+            head = _Number(start=start, pending=0, syllables=1)
+            k += 1
+        else:
+            head = cur
+        if head is None or head.fraction is not None or head.decimal is not None:
+            return 0
+        point = tokens[k][1]
+        digits = []
+        k += 1
+        while k < len(tokens) and (tokens[k][1] in SINO_DIGITS or tokens[k][1] in ZERO):
+            if not digits and point == "점" and not tokens[k][0]:
+                return 0  # "이 점이": the demonstrative and a particle, not 2.x
+            digits.append(str(SINO_DIGITS.get(tokens[k][1], 0)))
+            k += 1
+        if not digits:
+            return 0
+        self.cur = head
+        head.fraction = "".join(digits)
+        head.syllables += 1 + len(digits)
+        return k
 
 
 def _read_sino(text: str, pos: int) -> list[_Number]:
-    """Sino-Korean and digit numbers from ``pos``: one or more, a new one only after a space
-    (a range "이 삼", "십 칠 십 팔"); stops at the first token that is no part of a number."""
-    numbers: list[_Number] = []
-    cur: _Number | None = None
+    """Sino-Korean and digit numbers from ``pos``: one or more, each after a space (a range
+    "이 삼", "십 칠 십 팔"); stops at the first token that is no part of a number."""
+    return _SinoScan(text, pos).run()
 
-    def gap_before(at: int) -> bool:
-        return at > 0 and text[at - 1].isspace()
 
-    i = pos
-    n = len(text)
-    while i < n:
-        m = _TOKEN.match(text, i)
-        if m is None:
-            break
-        gap, tok = m.group(1), m.group(2)
-        if cur is None and gap:
-            break
-        tstart = m.start(2)
-
-        def new() -> _Number | None:
-            # a new number of the same phrase needs a space before it
-            if cur is not None and not gap:
-                return None
-            return _Number(start=tstart)
-
-        if tok[0].isdigit():
-            if cur is not None and not gap and cur.started:
-                break  # "12" then "3": no; digits after a numeral syllable without a space
-            if (
-                cur is not None
-                and cur.pending is None
-                and cur.section == 0
-                and cur.total
-                and cur.decimal_digits is None
-                and "." not in tok
-                and int(tok) < 10**4
-            ):
-                cur.pending = int(tok)  # "1만 5000"
-                cur.digits = True
-            else:
-                nxt = new()
-                if nxt is None:
-                    break
-                if cur is not None:
-                    numbers.append(cur)
-                cur = nxt
-                cur.digits = True
-                if "." in tok:
-                    cur.decimal_digits = tok
-                else:
-                    cur.pending = int(tok)
-                    if len(tok) > 1 and tok[0] == "0":
-                        cur.decimal_digits = f"{tok}."  # leading zeros: keep as written
-            if cur.part_start < 0 and cur.big_end >= 0:
-                cur.part_start = tstart
-            cur.end = m.end(2)
-            cur.last = tok
-            i = m.end(2)
-            continue
-        if tok in SINO_DIGITS:
-            if cur is not None and cur.pending is None and cur.decimal_digits is None:
-                if gap or cur.syllables or cur.digits:
-                    cur.pending = SINO_DIGITS[tok]
-                else:
-                    break
-            else:
-                nxt = new()
-                if nxt is None:
-                    break
-                if cur is not None:
-                    numbers.append(cur)
-                cur = nxt
-                cur.pending = SINO_DIGITS[tok]
-            cur.syllables += 1
-        elif tok in SMALL_UNITS:
-            unit = SMALL_UNITS[tok]
-            ok = (
-                cur is not None
-                and cur.decimal_digits is None
-                and unit < cur.last_small
-                and (cur.pending is None or cur.pending < 10)
-            )
-            if not ok:
-                nxt = new()
-                if nxt is None:
-                    break
-                if cur is not None:
-                    numbers.append(cur)
-                cur = nxt
-            assert cur is not None
-            cur.section += (cur.pending if cur.pending is not None else 1) * unit
-            cur.pending = None
-            cur.last_small = unit
-            cur.small = True
-            cur.syllables += 1
-        elif tok in BIG_UNITS:
-            unit = BIG_UNITS[tok]
-            if tok == "만" and text.startswith("에", m.end(2)):
-                break  # "십 일 만에": "after ten days", not 110,000
-            if cur is not None and cur.fraction is not None:
-                # "일 점 오 억": the spelled decimal times the unit
-                whole = cur.total + cur.section + (cur.pending or 0)
-                cur.decimal_digits = f"{whole}.{cur.fraction}"
-                cur.fraction = None
-                cur.total = cur.section = 0
-            has_part = cur is not None and (cur.section or cur.pending is not None)
-            if (
-                cur is not None
-                and has_part
-                and unit < cur.last_big
-                and (cur.pending or 0) < 10**4
-                and cur.decimal_digits is None
-            ):
-                cur.total += (cur.section + (cur.pending or 0)) * unit
-            elif (
-                cur is not None
-                and cur.decimal_digits is not None
-                and cur.decimal_digits.count(".") == 1
-                and not cur.decimal_digits.endswith(".")
-            ):
-                # "1.5억": the decimal times the unit
-                value = Decimal(cur.decimal_digits) * unit
-                cur.decimal_digits = None
-                cur.pending = None
-                cur.total = int(value)
-                if value != value.to_integral_value():
-                    frac = str(value).split(".")[1].rstrip("0")
-                    cur.decimal_digits = f"{int(value)}.{frac}"
-            elif cur is not None and has_part and cur.total and gap_before(cur.part_start):
-                # "삼 만 십 만 원": 3만 then 10만, not 3만 10 then 1만
-                part = cur.section + (cur.pending or 0)
-                nxt = _Number(start=cur.part_start, total=part * unit, syllables=1)
-                nxt.small = cur.small and cur.section > 0
-                cur.section, cur.pending, cur.end = 0, None, cur.big_end
-                numbers.append(cur)
-                cur = nxt
-            elif tok == "만":
-                nxt = new()
-                if nxt is None:
-                    break
-                if cur is not None:
-                    numbers.append(cur)
-                cur = nxt
-                cur.total = unit
-            else:
-                break
-            cur.section = 0
-            cur.pending = None
-            cur.big_end = m.end(2)
-            cur.part_start = -1
-            cur.last_big = unit
-            cur.last_small = 10**5
-            cur.syllables += 1
-        elif tok in ZERO or tok in ("점", "쩜"):
-            # a decimal point and its digits: "오 쩜 구 사", "영 점 오", "삼 점 일 사"
-            head = cur
-            if tok in ZERO:
-                if cur is not None:
-                    break
-                z = _TOKEN.match(text, m.end(2))
-                if z is None or z.group(2) not in ("점", "쩜"):
-                    break
-                head = _Number(start=tstart, pending=0, syllables=1)
-                m = z
-            if head is None or head.fraction is not None or head.decimal_digits is not None:
-                break
-            point = m.group(2)
-            digits = []
-            j = m.end(2)
-            first = True
-            while True:
-                d = _TOKEN.match(text, j)
-                if d is None or (d.group(2) not in SINO_DIGITS and d.group(2) not in ZERO):
-                    break
-                if first and point == "점" and not d.group(1):
-                    break  # "이 점이": the demonstrative and a particle, not 2.x
-                first = False
-                digits.append(str(SINO_DIGITS.get(d.group(2), 0)))
-                j = d.end(2)
-            if not digits:
-                break
-            if head is not cur and cur is not None:
-                numbers.append(cur)
-            cur = head
-            cur.fraction = "".join(digits)
-            cur.syllables += 1 + len(digits)
-            cur.end = j
-            cur.last = "점"
-            i = j
-            continue
-        else:
-            break
-        assert cur is not None
-        if cur.part_start < 0 and cur.big_end >= 0 and tok not in BIG_UNITS:
-            cur.part_start = tstart
-        cur.end = m.end(2)
-        cur.last = tok
-        i = m.end(2)
-    if cur is not None:
-        numbers.append(cur)
-    return numbers
+_Phrase = tuple[list[_Number], int, str | None]
 
 
 def _joined(text: str, end: int, counter: re.Match[str]) -> bool:
@@ -432,18 +451,19 @@ class _Reader:
             return end, str(value), end  # "여섯 에서 열 두 개월"
         return None
 
-    def sino(self, pos: int, ordinal: bool, counter_needed: bool = True) -> tuple | None:
-        """Sino-Korean or digit numbers read at ``pos``: (numbers, end of the phrase)."""
-        text = self.text
-        numbers = _read_sino(text, pos)
+    def sino(self, pos: int, ordinal: bool) -> _Phrase | None:
+        """The Sino-Korean or digit numbers read at ``pos`` that the rules accept."""
+        numbers = _read_sino(self.text, pos)
         # "칠 일 이 후보자는": a phrase that is no number may start with one
         for k in range(len(numbers), 0, -1):
-            got = self._accept(numbers[:k], ordinal, counter_needed)
+            got = self.accept(numbers[:k], ordinal)
             if got is not None:
                 return got
         return None
 
-    def _accept(self, numbers: list[_Number], ordinal: bool, counter_needed: bool) -> tuple | None:
+    def accept(self, numbers: list[_Number], ordinal: bool) -> _Phrase | None:
+        """``(numbers, end of the phrase, counter)`` when ``numbers`` are numbers here (rules
+        2-4 of the module docstring), else ``None``."""
         text = self.text
         end = numbers[-1].end
         digits = any(n.digits for n in numbers)
@@ -459,16 +479,18 @@ class _Reader:
                     if not (
                         word == "월"
                         or fraction
-                        or (syllable in SMALL_UNITS or syllable == "만")
-                        and syllable + word not in JOINED_WORDS
+                        or (
+                            (syllable in SMALL_UNITS or syllable == "만")
+                            and syllable + word not in JOINED_WORDS
+                        )
                     ):
                         return None
                 fraction = word == "분" and _FRACTION_OF.match(text, c.end()) is not None
                 if syllable == "이" and not ordinal and word not in I_COUNTERS and not fraction:
                     return None
             return numbers, c.end(), word
-        if digits and not ordinal:
-            return numbers, end, None
+        if all(n.digits for n in numbers) and not ordinal:
+            return numbers, end, None  # digits are numbers; a spelled one after them is not
         if any(n.fraction is not None for n in numbers):
             if _WORD_END.match(text, end):
                 return numbers, end, None
@@ -482,44 +504,39 @@ class _Reader:
             # "십 일부터", "오 일": the day, not 11 / a range "5, 1"
             cut = _trim_last_il(text, numbers)
             if cut is not None:
-                return self._accept(cut, ordinal, counter_needed)
+                return self.accept(cut, ordinal)
         if ordinal:
             # "제 삼 조": the article counter is the unit 조 (the digits read "제3조" the same)
             if last.last in BIG_UNITS and _WORD_END.match(text, end):
                 return numbers, end, None
             return None
         if any(n.small and n.syllables >= 2 for n in numbers) and _WORD_END.match(text, end):
-            if all(n.small and n.syllables >= 2 or n.syllables > 1 for n in numbers):
+            if all(n.syllables > 1 for n in numbers):
                 return numbers, end, None
         r = _RANGE.match(text, end)
         if r is not None and r.end() > end:
             nxt = _read_sino(text, r.end())
-            if nxt and self._accept(nxt, False, True) is not None:
-                return numbers, end, None
-        if not counter_needed and _WORD_END.match(text, end):
-            return numbers, end, None
+            if nxt and self.accept(nxt, False) is not None:
+                return numbers, end, None  # "삼십 에서 사십 세"
         return None
 
-    def read(self) -> str:
+    def read(self, first: re.Match[str]) -> str:
+        """The text with its numbers rewritten; ``first`` is the first match of ``_START``."""
         text = self.text
         out: list[str] = []
         i = 0
-        pos = 0
-        n = len(text)
-        while pos < n:
-            m = _START.search(text, pos)
-            if m is None:
-                break
+        m: re.Match[str] | None = first
+        while m is not None:
             p = m.start()
             got = self.read_at(p)
             if got is None:
-                pos = p + 1
+                m = _START.search(text, p + 1)
                 continue
             pieces, end, resume = got
             out.append(text[i:p])
             out.extend(pieces)
             i = end
-            pos = max(end, resume)
+            m = _START.search(text, max(end, resume))
         out.append(text[i:])
         return "".join(out)
 
@@ -595,7 +612,8 @@ def read_numerals(text: str) -> str:
         text = _THOUSANDS.sub("", text)
     if "%" in text or "％" in text:
         text = _PERCENT.sub("퍼센트", text)
-    return _Reader(text).read()
+    first = _START.search(text)
+    return text if first is None else _Reader(text).read(first)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from num2words import num2words
 
+from test_score_honest import make_run, record
+
+from koala import report as rep
 from koala.normalize import get_normalizer
 from koala.numerals import canonical_number, read_numerals
 from koala.scoring.cer import corpus_cer
@@ -280,3 +283,176 @@ def test_the_plain_cer_charges_most_of_the_pairs_the_numerals_cer_does_not():
         (r, h) for r, h, same in PAIRS if same and corpus_cer([h], [r], normalization="koala").cer
     ]
     assert len(fixed) >= 120
+
+
+# ---- the canonical form and the reader, against an independent speller (num2words)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "0"),
+        (7, "7"),
+        (2018, "2018"),
+        (10000, "1만"),
+        (15000, "1만5000"),
+        (10005, "1만0005"),
+        (2000000, "200만"),
+        (100010000, "1억0001만"),
+        (1291900000000, "1조2919억"),
+        (1344300000000000, "1344조3000억"),
+    ],
+)
+def test_canonical_number_groups_by_man(value, expected):
+    # worked by hand: split into groups of four digits from the right, 만/억/조 after each
+    assert canonical_number(value) == expected
+
+
+def test_canonical_number_keeps_the_fraction_as_written():
+    assert canonical_number(0, "5") == "0점5"
+    assert canonical_number(153, "33") == "153점33"
+    assert canonical_number(5, "0") == "5점0"
+
+
+def respace(text: str, rng: random.Random) -> str:
+    """``text`` with spaces taken out or put in between its syllables, as transcribers do."""
+    chars = [c for c in text if not c.isspace()]
+    return "".join(c + (" " if rng.random() < 0.5 else "") for c in chars).strip()
+
+
+def test_spelled_numbers_read_as_num2words_spells_them():
+    """num2words (its own Korean speller) writes the number; the reader must give it back,
+    whatever the spacing between its syllables, before a counter."""
+    rng = random.Random(0)
+    values = [rng.randrange(1, 10**k) for k in range(1, 14) for _ in range(40)]
+    for value in values:
+        spelled = respace(num2words(value, lang="ko"), rng)
+        got = get_normalizer("koala_numerals")(f"{spelled} 원")
+        assert got == canonical_number(value) + "원", (value, spelled)
+        # the same number in digits, with or without separators, reads the same
+        assert get_normalizer("koala_numerals")(f"{value:,}원") == got
+
+
+def test_spelled_decimals_read_as_num2words_spells_them():
+    rng = random.Random(1)
+    for _ in range(200):
+        value = Decimal(rng.randrange(0, 10**5)) / Decimal(10 ** rng.randrange(1, 4))
+        if value == value.to_integral_value():
+            continue
+        text = format(value.normalize(), "f")
+        spelled = num2words(float(text), lang="ko")  # "십이 점 삼 사"
+        whole, frac = text.split(".")
+        expected = canonical_number(int(whole), frac) + "퍼센트"
+        assert get_normalizer("koala_numerals")(f"{spelled} 퍼센트") == expected, spelled
+        assert get_normalizer("koala_numerals")(f"{text}%") == expected
+
+
+def test_native_numerals_read_as_num2words_spells_them():
+    # num2words' ordinals are native numerals before the counter 번째: "마흔일곱 번째"
+    for value in range(2, 100):
+        spelled = num2words(value, lang="ko", to="ordinal")
+        assert get_normalizer("koala_numerals")(spelled) == f"{value}번째", spelled
+
+
+# ---- the preset as users call it
+
+
+def test_preset_composes_nfd_before_reading():
+    nfd = unicodedata.normalize("NFD", "이천 십 팔 년")
+    assert get_normalizer("koala_numerals")(nfd) == "2018년"
+
+
+def test_counts_stay_a_dict_with_hits_and_edits():
+    # "2019년" against "이천 십 팔 년": 2018년 vs 2019년, one substitution of 5 characters
+    out = corpus_cer(["2019년"], ["이천 십 팔 년"], normalization="koala_numerals").as_dict()
+    assert (out["substitutions"], out["deletions"], out["insertions"], out["hits"]) == (1, 0, 0, 4)
+    assert out["cer"] == pytest.approx(1 / 5)
+    assert out["normalization"] == "koala_numerals"
+
+
+def test_evaluate_module_takes_the_preset():
+    import evaluate
+
+    module = evaluate.load(str(Path(__file__).resolve().parent.parent / "metrics" / "korean_cer"))
+    refs = ["이천 십 팔 년 완공", "천 이백 십 원대", "이 사람"]
+    hyps = ["2018년 완공", "1,210원대", "2 사람"]
+    plain = module.compute(predictions=hyps, references=refs)
+    numerals = module.compute(predictions=hyps, references=refs, normalization="koala_numerals")
+    # plain: 이천십팔 -> 2018 and 천이백십 -> 1210 are 4 substitutions each, 이 -> 2 one;
+    # 7 + 6 + 3 reference characters
+    assert plain["cer"] == pytest.approx((4 + 4 + 1) / (7 + 6 + 3))
+    # numerals: 2018년완공 = 2018년완공, 1210원대 = 1210원대, 이사람/2사람 stays 1 of 3
+    assert numerals["cer"] == pytest.approx(1 / (7 + 6 + 3))
+    assert numerals["hits"] == 15 and numerals["substitutions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2 사람", "2 사람"),  # digits are read; the 사 of 사람 after them is not a number
+        ("이 사람이 세 개를 샀다", "이 사람이 3 개를 샀다"),
+        ("이천 십 팔 년 완공", "2018 년 완공"),
+        ("오 쩜 구 사 시간", "5점94 시간"),
+        ("유 월에", "6 월에"),
+        ("월 삼 만 십 만원", "월 3만 10만원"),  # 3만 then 10만, not 3만 10 then 1만
+        ("십 일 만에", "10 일 만에"),  # after ten days, not 110,000
+    ],
+)
+def test_read_numerals_hand_worked(text, expected):
+    assert read_numerals(text) == expected
+
+
+def test_read_numerals_leaves_text_without_numbers_alone():
+    text = "그 바람에 나의 몸도 겹쳐 쓰러지며 노란 동백꽃 속으로 폭 파묻혀 버렸다"
+    assert read_numerals(text) == text
+    assert get_normalizer("koala_numerals")(text) == get_normalizer("koala")(text)
+
+
+# ---- the ASR scores and report: the numeral-aware CER beside the plain one
+
+
+ASR_ROWS = [
+    # (reference, hypothesis): plain edits / numeral edits, worked by hand below
+    ("이천 십 팔 년 완공", "2018년 완공"),  # 이천십팔년완공 vs 2018년완공: 4 / 0 of 7
+    ("이 사람", "이 사람"),  # 0 / 0 of 3
+    ("삼 월", "3일"),  # 삼월 vs 3일: 2 / 3월 vs 3일: 1, of 2
+]
+
+
+def test_asr_scores_carry_the_numeral_aware_cer_beside_the_plain(tmp_path):
+    recs = [
+        record("asr_zeroth", f"a{k}", hyp, task="asr", ref={"text": ref})
+        for k, (ref, hyp) in enumerate(ASR_ROWS)
+    ]
+    run = make_run(tmp_path / "r", recs)
+    from koala.score import score_run
+
+    g = score_run(run)["models"]["m"]["configs"]["asr_zeroth"]["variants"]["k1"]["gen"]
+    assert g["cer"] == pytest.approx(6 / 12)  # the headline is unchanged
+    assert g["cer_numerals"] == pytest.approx(1 / 12)
+    assert g["numerals"]["substitutions"] == 1 and g["numerals"]["hits"] == 11
+    assert g["numerals"]["reference_length"] == 12
+    assert g["numerals"]["normalization"] == "koala_numerals"
+    assert (g["references_with_numbers"], g["num_utterances"]) == (2, 3)
+    assert "cer_numerals_ci" in g  # intervals as for the headline
+
+    rep.write_report(rep.collect([run]), tmp_path / "out", [str(run)], html=True)
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "| set | noise | m | m: numerals | refs with a number (%) |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| asr_zeroth | clean |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("50.00 [") and cells[3].startswith("8.33 [")
+    assert cells[4] == "66.7 (2/3)"
+    assert "numerals* column is the same CER after numbers are read" in md
+    page = (tmp_path / "out" / "results.html").read_text(encoding="utf-8")
+    assert "m: numerals" in page and "66.7 (2/3)" in page
+
+
+def test_asr_table_says_so_when_a_score_has_no_numeral_figures():
+    from koala.tasks import find_task
+
+    g = {"cer": 0.25, "num_utterances": 4}  # a scores.json written before the numerals
+    c = {"task": "asr", "best": {"gen": {"variant": "k1"}}, "variants": {"k1": {"gen": g}}}
+    header, rows = find_task("asr").report_table({"m": {"asr_zeroth": c}}, ["asr_zeroth"])
+    assert header == ["set", "noise", "m", "m: numerals", "refs with a number (%)"]
+    assert rows == [["asr_zeroth", "clean", "25.00", "—", "—"]]
