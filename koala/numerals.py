@@ -160,12 +160,17 @@ _START = re.compile(
     # numeral ("1만", "5천"); "2018" and "3" stay as they are
     rf"(?<![\d.])\d+(?:\.\d|(?<=\d{{5}})|(?=\s*(?:{_SYL}|쩜|점)))"
     rf"|(?<![{_HANGUL}])(?=[{_NUMERAL_SYLLABLES}영공한두세네다여아열스서마쉰예유시제])"
-    rf"(?=(?:제\s+)?(?:{_SYL}(?:\s*{_SYL})*\s*(?:여\s*)?"
-    rf"(?:{_alternation(SINO_COUNTERS)})|{_SYL}\s*(?:{_SYL}|쩜|점)"
+    # numeral syllables and a counter; one syllable joined to its counter only as rule 3 allows
+    rf"(?=(?:제\s+)?(?:{_SYL}(?:\s*{_SYL})*\s+(?:여\s*)?(?:{_alternation(SINO_COUNTERS)})"
+    rf"|{_SYL}(?:\s*{_SYL})+(?:여\s*)?(?:{_alternation(SINO_COUNTERS)})"
+    rf"|[십백천만](?:여\s*)?(?:{_alternation(SINO_COUNTERS)})|{_SYL}(?:월|분의)"
+    rf"|{_SYL}\s*(?:{_SYL}|쩜|점)"
     rf"|(?:{_alternation(list(NATIVE_TENS) + list(NATIVE_ONES) + ['스무'])})\s*"
     rf"(?:{_alternation(list(NATIVE_ONES))})?\s*(?:{_alternation(NATIVE_COUNTERS)}|{_RANGE.pattern})"
     rf"|[유시]\s*월))"
 )
+# digits with no numeral after them: their canonical form needs no scanning
+_DIGITS_ONLY = re.compile(rf"(\d+)(?!\d)(?:\.(\d+)(?!\d))?(?![.\d]|\s*(?:{_SYL}|쩜|점))")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _PERCENT = re.compile(r"\s*[%％]")
 
@@ -544,6 +549,11 @@ class _Reader:
         """Pieces replacing ``text[p:end]``, ``end`` and where the phrase (its counter) ends,
         or ``None`` when no number starts at ``p``."""
         text = self.text
+        if text[p].isdigit() and (d := _DIGITS_ONLY.match(text, p)) is not None:
+            whole, frac = d.groups()
+            if len(whole) > 1 and whole[0] == "0":
+                return [d.group()], d.end(), d.end()  # leading zeros: kept as written
+            return [canonical_number(int(whole), frac)], d.end(), d.end()
         ordinal = False
         q = p
         if text.startswith("제", p) and not text[p + 1 : p + 2].isdigit():
