@@ -504,7 +504,7 @@ class _Reader:
             last.last == "일"
             and (last.syllables >= 2 or len(numbers) >= 2)
             and last.fraction is None
-            and not digits
+            and not last.digits
         ):
             # "십 일부터", "오 일": the day, not 11 / a range "5, 1"
             cut = _trim_last_il(text, numbers)
