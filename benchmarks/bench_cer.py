@@ -19,9 +19,10 @@ four give the same corpus CER on the normalised text.
 
 Then the numeral-aware CER (issue 25): ``korean_cer`` through ``evaluate`` with
 ``normalization="koala_numerals"`` against the same call with ``"koala"``, side by side
-(interleaved, CPU time, the fastest of ``--repeats``), on the pairs above and on ``--pairs`` pairs whose
-references spell numbers out as Zeroth does ("이천 십 팔 년", "천 이백 십 원", "세 개") in about a
-third of the sentences while the hypotheses write digits ("2018년", "1,210원", "3개"). Target:
+(interleaved, CPU time, the fastest of ``--repeats``), on the pairs above and on ``--pairs``
+pairs whose references spell numbers out as Zeroth does ("이천 십 팔 년",
+"천 이백 십 원", "세 개") in about a third of the sentences while the hypotheses write digits
+("2018년", "1,210원", "3개"). Target:
 ``koala_numerals`` at most 5x the time of ``koala``.
 """
 

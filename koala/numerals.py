@@ -31,22 +31,33 @@ A word that only looks like a numeral stays text; these rules decide, in this or
 
 1. A number starts at the start of a word (after a space, punctuation or the start of the
    text): "회사 일" keeps its "사 일". Digits are always numbers.
-2. A spelled number is read only when what follows makes it one: a counter of its system
+2. A spelled number is read only when what follows makes it one: a counter of its kind
    (Sino-Korean "년 월 일 층 원 퍼센트 ...", native "개 명 살 시 마리 ..."), then nothing but
    particles and suffixes to the end of the word ("년이었다", "원대까지", "층으로"); or a
    decimal point; or "분의" (a fraction); or, for a Sino-Korean number of two or more
    syllables with 십/백/천 in it ("삼십", "천 이백"), the end of the word. So "이 노인",
    "이 사람", "일이 많다", "사과" and "이 대표는" stay text.
-3. A number of one syllable joined to its counter is a word, as Korean writes it: "이번",
-   "일부", "사건", "구조", "만일", "한번" stay text; "이 번", "일 부" are numbers. Months are
-   the exception ("삼월", "유월"), and "삼분의 일".
+3. A Sino-Korean digit of one syllable joined to its counter is a word, as Korean writes it:
+   "이번", "일부", "사건", "구조" stay text, "이 번", "일 부" are numbers; months ("삼월",
+   "유월") and "삼분의 일" are the exceptions. Joined forms that are words are also kept for
+   the one-syllable 십/백/천/만 and native numerals ("만일", "천장", "세대", "두통", "열대");
+   other joined forms are numbers ("십대", "만원", "세개", "한번").
 4. "이" alone (not after "제") is read only before counters that do not follow the
    demonstrative "this" in speech (년, 월, 퍼센트, 원, 개월, ...): "이 분", "이 번", "이 일",
    "이 층" stay text ("this person", "this time", "this matter", "this floor").
 
 Known limits: a spaced "이 번" ('number two') against a hypothesis "이번" counts as an error;
 "하나, 둘, 셋" without a counter are not read; units written in Latin letters ("4km") are
-deleted by the character rule as before, so they do not match "4킬로미터".
+deleted by the character rule as before, so they do not match "4킬로미터"; a spoken date such
+as "사 십 육" (4.16) reads as 46.
+
+Why a reader of its own: the Korean analysers that tag numerals and counters (kiwipiepy,
+mecab-ko) cost 0.16-1.8 ms a sentence here, 20-250 times the whole plain CER, and still tag
+"이 층", "이 기", "이 분의 일" inconsistently; NeMo's Korean inverse normaliser reads "이 사람"
+as "2 사람", "회사 일이" as "회사 1 2" and leaves "이천 십 팔" as "2000 10 8"; the
+digit<->Hangul converters on PyPI convert a number already cut out of the text, which is the
+easy half. The rules above are checked on 220+ hand-written pairs (``tests/test_numerals.py``)
+and the spelled numbers against num2words' own Korean speller.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from num2words import num2words
-
 from test_score_honest import make_run, record
 
 from koala import report as rep
@@ -191,7 +190,11 @@ PAIRS = [
     ("이 삼 달러를 더", "2~3달러를 더", SAME),
     ("일 이 순위 중에", "1·2순위 중에", SAME),
     ("팔 월 육 칠 일", "8월 6~7일", SAME),
-    ("이천 십 육 년 시 월 일 일 에서 이천 십 육 년 십 일 월 십 구 일", "2016년 10월 1일에서 2016년 11월 19일", SAME),
+    (
+        "이천 십 육 년 시 월 일 일 에서 이천 십 육 년 십 일 월 십 구 일",
+        "2016년 10월 1일에서 2016년 11월 19일",
+        SAME,
+    ),
     # --- words that only look like numerals stay text
     ("이 노인이", "이 노인이", SAME),
     ("이 노인이", "2 노인이", DIFF),

@@ -8,6 +8,7 @@ numbers are read the same way on both sides, so "2018년" against the reference'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,17 @@ def references_with_numbers(references: Sequence[str]) -> int:
 
     norm = get_normalizer(NUMERALS)
     return sum(any(c in "0123456789" for c in text) for text in norm.batch(list(references)))
+
+
+def _numerals_cell(g: Mapping[str, Any] | None) -> str:
+    """The numeral-aware CER (%) of the shown variant with its interval, "—" when the scores
+    have none (scored before it existed, or no variant to show)."""
+    from koala.report_cells import fmt, interval, num
+
+    value = num((g or {}).get("cer_numerals"))
+    if g is None or math.isnan(value):
+        return "—"
+    return fmt(100 * value) + interval(g, "cer_numerals", 100.0, 2)
 
 
 class ASR(Task):
@@ -93,19 +105,15 @@ class ASR(Task):
     ) -> tuple[list[str], list[list[str]]]:
         """The default table (one CER column per model, the headline), then one numeral-aware
         CER column per model and the share of references that hold a number."""
-        from koala.report_cells import best_metrics, fmt, interval, num
+        from koala.report_cells import best_metrics
 
         header, rows = super().report_table(results, configs)
         models = list(results)
         for row, config in zip(rows, configs, strict=True):
-            shown = [best_metrics(results[m][config]) if config in results[m] else None
-                     for m in models]  # fmt: skip
-            for g in shown:
-                value = num((g or {}).get("cer_numerals"))
-                row.append(
-                    "—" if g is None or value != value else
-                    fmt(100 * value) + interval(g, "cer_numerals", 100.0, 2)
-                )  # fmt: skip
+            shown = [
+                best_metrics(results[m][config]) if config in results[m] else None for m in models
+            ]
+            row += [_numerals_cell(g) for g in shown]
             share = next(
                 (
                     (g["references_with_numbers"], g["num_utterances"])
