@@ -264,7 +264,8 @@ def main() -> None:
 
     print(f"\nnumeral-aware CER, side by side (CPU time, fastest of {args.repeats}, interleaved):")
     nrefs, nhyps = make_number_pairs(args.pairs, args.seed)
-    print(f"example: {nrefs[0]!r} -> {nhyps[0]!r}")
+    k = next(i for i, (r, h) in enumerate(zip(nrefs, nhyps, strict=True)) if r[:2] != h[:2])
+    print(f"example: {nrefs[k]!r} -> {nhyps[k]!r}")
     print(f"{'workload':32s} {'preset':16s} {'CER':>8s} {'CPU us/pair':>12s} {'vs koala':>9s}")
     for label, (h, r) in (
         ("pairs above", (hyps, refs)),
