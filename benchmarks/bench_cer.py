@@ -16,6 +16,14 @@ Timed, each over the same pairs:
 
 Targets (issue 2): ours >= 30x faster than (a) and >= 4x faster than (b). Also checks that all
 four give the same corpus CER on the normalised text.
+
+Then the numeral-aware CER (issue 25): ``korean_cer`` through ``evaluate`` with
+``normalization="koala_numerals"`` against the same call with ``"koala"``, side by side
+(interleaved, CPU time, the fastest of ``--repeats``), on the pairs above and on ``--pairs``
+pairs whose references spell numbers out as Zeroth does ("이천 십 팔 년",
+"천 이백 십 원", "세 개") in about a third of the sentences while the hypotheses write digits
+("2018년", "1,210원", "3개"). Target:
+``koala_numerals`` at most 5x the time of ``koala``.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import evaluate
 import jiwer
 from rapidfuzz.distance import Levenshtein
+
+from koala.numerals import read_numerals
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,10 +161,75 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+SINO = "영일이삼사오육칠팔구"
+NATIVE = ["", "한", "두", "세", "네", "다섯", "여섯", "일곱", "여덟", "아홉"]
+
+
+def spell(n: int) -> str:
+    """``n`` (< 10**8) spelled as Zeroth transcribes numbers: each place its own word
+    ("이천 십 팔", "천 이백 십", "오백 만")."""
+    words = []
+    for group, big in ((n // 10**4, "만"), (n % 10**4, "")):
+        if not group:
+            continue
+        parts = []
+        for value, unit in ((1000, "천"), (100, "백"), (10, "십"), (1, "")):
+            d = group // value % 10
+            if d:
+                parts.append(("" if d == 1 and unit else SINO[d]) + unit)
+        if big:
+            parts[-1] += " " + big
+        words += parts
+    return " ".join(words)
+
+
+def make_number_pairs(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Pairs whose references spell numbers (about one sentence in three) and whose
+    hypotheses write them in digits, with the ASR noise of :func:`make_pairs`."""
+    rng = random.Random(seed)
+    refs, hyps = make_pairs(n, seed)
+    out_r, out_h = [], []
+    for ref, hyp in zip(refs, hyps, strict=True):
+        kind = rng.random()
+        if kind < 0.15:
+            year = rng.randrange(1950, 2030)
+            r, h = f"{spell(year)} 년", f"{year}년"
+        elif kind < 0.25:
+            won = rng.randrange(10, 10**7)
+            r, h = f"{spell(won)} 원", f"{won:,}원"
+        elif kind < 0.30:
+            k = rng.randrange(1, 10)
+            r, h = f"{NATIVE[k]} 개", f"{k}개"
+        elif kind < 0.35:
+            pct = rng.randrange(1, 100)
+            r, h = f"{spell(pct)} 퍼센트", f"{pct}%"
+        else:
+            r = h = ""
+        out_r.append(f"{r} {ref}".strip())
+        out_h.append(f"{h} {hyp}".strip())
+    return out_r, out_h
+
+
+def side_by_side(metric, hyps: list[str], refs: list[str], repeats: int) -> dict[str, list]:
+    """CPU seconds of ``koala`` and ``koala_numerals`` through ``evaluate``, interleaved (CPU
+    time: the machine may be shared, and waiting for a core is no cost of the metric)."""
+    times: dict[str, list] = {"koala": [], "koala_numerals": []}
+    values = {}
+    for _ in range(repeats):
+        for name in times:
+            t0 = time.process_time()
+            out = metric.compute(predictions=hyps, references=refs, normalization=name)
+            times[name].append(time.process_time() - t0)
+            values[name] = out["cer"]
+    # the fastest of the repeats: the cost of the work itself, least disturbed by other load
+    return {name: [min(ts), values[name]] for name, ts in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=7, help="numeral timings: fastest of this")
     args = ap.parse_args()
     refs, hyps = make_pairs(args.pairs, args.seed)
     metric = evaluate.load(str(ROOT / "metrics" / "korean_cer"))
@@ -188,6 +263,21 @@ def main() -> None:
     print(f"speed-up vs (a): {t_a / t_ours:.1f}x (target >= 30x)")
     print(f"speed-up vs (b): {t_b / t_ours:.1f}x (target >= 4x)")
     print(f"ours costs {t_ours / t_c:.1f}x the floor")
+
+    print(f"\nnumeral-aware CER, side by side (CPU time, fastest of {args.repeats}, interleaved):")
+    nrefs, nhyps = make_number_pairs(args.pairs, args.seed)
+    k = next(i for i, r in enumerate(nrefs) if read_numerals(r) != r)  # one with a number
+    print(f"example: {nrefs[k]!r} -> {nhyps[k]!r}")
+    print(f"{'workload':32s} {'preset':16s} {'CER':>8s} {'CPU us/pair':>12s} {'vs koala':>9s}")
+    for label, (h, r) in (
+        ("pairs above", (hyps, refs)),
+        ("spelled numbers in references", (nhyps, nrefs)),
+    ):
+        res = side_by_side(metric, h, r, args.repeats)
+        base = res["koala"][0]
+        for name, (t, value) in res.items():
+            print(f"{label:32s} {name:16s} {value:8.4f} {t / n * 1e6:12.2f} {t / base:8.2f}x")
+        print(f"{'':32s} target: koala_numerals <= 5x koala")
 
 
 if __name__ == "__main__":

@@ -297,7 +297,9 @@ def _num(x: float | None, spec: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m koala.compare", description=__doc__)
+    from koala.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m koala.compare", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

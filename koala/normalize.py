@@ -19,6 +19,11 @@ Unicode normalisation is offered as NFC and NFKC only. NFD and NFKD decompose ev
 into conjoining jamo (``한`` -> ``ᄒ ᅡ ᆫ``, three characters instead of one), which would triple
 the length of every reference, so those forms are refused.
 
+The preset ``"koala_numerals"`` is the ``koala`` rule with numbers read first
+(:mod:`koala.numerals`): "이천 십 팔 년", "2018년" and "2,018년" all become ``2018년``, while
+"이 사람" (this person) and "회사 일" (work) stay text. It is not the published rule: the
+published and ``koala`` CER stay the headline, the numeral-aware CER is shown beside them.
+
 Steps that only delete characters also offer ``batch(texts)``, which normalises a whole list
 with one vectorised pass over the code points (the scoring functions use it); it returns what
 calling the step on each text returns.
@@ -39,12 +44,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from koala.numerals import ReadNumerals
+
 __all__ = [
     "PRESETS",
     "CollapseWhitespace",
     "Compose",
     "KeepCharacters",
     "Lowercase",
+    "ReadNumerals",
     "RemoveWhitespace",
     "Step",
     "Strip",
@@ -251,6 +259,12 @@ PRESETS: dict[str, Step] = {
     # The published rule after NFC (the koala protocol's CER rule): NFC is the identity on
     # normal text and composes decomposed syllables (NFD "한" is three jamo, NFC makes it one).
     "koala": Compose([UnicodeNormalize("NFC"), KeepCharacters(whitespace=False)]),
+    # The koala rule with numbers read first, the same way on both sides (koala.numerals):
+    # spelled Sino-Korean and native numbers, digits with separators and decimals, "%" -> one
+    # canonical digit form, before spaces are deleted ("이천 십 팔 년" == "2018년").
+    "koala_numerals": Compose(
+        [UnicodeNormalize("NFC"), ReadNumerals(), KeepCharacters(whitespace=False)]
+    ),
     # The published rule, exactly (no NFC). "Keep whitespace, then delete all whitespace" is the
     # same as not keeping whitespace, so it runs as one regex pass (tests check the equivalence).
     "koala_published": KeepCharacters(whitespace=False),

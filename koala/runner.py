@@ -1104,7 +1104,9 @@ _EXIT_MEANING = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m koala.runner ...`` (the same options as ``koala-bench run``)."""
-    parser = argparse.ArgumentParser(
+    from koala.cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m koala.runner",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -831,7 +831,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    from koala.cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m koala.score",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

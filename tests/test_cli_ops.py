@@ -50,6 +50,16 @@ def test_a_usage_error_exits_1_not_2_which_run_uses_for_nothing_answered(argv, c
     assert "usage: koala-bench" in err and "error:" in err
 
 
+@pytest.mark.parametrize("module", ["runner", "score", "report", "compare", "import_logs"])
+def test_the_modules_own_mains_exit_1_on_a_usage_error_too(module: str, capsys) -> None:
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(f"koala.{module}").main(["--no-such-option"])
+    assert exc.value.code == 1
+    assert "error:" in capsys.readouterr().err
+
+
 # ---- a cache that cannot be written ----------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ def click(rid: str, answer: str, prediction: str) -> dict:
     return r | {"config": "sqa_click", "variant": "k1", "subset": "click", "noise": "clean"}
 
 
-def test_import_reads_the_newest_log_of_each_task(tmp_path: Path) -> None:
+def test_import_reads_one_named_run_of_each_task(tmp_path: Path) -> None:
     logs = tmp_path / "logs" / "scripted"
     write_log(logs, "koala_sqa_click", [click("1", "A", "(B)")], date="2026-01-01T00-00-00")
     write_log(
@@ -143,14 +143,17 @@ def test_import_reads_the_newest_log_of_each_task(tmp_path: Path) -> None:
         [click("1", "A", "(A)"), click("2", "B", "?")],
         "2026-02-01T00-00-00",
     )
-    model, records, source = read_logs(tmp_path / "logs")
+    with pytest.raises(ValueError, match="several lmms-eval runs answer the same task"):
+        read_logs(tmp_path / "logs")
+    model, records, source = read_logs(tmp_path / "logs", run="2026-02-01T00-00-00")
     assert model == "scripted"
     assert [r["prediction"] for r in records] == ["(A)", "?"]
     assert records[0]["where"].endswith("2026-02-01T00-00-00_samples_koala_sqa_click.jsonl:1")
     assert source["harness"] == "lmms-eval" and source["version"] == "0.7.3"
     from koala.import_logs import import_logs
 
-    import_logs("lmms-eval", str(tmp_path / "logs"), str(tmp_path / "run"))
+    import_logs("lmms-eval", str(tmp_path / "logs"), str(tmp_path / "run"),
+                run="2026-02-01T00-00-00")  # fmt: skip
     scores = score_run(tmp_path / "run", confidence=None)
     gen = scores["models"]["scripted"]["configs"]["sqa_click"]["variants"]["k1"]["gen"]
     assert gen["accuracy"] == 0.5 and gen["unparsed"] == 1
@@ -265,10 +268,12 @@ def test_lmms_eval_run_and_import_agree(
     pytest.importorskip("lmms_eval", reason="lmms-eval is not installed")
     import datasets
     from lmms_eval.__main__ import cli_evaluate
+    from lmms_eval.api.task import _resolve_hf_datasets_cache_dir
     from lmms_eval.models import MODEL_REGISTRY_V2
     from lmms_eval.models.registry_v2 import ModelManifest
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(mini_cache))
+    _resolve_hf_datasets_cache_dir.cache_clear()  # lmms-eval resolves it once per process
     rows = {
         c: list(
             datasets.load_dataset(

@@ -136,3 +136,29 @@ def test_get_normalizer_errors_and_callables():
         Compose([str.strip, 5])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="keeps nothing"):
         KeepCharacters(hangul=False, jamo=False, digits=False, whitespace=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("이천 십 팔 년 완공, (웃음)", "2018년완공웃음"),
+        ("2,018년 완공", "2018년완공"),
+        ("천 이백 십 원대", "1210원대"),
+        ("5% 인상", "5퍼센트인상"),
+        ("만 오천 원", "1만5000원"),
+        ("Seoul 에서 0.5초", "에서0점5초"),  # Latin letters still deleted; the point is 점
+        ("이 사람", "이사람"),  # the demonstrative stays text
+        ("회사 일이 많다", "회사일이많다"),
+    ],
+)
+def test_numerals_preset_hand_worked(text, expected):
+    assert get_normalizer("koala_numerals")(text) == expected
+
+
+# no digit, no numeral syllable, no native numeral, no % : nothing for the reader to read
+NO_NUMBER = "가나닭힣강물바람노을 ㄱㅎㅏ,.!?()\t\n"
+
+
+@given(st.text(alphabet=st.sampled_from(NO_NUMBER), max_size=40))
+def test_numerals_preset_is_the_koala_preset_on_text_without_numbers(text):
+    assert get_normalizer("koala_numerals")(text) == get_normalizer("koala")(text)

@@ -5,8 +5,12 @@ Each sample of a log is one request: its metadata carries the config, task, prom
 condition, row id, subset, noise, reference fields and labels shown, exactly as
 ``koala-bench run`` stores them, and its output is the answer. A sample that ended in an error
 or hit a limit is a ``failed`` record (koala-bench counts it as a wrong or empty answer; inspect
-leaves it out of its own metrics). Only the first epoch is imported. When several logs answer
-the same request (an eval and its retry), the log created last wins.
+leaves it out of its own metrics). When several logs answer the same request (an eval and its
+retry), the log created last wins.
+
+A koala-bench run holds one answer per request, and an eval with ``--epochs N`` gives N: the
+import refuses such logs unless ``epoch=`` (``--epoch K``) names the epoch to import (import
+each epoch into a run folder of its own to compare them); no epoch is dropped silently.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from koala.predictions import FAILED, OK
 __all__ = ["LOG_SUFFIXES", "log_files", "read_logs", "sample_record"]
 
 LOG_SUFFIXES = (".eval", ".json")
+CANARY_TASK = "koala_canary"
 _REQUIRED = ("config", "task", "variant", "condition", "id", "ref")
 
 
@@ -89,10 +94,13 @@ def sample_record(sample: Any, where: str) -> dict[str, Any]:
     return rec
 
 
-def read_logs(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+def read_logs(
+    path: str | Path, epoch: int | None = None
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
     """``(model, records, source)`` of the inspect log ``path`` (a file, or a folder of them):
-    the evaluated model, one record per sample of the first epoch, and ``source`` (harness,
-    inspect version, the logs read) for ``run.json`` and the fingerprints."""
+    the evaluated model, one record per sample (of ``epoch`` when given; a ``ValueError``
+    listing the epochs when the logs hold several and none is given), and ``source`` (harness,
+    inspect version, the logs read, the epoch) for ``run.json`` and the fingerprints."""
     from inspect_ai.log import read_eval_log
 
     logs = []
@@ -101,20 +109,34 @@ def read_logs(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
             log = read_eval_log(str(f))
         except Exception as exc:
             raise ValueError(f"{f}: not an inspect log ({type(exc).__name__}: {exc})") from exc
+        if log.eval.task.split("/")[-1] == CANARY_TASK:
+            continue  # the canary is a check, not a result
         logs.append((log.eval.created or "", str(f), log))
     logs.sort(key=lambda t: (t[0], t[1]))
+    if not logs:
+        raise ValueError(f"{path}: no log of a KoALa-Bench task (only the canary's)")
     models = sorted({log.eval.model for _, _, log in logs})
     if len(models) != 1:
         raise ValueError(f"{path}: logs of several models {models}; import one model at a time")
+    epochs = sorted({sample.epoch for _, _, log in logs for sample in log.samples or []})
+    if epoch is None and len(epochs) > 1:
+        raise ValueError(
+            f"{path}: the logs hold epochs {', '.join(map(str, epochs))} (inspect eval "
+            "--epochs); a koala-bench run holds one answer per request: import one epoch "
+            "with --epoch K (each into its own run folder)"
+        )
+    if epoch is not None and epoch not in epochs:
+        raise ValueError(
+            f"{path}: no epoch {epoch} in the logs (epochs: {', '.join(map(str, epochs))})"
+        )
+    wanted = epoch if epoch is not None else (epochs[0] if epochs else 1)
     records: dict[tuple[str, ...], dict[str, Any]] = {}
     read: list[dict[str, Any]] = []
-    skipped_epochs = 0
     for _, f, log in logs:
         for sample in log.samples or []:
-            if sample.epoch != 1:
-                skipped_epochs += 1
+            if sample.epoch != wanted:
                 continue
-            rec = sample_record(sample, f"{f}: sample {sample.id}")
+            rec = sample_record(sample, f"{f}: sample {sample.id} epoch {sample.epoch}")
             key = (rec["config"], rec["variant"], rec["condition"], rec["id"])
             records[key] = rec  # a later log answers the same request again
         read.append(
@@ -134,6 +156,7 @@ def read_logs(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
         "version": version,
         "path": str(Path(path).resolve()),
         "logs": read,
-        "other_epochs_skipped": skipped_epochs,
+        "epoch": wanted,
+        "epochs": epochs,
     }
     return models[0], list(records.values()), source

@@ -50,9 +50,13 @@ from koala.tasks.base import shown_gold
 
 __all__ = [
     "SAMPLE_FIELDS",
+    "canary_answer",
+    "canary_figures",
+    "canary_samples",
     "koala",
     "koala_answer",
     "koala_asr",
+    "koala_canary",
     "koala_dataset",
     "koala_figures",
     "koala_pa_qa",
@@ -287,10 +291,11 @@ def koala_answer(protocol: str = "koala") -> Scorer:
         answer = state.output.completion if state.output else ""
         rec = record_from_sample(state.metadata, answer)
         spec = config_task(rec["config"])
+        meta = {"status": OK, "epoch": state.epoch}
         if spec.multiple_choice:
             label, value = _read_label(rec, answer)
-            return Score(value=value, answer=answer, metadata={"status": OK, "label": label})
-        return Score(value=_item_value(spec, rec, protocol), answer=answer, metadata={"status": OK})
+            return Score(value=value, answer=answer, metadata=meta | {"label": label})
+        return Score(value=_item_value(spec, rec, protocol), answer=answer, metadata=meta)
 
     return score
 
@@ -320,38 +325,69 @@ def _figures(res: Mapping[str, Any], prefix: str, out: dict[str, float]) -> None
                     out[f"{prefix}/{k}.{sub}"] = x
 
 
-@metric
+def _by_epoch(scores: Sequence[SampleScore]) -> dict[int, list[SampleScore]]:
+    """The scores of each epoch (``Score.metadata["epoch"]``, 1 where absent)."""
+    out: dict[int, list[SampleScore]] = defaultdict(list)
+    for s in scores:
+        out[int((s.score.metadata or {}).get("epoch") or 1)].append(s)
+    return dict(sorted(out.items()))
+
+
+def _mean_over_epochs(per_epoch: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each figure's mean over the epochs (figures every epoch has; one epoch: its figures)."""
+    if not per_epoch:
+        return {}
+    keys = set(per_epoch[0]).intersection(*per_epoch[1:])
+    return {k: math.fsum(e[k] for e in per_epoch) / len(per_epoch) for k in sorted(keys)}
+
+
+def _epoch_figures(
+    scores: list[SampleScore], protocol: str, st_metrics: list[str] | None
+) -> dict[str, float]:
+    """koala-bench's figures of one epoch's samples (see :func:`koala_figures`)."""
+    from koala.score import score_config
+    from koala.tasks.st import ST_METRICS
+
+    by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in scores:
+        rec = record_from_sample(s.sample_metadata or {}, s.score.answer or "")
+        by_config[rec["config"]].append(rec)
+    out: dict[str, float] = {}
+    for config, recs in sorted(by_config.items()):
+        c = score_config(
+            config,
+            recs,
+            tuple(st_metrics or ST_METRICS),
+            task=recs[0]["task"],
+            protocol=protocol,
+        )
+        for variant, res in c.get("variants", {}).items():
+            _figures(res.get("gen", {}), f"{config}/{variant}", out)
+        for subset, by_variant in (c.get("subsets") or {}).items():
+            for variant, res in by_variant.items():
+                _figures(res.get("gen", {}), f"{config}/{subset}/{variant}", out)
+        best = (c.get("best") or {}).get("gen")
+        if best and isinstance(best.get("value"), float) and math.isfinite(best["value"]):
+            out[f"{config}/best/{best['metric']}"] = best["value"]
+    return out
+
+
+@metric(scores="unreduced")
 def koala_figures(protocol: str = "koala", st_metrics: list[str] | None = None) -> Metric:
     """koala-bench's figures of the scored samples (:func:`koala.score.score_config` on
     records rebuilt from them): per config, prompt variant and, for a union config, subset,
-    every figure of the generation mode, and the main metric of the variant koala shows."""
+    every figure of the generation mode, and the main metric of the variant koala shows.
+
+    The metric takes every epoch's answers (``scores="unreduced"``: inspect's epoch reducers
+    would merge the answers of a sample, and a mean reducer keeps none when they differ). With
+    ``--epochs N`` each epoch is scored as a run of its own and each figure is the mean of the
+    N epochs' figures."""
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
-        from koala.score import score_config
-        from koala.tasks.st import ST_METRICS
-
-        by_config: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for s in scores:
-            rec = record_from_sample(s.sample_metadata or {}, s.score.answer or "")
-            by_config[rec["config"]].append(rec)
-        out: dict[str, float] = {}
-        for config, recs in sorted(by_config.items()):
-            c = score_config(
-                config,
-                recs,
-                tuple(st_metrics or ST_METRICS),
-                task=recs[0]["task"],
-                protocol=protocol,
-            )
-            for variant, res in c.get("variants", {}).items():
-                _figures(res.get("gen", {}), f"{config}/{variant}", out)
-            for subset, by_variant in (c.get("subsets") or {}).items():
-                for variant, res in by_variant.items():
-                    _figures(res.get("gen", {}), f"{config}/{subset}/{variant}", out)
-            best = (c.get("best") or {}).get("gen")
-            if best and isinstance(best.get("value"), float) and math.isfinite(best["value"]):
-                out[f"{config}/best/{best['metric']}"] = best["value"]
-        return out
+        per_epoch = [
+            _epoch_figures(group, protocol, st_metrics) for group in _by_epoch(scores).values()
+        ]
+        return _mean_over_epochs(per_epoch)
 
     return compute
 
@@ -367,27 +403,30 @@ def sif_score(ratings: Sequence[float | None]) -> float | None:
     return 10.0 * math.fsum(got) / len(got) if got else None
 
 
-@metric
+def _sif_epoch(scores: Sequence[SampleScore]) -> dict[str, float]:
+    mds = [s.sample_metadata or {} for s in scores]
+    subsets: dict[str, set[Any]] = defaultdict(set)
+    for md in mds:
+        subsets[str(md.get("config"))].add(md.get("subset"))
+    groups: dict[str, list[float | None]] = defaultdict(list)
+    for s, md in zip(scores, mds, strict=True):
+        v = s.score.value
+        rating = float(v) if isinstance(v, int | float) else None
+        config, variant = md.get("config"), md.get("variant")
+        groups[f"{config}/{variant}"].append(rating)
+        if len(subsets[str(config)]) > 1:
+            groups[f"{config}/{md.get('subset')}/{variant}"].append(rating)
+    return {f"{k}/score": v for k, rs in sorted(groups.items()) if (v := sif_score(rs)) is not None}
+
+
+@metric(scores="unreduced")
 def sif_figures() -> Metric:
     """SIF's judge score per config and prompt variant (and subset of a union config):
-    ``"{config}[/{subset}]/{variant}/score"``."""
+    ``"{config}[/{subset}]/{variant}/score"``; with ``--epochs N``, the mean of the N
+    epochs' scores (as :func:`koala_figures`)."""
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
-        mds = [s.sample_metadata or {} for s in scores]
-        subsets: dict[str, set[Any]] = defaultdict(set)
-        for md in mds:
-            subsets[str(md.get("config"))].add(md.get("subset"))
-        groups: dict[str, list[float | None]] = defaultdict(list)
-        for s, md in zip(scores, mds, strict=True):
-            v = s.score.value
-            rating = float(v) if isinstance(v, int | float) else None
-            config, variant = md.get("config"), md.get("variant")
-            groups[f"{config}/{variant}"].append(rating)
-            if len(subsets[str(config)]) > 1:
-                groups[f"{config}/{md.get('subset')}/{variant}"].append(rating)
-        return {
-            f"{k}/score": v for k, rs in sorted(groups.items()) if (v := sif_score(rs)) is not None
-        }
+        return _mean_over_epochs([_sif_epoch(g) for g in _by_epoch(scores).values()])
 
     return compute
 
@@ -407,7 +446,11 @@ def sif_judge(judge: str | None = None) -> Scorer:
     async def score(state: TaskState, target: Target) -> Score:
         answer = state.output.completion if state.output else ""
         if not answer.strip():
-            return Score(value=1.0, answer=answer, metadata={"status": OK, "judge": "empty"})
+            return Score(
+                value=1.0,
+                answer=answer,
+                metadata={"status": OK, "judge": "empty", "epoch": state.epoch},
+            )
         instruction = state.metadata["ref"]["instruction"]
         messages = []
         for m in prompt.messages(instruction, answer):
@@ -422,7 +465,11 @@ def sif_judge(judge: str | None = None) -> Scorer:
             value=rating if rating is not None else math.nan,
             answer=answer,
             explanation=out.completion,
-            metadata={"status": OK, "judge": "ok" if rating is not None else "unparsable"}
+            metadata={
+                "status": OK,
+                "judge": "ok" if rating is not None else "unparsable",
+                "epoch": state.epoch,
+            }
             | ({"error": error} if error else {}),
         )
 
@@ -581,3 +628,136 @@ def koala_pa_qa(
 ) -> Task:
     """PA-QA: accuracy by the segment of the passage that holds the evidence."""
     return _koala_task("pa_qa", config, data, prompts, protocol, "silence", limit, variants)
+
+
+# -------------------------------------------------------------------------------- canary
+
+CANARY_CLIPS = ("own", "silence", "other")
+
+
+def canary_samples(
+    config: str, rows: Sequence[Mapping[str, Any]], prompts: Any = None, protocol: str = "koala"
+) -> list[Sample]:
+    """The canary's samples, as ``koala-bench check`` sends them (:mod:`koala.check`): each
+    row (those with audio) three times with its first prompt variant, with its own clip
+    (``own``), silence as long (``silence``) and the next row's clip (``other``, the last row
+    the first row's); id ``"canary|{clip}|{id}"``."""
+    from koala.data import decode_audio
+    from koala.models import silence, wav_bytes
+    from koala.prompts import load_prompts
+
+    spec = config_task(config)
+    prompts = prompts or load_prompts()
+    condition = next(c for c in spec.conditions if spec.audio_column(c) is not None)
+    col = spec.audio_column(condition)
+    picked = [r for r in rows if r.get(col) is not None]
+    if len(picked) < 2:
+        raise ValueError(f"koala_canary: config {config} has {len(picked)} row(s) with audio")
+    out: list[Sample] = []
+    for k, row in enumerate(picked):
+        rid = str(row["id"])
+        other = picked[(k + 1) % len(picked)]
+        prompt = spec.build_prompt(
+            prompts.variants(config, row.get("subset"))[0], row, condition, protocol
+        )
+        own = decode_audio(row[col], f"config {config} row {rid} field {col!r}")
+        clips = {
+            "own": wav_data_uri(row[col]),
+            "silence": "data:audio/wav;base64,"
+            + base64.b64encode(wav_bytes(silence(own.duration, own.sampling_rate))).decode(),
+            "other": wav_data_uri(other[col]),
+        }
+        for clip in CANARY_CLIPS:
+            out.append(
+                Sample(
+                    input=[
+                        ChatMessageUser(
+                            content=[
+                                ContentAudio(audio=clips[clip], format="wav"),
+                                ContentText(text=prompt),
+                            ]
+                        )
+                    ],
+                    id=f"canary|{clip}|{rid}",
+                    metadata={"canary": clip, "id": rid, "config": config},
+                )
+            )
+    return out
+
+
+@scorer(metrics=[])
+def canary_answer() -> Scorer:
+    """Store each canary answer (:func:`canary_figures` compares them)."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        answer = state.output.completion if state.output else ""
+        return Score(value=0, answer=answer, metadata={"epoch": state.epoch})
+
+    return score
+
+
+@metric(scores="unreduced")
+def canary_figures() -> Metric:
+    """``audio_dependent``: the share of the canary's rows whose answers differ between their
+    own clip, silence and another row's clip (first epoch). When none differ the answers do
+    not depend on the audio: the metric raises with ``koala-bench check``'s report, and
+    inspect ends the eval in error."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        from koala.check import CheckResult, CheckRow
+
+        first = next(iter(_by_epoch(scores).values()), [])
+        rows: dict[str, CheckRow] = {}
+        config = ""
+        for s in first:
+            md = s.sample_metadata or {}
+            config = str(md.get("config"))
+            row = rows.setdefault(str(md["id"]), CheckRow(str(md["id"])))
+            row.answers[md["canary"]] = (s.score.answer or "").strip()
+        result = CheckResult(config, "speech", list(rows.values()))
+        if not result.passed:
+            raise RuntimeError(result.report().replace("koala-bench check:", "koala_canary:", 1))
+        return {"audio_dependent": result.varied / result.comparable}
+
+    return compute
+
+
+@task
+def koala_canary(
+    config: str | None = None,
+    data: str | None = None,
+    rows: int = 4,
+    prompts: str | None = None,
+    protocol: str = "koala",
+) -> Task:
+    """Do the answers depend on the audio? The first ``rows`` rows of ``config`` (default:
+    the first ASR config of the export) with their own clip, silence and another row's clip
+    (:func:`canary_samples`); the eval ends in error, with every answer shown, when no row's
+    answers differ (:func:`canary_figures`)."""
+    import os
+
+    from koala.data import DATA_ENV, config_names, load_config
+    from koala.prompts import load_prompts, task_of
+
+    data = data or os.environ.get(DATA_ENV)
+    if not data:
+        raise ValueError(f"no data: pass -T data=DIR (a koala-bench export) or set {DATA_ENV}")
+    if config is None:
+        names = config_names(data)
+        config = next((c for c in names if task_of(c) == "asr"), names[0] if names else None)
+        if config is None:
+            raise ValueError(f"{data}: no config to check")
+    if rows < 2:
+        raise ValueError("rows must be >= 2")
+    samples = canary_samples(
+        config, list(load_config(data, config, rows)), load_prompts(prompts), protocol
+    )
+    return Task(
+        dataset=MemoryDataset(samples, name=f"koala-canary:{config}"),
+        solver=generate(),
+        scorer=canary_answer(),
+        metrics=[canary_figures()],
+        config=GenerateConfig(temperature=0.0),
+        name="koala_canary",
+        metadata={"koala_canary": config},
+    )

@@ -1,8 +1,14 @@
 """ASR: Korean speech recognition, scored by the Korean-normalised corpus CER
-(:func:`koala.scoring.cer.corpus_cer`): "sum of edits / sum of reference lengths"."""
+(:func:`koala.scoring.cer.corpus_cer`): "sum of edits / sum of reference lengths".
+
+Beside that CER (the protocol's, the headline figure) each variant also gets the
+numeral-aware CER (normalisation ``koala_numerals``, :mod:`koala.numerals`): the same CER after
+numbers are read the same way on both sides, so "2018년" against the reference's
+"이천 십 팔 년" is no error; and the number of references that hold a number."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +21,39 @@ from koala.tasks.base import (
     non_ok,
     sorted_records,
 )
+
+#: the normalisation of the numeral-aware CER shown beside the headline CER
+NUMERALS = "koala_numerals"
+#: the counts of the numeral-aware CER kept in scores.json (``numerals``)
+NUMERALS_COUNTS = (
+    "substitutions",
+    "deletions",
+    "insertions",
+    "hits",
+    "reference_length",
+    "hypothesis_length",
+    "normalization",
+)
+
+
+def references_with_numbers(references: Sequence[str]) -> int:
+    """How many ``references`` hold a number as ``koala_numerals`` reads them (digits, or a
+    spelled number it rewrites into digits)."""
+    from koala.normalize import get_normalizer
+
+    norm = get_normalizer(NUMERALS)
+    return sum(any(c in "0123456789" for c in text) for text in norm.batch(list(references)))
+
+
+def _numerals_cell(g: Mapping[str, Any] | None) -> str:
+    """The numeral-aware CER (%) of the shown variant with its interval, "—" when the scores
+    have none (scored before it existed, or no variant to show)."""
+    from koala.report_cells import fmt, interval, num
+
+    value = num((g or {}).get("cer_numerals"))
+    if g is None or math.isnan(value):
+        return "—"
+    return fmt(100 * value) + interval(g, "cer_numerals", 100.0, 2)
 
 
 class ASR(Task):
@@ -42,16 +81,24 @@ class ASR(Task):
         ci: Mapping[str, Any] | None,
         options: Mapping[str, Any],
     ) -> dict[str, dict[str, Any]]:
+        """The protocol's CER (``cer``, the headline) and the numeral-aware CER
+        (``cer_numerals``, its counts in ``numerals``, its interval in ``cer_numerals_ci``), with
+        ``references_with_numbers`` of ``num_utterances``."""
         from koala.scoring.cer import corpus_cer
 
         recs = sorted_records(recs)
-        res = corpus_cer(
-            [answer_text(r) for r in recs],
-            [r["ref"]["text"] for r in recs],
-            protocol=protocol,
-            **interval_options(ci),
-        )
+        preds = [answer_text(r) for r in recs]
+        refs = [r["ref"]["text"] for r in recs]
+        res = corpus_cer(preds, refs, protocol=protocol, **interval_options(ci))
         out = res if isinstance(res, dict) else res.as_dict()
+        num = corpus_cer(
+            preds, refs, normalization=NUMERALS, protocol=protocol, **interval_options(ci)
+        ).as_dict()
+        out["cer_numerals"] = num["cer"]
+        if "cer_ci" in num:
+            out["cer_numerals_ci"] = num["cer_ci"]
+        out["numerals"] = {k: num[k] for k in NUMERALS_COUNTS}
+        out["references_with_numbers"] = references_with_numbers(refs)
         out.update(non_ok(recs))
         return {"gen": out}
 
@@ -99,19 +146,58 @@ class ASR(Task):
 
         return fmt(100 * num(g["cer"])) + interval(g, "cer", 100.0, 2)
 
+    def report_table(
+        self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]
+    ) -> tuple[list[str], list[list[str]]]:
+        """The default table (one CER column per model, the headline), then one numeral-aware
+        CER column per model and the share of references that hold a number."""
+        from koala.report_cells import best_metrics
+
+        header, rows = super().report_table(results, configs)
+        models = list(results)
+        for row, config in zip(rows, configs, strict=True):
+            shown = [
+                best_metrics(results[m][config]) if config in results[m] else None for m in models
+            ]
+            row += [_numerals_cell(g) for g in shown]
+            share = next(
+                (
+                    (g["references_with_numbers"], g["num_utterances"])
+                    for g in shown
+                    if g and "references_with_numbers" in g and g.get("num_utterances")
+                ),
+                None,
+            )
+            row.append(
+                "—" if share is None else f"{100 * share[0] / share[1]:.1f} ({share[0]}/{share[1]})"
+            )
+        header = [*header, *[f"{m}: numerals" for m in models], "refs with a number (%)"]
+        return header, rows
+
     def report_notes(self, table: Mapping[str, Any]) -> list[str]:
+        notes = []
+        if any(str(h).endswith(": numerals") for h in table.get("header", [])):
+            notes.append(
+                "Each model's first column is the CER of the protocol (the headline, comparable "
+                "with the paper); its *numerals* column is the same CER after numbers are read "
+                'the same way on both sides (normalisation `koala_numerals`: "이천 십 팔 년", '
+                '"2018년" and "2,018년" are all 2018년; "이 사람" stays text), so a model '
+                "that writes digits where Zeroth spells numbers out is not charged for it. "
+                "*refs with a number*: the share of references holding a number."
+            )
         for row in table.get("rows", []):
             for cell in row[2:]:
                 try:
                     if float(str(cell).split(" ")[0]) > 100:
-                        return [
+                        notes.append(
                             "CER counts insertions, so it exceeds 100 % when a transcript is "
                             "longer than its reference (a model that talks instead of "
                             "transcribing)."
-                        ]
+                        )
+                        return notes
                 except ValueError:
                     continue
-        return []
+        return notes
 
 
 TASK = ASR()

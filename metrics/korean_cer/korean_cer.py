@@ -10,6 +10,10 @@ letters are deleted), then delete all whitespace; plain Levenshtein over charact
 reported figure is corpus-level: sum of edits / sum of reference lengths (can exceed 1)."
 `protocol="published"` applies that rule exactly; the default `koala` protocol runs NFC
 first (the identity on normal text; NFD-decomposed syllables are composed).
+`normalization="koala_numerals"` is the numeral-aware CER shown beside it: numbers are read
+the same way on both sides first ("이천 십 팔 년", "2018년" and "2,018년" are all 2018년;
+"이 사람" stays text), so a model that writes digits where the reference spells numbers out is
+not charged for it.
 Unlike the canonical `cer` metric, spaces are not characters and the result is a dict with
 substitutions, deletions, insertions and hits.
 """
@@ -19,8 +23,8 @@ Args:
     predictions (`list` of `str`): transcripts produced by the model.
     references (`list` of `str`): reference transcripts.
     normalization (`str`, default: the protocol's): a preset of `koala.normalize.PRESETS`
-        (`koala`, `koala_published`, `koala_nfkc`, `koala_latin`, `koala_spaced`, `kspon`,
-        `nfc`, `none`); it wins over `protocol`.
+        (`koala`, `koala_published`, `koala_numerals`, `koala_nfkc`, `koala_latin`,
+        `koala_spaced`, `kspon`, `nfc`, `none`); it wins over `protocol`.
     protocol (`str`, default `"koala"`): `"koala"` (preset `koala`) or `"published"`
         (preset `koala_published`).
     return_per_utterance (`bool`, default `False`): also return `per_utterance_cer`.

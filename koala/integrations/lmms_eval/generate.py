@@ -20,7 +20,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from koala.integrations.lmms_eval.core import METRICS, PREFIX, lmms_groups, lmms_tasks
+from koala.integrations.lmms_eval.core import (
+    CANARY_METRICS,
+    CANARY_TASK,
+    METRICS,
+    MODEL_KWARGS,
+    PREFIX,
+    canary_task,
+    lmms_groups,
+    lmms_tasks,
+    stop_sequence,
+)
 
 __all__ = ["DEFAULT_DATASET_PATH", "PACKAGE_DIR", "TEMPLATE", "generate_files", "main", "write"]
 
@@ -38,38 +48,54 @@ def _q(value: str) -> str:
 
 
 def _template(dataset_path: str) -> str:
-    return (
-        HEADER
-        + f"dataset_path: {_q(dataset_path)}\n"
-        + "test_split: test\n"
-        + "output_type: generate_until\n"
-        + f"doc_to_visual: !function {UTILS}.doc_to_audio\n"
-        + f"doc_to_text: !function {UTILS}.doc_to_text\n"
-        + f"doc_to_target: !function {UTILS}.doc_to_target\n"
-        + f"process_results: !function {UTILS}.process_results\n"
-        + "generation_kwargs:\n"
-        + "  max_new_tokens: 256\n"
-        + "  temperature: 0\n"
-        + "  do_sample: false\n"
-        + "lmms_eval_specific_kwargs:\n"
-        + "  default:\n"
-        + '    pre_prompt: ""\n'
-        + '    post_prompt: ""\n'
-        + "metadata:\n"
-        + "  version: 0.1\n"
-    )
+    lines = [
+        HEADER.rstrip("\n"),
+        f"dataset_path: {_q(dataset_path)}",
+        "test_split: test",
+        "output_type: generate_until",
+        f"doc_to_visual: !function {UTILS}.doc_to_audio",
+        f"doc_to_messages: !function {UTILS}.doc_to_messages",
+        f"doc_to_text: !function {UTILS}.doc_to_text",
+        f"doc_to_target: !function {UTILS}.doc_to_target",
+        f"process_results: !function {UTILS}.process_results",
+        # lmms-eval takes the entry named like --model (whole), else `default`
+        "lmms_eval_specific_kwargs:",
+        "  default:",
+        '    pre_prompt: ""',
+        '    post_prompt: ""',
+    ]
+    for model, kwargs in MODEL_KWARGS.items():
+        lines += [f"  {model}:", '    pre_prompt: ""', '    post_prompt: ""']
+        lines += [f"    {k}: {_q(v)}" for k, v in kwargs.items()]
+    lines += ["metadata:", "  version: 0.2"]
+    return "\n".join(lines) + "\n"
+
+
+def _generation_kwargs(name: str) -> list[str]:
+    """Greedy decoding, and a stop sequence of the task's own (:func:`stop_sequence`): the
+    ``generation_kwargs`` lmms-eval groups batches by differ between tasks."""
+    return [
+        "generation_kwargs:",
+        "  max_new_tokens: 256",
+        "  temperature: 0",
+        "  do_sample: false",
+        "  until:",
+        f"    - {_q(stop_sequence(name))}",
+    ]
 
 
 def _task_yaml(name: str) -> str:
-    spec = lmms_tasks()[name]
+    canary = name == CANARY_TASK
+    spec = canary_task() if canary else lmms_tasks()[name]
     lines = [
         HEADER.rstrip("\n"),
         f"task: {name}",
         f"dataset_name: {spec.config}",
         f"process_docs: !function {UTILS}.process_docs_{name}",
+        *_generation_kwargs(name),
         "metric_list:",
     ]
-    for metric, higher in METRICS[spec.task]:
+    for metric, higher in CANARY_METRICS if canary else METRICS[spec.task]:
         lines += [
             f"  - metric: {metric}",
             f"    aggregation: !function {UTILS}.aggregate_{metric}",
@@ -95,10 +121,10 @@ def _group_yaml(name: str, members: Sequence[str]) -> str:
 
 
 def generate_files(dataset_path: str = DEFAULT_DATASET_PATH) -> dict[str, str]:
-    """File name -> text of every file of the package: the template, one YAML per task and
-    one per group."""
+    """File name -> text of every file of the package: the template, one YAML per task (and
+    the canary's) and one per group."""
     files = {TEMPLATE: _template(dataset_path)}
-    files.update({f"{name}.yaml": _task_yaml(name) for name in lmms_tasks()})
+    files.update({f"{name}.yaml": _task_yaml(name) for name in [*lmms_tasks(), CANARY_TASK]})
     files.update({f"{name}.yaml": _group_yaml(name, m) for name, m in lmms_groups().items()})
     return files
 

@@ -12,14 +12,23 @@ from typing import Any
 from koala.integrations.lmms_eval.core import (
     METRICS,
     aggregate,
+    aggregate_audio_dependent,
     doc_to_audio,
+    doc_to_messages,
     doc_to_target,
     doc_to_text,
     process_docs_for,
     process_results,
 )
 
-__all__ = ["doc_to_audio", "doc_to_target", "doc_to_text", "process_results"]
+__all__ = [
+    "aggregate_audio_dependent",
+    "doc_to_audio",
+    "doc_to_messages",
+    "doc_to_target",
+    "doc_to_text",
+    "process_results",
+]
 
 # one aggregation per metric name: aggregate_cer, aggregate_accuracy, aggregate_accuracy_late...
 for _metric in {m for metrics in METRICS.values() for m, _ in metrics}:
