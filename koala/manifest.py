@@ -52,6 +52,9 @@ class RunStats:
     # model calls made, per config (fewer than records when one answer is shared by variants)
     calls: Counter[str] = field(default_factory=Counter)
     breaker: str | None = None  # why the circuit breaker stopped the run
+    # the breaker's failures were answers without text (the server answers; the model's
+    # options must change, waiting for the server will not help)
+    breaker_no_text: bool = False
     # per server of the model (host:port): requests answered, failed there, times taken out
     servers: dict[str, dict[str, int]] = field(default_factory=dict)
     shard: str | None = None  # "K/N" when the run planned one shard (--shard)
@@ -256,7 +259,14 @@ def summary(stats: RunStats, predictions: str | Path = PREDICTIONS) -> str:
             f"  This folder holds shard {stats.shard} of each config: it scores as partial "
             "until its shards are joined with koala-bench merge."
         )
-    if stats.breaker is not None:
+    if stats.breaker is not None and stats.breaker_no_text:
+        lines.append(
+            f"  STOPPED: {stats.breaker}. The requests not sent are not recorded: they stay "
+            "pending, and everything committed is kept; change what the message says and run "
+            "again (a changed model option asks every request again: it is part of each "
+            "request's fingerprint; ?breaker=0 turns the breaker off)."
+        )
+    elif stats.breaker is not None:
         lines.append(
             f"  STOPPED: {stats.breaker}. The requests not sent are not recorded: they stay "
             "pending, and everything committed is kept; run the same command again when the "

@@ -107,15 +107,18 @@ def check_base_url(url: str, what: str = "base URL") -> str:
     """``url`` when it is an ``http(s)://host...`` URL without credentials, its scheme and host
     in lower case and a default port dropped (so ``HTTP://Host:80/v1`` and ``http://host/v1``
     are one server); else ``ValueError``, whose message never repeats what came before an
-    ``@`` (a password)."""
+    ``@`` (a password). The one rule for every URL the project sends to: model servers
+    (``openai:``) and the LLM judge alike."""
     from urllib.parse import urlsplit, urlunsplit
 
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{what}: give the server's http(s) base URL (e.g. http://HOST:PORT/v1)")
     if "@" in url:
         raise ValueError(
             f"{what}: {mask_credentials(url)!r}: credentials in the URL ('user:pass@') are "
-            "refused: they would be written to run.json and every record; put the key in an "
-            "environment variable and name it with '?key_env=VAR' (the key is sent only as the "
-            "Authorization header)"
+            "refused: they would be written to run.json, scores.json and the records; put the "
+            "key in an environment variable and name it (a model: '?key_env=VAR'; the judge: "
+            "--judge-key-env VAR), it is sent only as the Authorization header"
         )
     try:
         parts = urlsplit(url.strip())
@@ -167,12 +170,24 @@ class EmptyAnswer(ChatError):
     """A chat completion (HTTP 200) with no text to record: ``content`` is null (a reasoning
     model that spent its tokens thinking, a refusal, a tool call) or empty while
     ``finish_reason`` says it was cut (``length``, ``content_filter``). Not retried within the
-    request: the server answered. ``finish_reason`` and ``refusal`` are what it said."""
+    request: the server answered. ``finish_reason`` and ``refusal`` are what it said;
+    ``reason`` says it in a few words (``finish_reason=length``, ``refusal``, ``tool_calls``),
+    the same for answers without text of the same cause, and ``advice`` what would change it
+    (the runner's circuit breaker names both when its last failures share the reason)."""
 
-    def __init__(self, finish_reason: str | None, refusal: str | None, what: str) -> None:
+    def __init__(
+        self,
+        finish_reason: str | None,
+        refusal: str | None,
+        what: str,
+        reason: str = "no text",
+        advice: str = "",
+    ) -> None:
         super().__init__(f"the server answered without text: {what}", 200, 1)
         self.finish_reason = finish_reason
         self.refusal = refusal
+        self.reason = reason
+        self.advice = advice
 
 
 def _no_text(choice: Mapping[str, Any], message: Mapping[str, Any]) -> EmptyAnswer:
@@ -192,15 +207,29 @@ def _no_text(choice: Mapping[str, Any], message: Mapping[str, Any]) -> EmptyAnsw
             if isinstance(c, dict)
         ]
         parts.append(f"tool_calls: {', '.join(names)} (no tool was offered)")
+    reason, advice = f"finish_reason={finish}", "see the failed records' errors"
+    if refusal:
+        reason, advice = "refusal", "the model refuses these requests (the records quote it)"
+    elif calls:
+        reason, advice = "tool_calls", "the model calls tools though none was offered"
     if finish == "length":
+        if reason == "finish_reason=length":
+            advice = (
+                "raise max_tokens / max_completion_tokens (?max_tokens=N, or "
+                "?max_completion_tokens=N for models that count their reasoning there)"
+            )
         parts.append(
             "the token limit ran out before any text (a reasoning model thinks first): raise "
             "?max_tokens=N, or ?max_completion_tokens=N for models that count their reasoning "
             "there"
         )
     elif finish == "content_filter":
+        if reason == "finish_reason=content_filter":
+            advice = "the server's content filter withholds the text"
         parts.append("the server's content filter withheld the text")
-    return EmptyAnswer(finish if isinstance(finish, str) else None, refusal, "; ".join(parts))
+    return EmptyAnswer(
+        finish if isinstance(finish, str) else None, refusal, "; ".join(parts), reason, advice
+    )
 
 
 # a logprobs token of vLLM started with --return-tokens-as-token-ids

@@ -14,6 +14,7 @@ __all__ = [
     "cell_text",
     "fmt",
     "interval",
+    "logit_metrics",
     "logit_text",
     "model_rows",
     "note",
@@ -70,16 +71,60 @@ def interval(g: Mapping[str, Any], key: str, scale: float = 1.0, digits: int = 1
     return f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
 
 
+# why answers have no label log-probabilities (scores.json's ``no_logprobs_reasons``, from the
+# records' meta.logprobs_off: koala.models.openai; koala.tasks.choice.no_logprobs_reason), in
+# the order a cell names them when their counts tie
+NO_LOGPROBS_WORDS = {
+    "refused": "the server refused logprobs",
+    "token_ids": "the server sent token ids, not text",
+    "not_returned": "the server returned none",
+    "no_label": "no label among the top tokens",
+    "unknown": "no reason recorded",
+}
+
+
+def _no_logprobs_reasons(lg: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """``(words, count)`` of each reason, most frequent first."""
+    got = lg.get("no_logprobs_reasons")
+    if not isinstance(got, Mapping):
+        return []
+    order = list(NO_LOGPROBS_WORDS)
+    items = [(str(k), v) for k, v in got.items() if isinstance(v, int) and v > 0]
+    items.sort(key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else len(order)))
+    return [(NO_LOGPROBS_WORDS.get(k, k), v) for k, v in items]
+
+
+def logit_metrics(c: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The logit entry a cell shows: the metrics of the variant shown in logit mode; without
+    one, the shown generation variant's ``logit`` entry when it says why there is no figure
+    (``no_logprobs_reasons``); else ``None``."""
+    lg = best_metrics(c, "logit")
+    if lg:
+        return lg
+    name = ((c.get("best") or {}).get("gen") or {}).get("variant")
+    entry = (c.get("variants") or {}).get(name, {}).get("logit") if name else None
+    return entry if isinstance(entry, Mapping) and entry.get("no_logprobs_reasons") else None
+
+
 def logit_text(lg: Mapping[str, Any] | None, n: Any = None) -> str:
     """The logit-based accuracy of a cell, with how many answers had no label
-    log-probabilities (they count wrong): ``50.0 (n=8, 4 without logprobs)``; ``—`` when
-    there is no logit-based figure."""
+    log-probabilities (they count wrong) and why, when their records say it:
+    ``50.0 (n=8, 4 without logprobs; the server returned none: 3, no label among the top
+    tokens: 1)`` (``50.0 (n=8, 4 without logprobs)`` when no reason is recorded). Without a
+    logit-based figure, ``—``, and why when the answers say it: ``— (the server refused
+    logprobs: 8 of 8)``."""
     if not lg:
         return "—"
+    reasons = _no_logprobs_reasons(lg)
     missing = lg.get("no_logprobs")
+    if "accuracy" not in lg:
+        why = "; ".join(f"{words}: {k} of {missing}" for words, k in reasons)
+        return f"— ({why})" if why else "—"
     parts = [f"n={n}"] if n is not None else []
     if isinstance(missing, int) and missing:
-        parts.append(f"{missing} without logprobs")
+        said = [(w, k) for w, k in reasons if w != NO_LOGPROBS_WORDS["unknown"]]
+        why = ", ".join(f"{words}: {k}" for words, k in reasons) if said else ""
+        parts.append(f"{missing} without logprobs" + (f"; {why}" if why else ""))
     return pct(lg.get("accuracy")) + (f" ({', '.join(parts)})" if parts else "")
 
 

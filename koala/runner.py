@@ -75,7 +75,10 @@ A dead or hung server: after ``breaker`` consecutive failed requests (the ``open
 ``?breaker=N``, default 8; 0: never) the run stops sending to it: requests in flight are
 dropped and the rest are not sent; neither is recorded, so they stay pending and the same
 command resumes them. Everything committed is kept; the summary names the server and the last
-error.
+error. When those failures are all answers without text of one reason (``content: null``
+with ``finish_reason`` ``length``: a reasoning model out of tokens), the server is not down:
+the message names the reason and what to change (raise ``max_tokens`` /
+``max_completion_tokens``) instead of asking to wait for the server.
 
 ``--shard K/N`` plans and sends only shard K of N of every config's requests
 (:func:`koala.plan.in_shard`: a hash of ``(config, variant, condition, id)``; for SLURM arrays
@@ -111,7 +114,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,7 @@ from koala.models import (
     call_answer,
     parse_spec,
 )
+from koala.openai_client import EmptyAnswer
 from koala.plan import (
     ConfigWork,
     Item,
@@ -280,7 +284,13 @@ class _ReadAhead:
 
 
 class BreakerTripped(RuntimeError):
-    """The circuit breaker stopped the run (see :class:`Breaker`)."""
+    """The circuit breaker stopped the run (see :class:`Breaker`); ``no_text`` when the last
+    failures were answers without text of one reason (the server answers: nothing to wait
+    for)."""
+
+    def __init__(self, message: str, no_text: bool = False) -> None:
+        super().__init__(message)
+        self.no_text = no_text
 
 
 @dataclass
@@ -291,12 +301,21 @@ class Breaker:
     breaker every request of the run would pay it. A success (or an abstention) resets the
     count; requests that fail before reaching the model (an undecodable clip, a prompt that
     cannot be built) do not count.
+
+    An answer without text (:class:`koala.openai_client.EmptyAnswer`: ``content: null``, a
+    reasoning model out of tokens, a refusal) is a failure too, but the server did answer: when
+    every one of the consecutive failures is such an answer of the same reason, the message
+    names that reason and what to change (:meth:`message`) instead of a server to wait for.
     """
 
     limit: int
     server: str
     consecutive: int = 0
     last_error: str | None = None
+    # the no-text reason of each consecutive failure (None: another failure), and the advice
+    # of the last one that had a reason
+    no_text: list[str | None] = field(default_factory=list)
+    advice: str = ""
 
     @property
     def tripped(self) -> bool:
@@ -307,10 +326,29 @@ class Breaker:
         if isinstance(ans, BaseException) and not isinstance(ans, Abstain):
             self.consecutive += 1
             self.last_error = f"{type(ans).__name__}: {ans}".strip()[:500]
+            reason = ans.reason if isinstance(ans, EmptyAnswer) else None
+            self.no_text.append(reason)
+            if isinstance(ans, EmptyAnswer):
+                self.advice = ans.advice
         else:
             self.consecutive = 0
+            self.no_text.clear()
+
+    @property
+    def no_text_reason(self) -> str | None:
+        """The reason every consecutive failure was an answer without text, when they share
+        one (``finish_reason=length``); ``None`` otherwise."""
+        reasons = set(self.no_text)
+        return reasons.pop() if len(reasons) == 1 and None not in reasons else None
 
     def message(self) -> str:
+        why = self.no_text_reason
+        if why is not None:
+            return (
+                f"circuit breaker: {self.consecutive} consecutive answers without text ({why}) "
+                f"from {self.server}: the server answers, the model writes no text; "
+                f"{self.advice}; stopped sending to it. Last error: {self.last_error}"
+            )
         return (
             f"circuit breaker: {self.consecutive} consecutive requests to {self.server} "
             f"failed; stopped sending to it. Last error: {self.last_error}"
@@ -533,7 +571,7 @@ async def _run_config(model: Any, data: Any, config: str, ctx: _Run) -> None:
             if breaker is not None and breaker.tripped:
                 # the TaskGroup cancels the other workers (and their calls in flight, which
                 # stay pending); nothing more is sent
-                raise BreakerTripped(breaker.message())
+                raise BreakerTripped(breaker.message(), breaker.no_text_reason is not None)
 
     n_workers = max(1, concurrency if is_async else -(-concurrency // batch_size))
     failure: BaseException | None = None
@@ -630,6 +668,7 @@ async def _run_all(
                     raise
                 except BreakerTripped as exc:
                     stats.breaker = str(exc)
+                    stats.breaker_no_text = exc.no_text
                     log.error("config %s: %s; the run stops", config, exc)
                     stats.config_errors[config] = "stopped by the circuit breaker"
                     for rest in configs[n + 1 :]:

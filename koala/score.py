@@ -627,12 +627,13 @@ def judge_options(args: argparse.Namespace) -> dict[str, Any] | None:
     message never repeats a URL holding credentials."""
     if not getattr(args, "judge_url", None):
         return None
-    from koala.scoring.judge import JudgeBreaker, check_judge_url
+    from koala.openai_client import check_base_url
+    from koala.scoring.judge import JudgeBreaker
 
     try:
-        check_judge_url(args.judge_url, "--judge-url")
+        check_base_url(args.judge_url, "--judge-url")
         if getattr(args, "agreement_judge_url", None):
-            check_judge_url(args.agreement_judge_url, "--agreement-judge-url")
+            check_base_url(args.agreement_judge_url, "--agreement-judge-url")
         timeout = getattr(args, "judge_timeout", DEFAULT_TIMEOUT)
         if not timeout > 0:
             raise ValueError(f"--judge-timeout must be a number of seconds > 0, got {timeout}")

@@ -3,10 +3,12 @@ requests, keeps what is committed, leaves the rest pending; and the run's help t
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections import Counter
 
-from openai_server import Reply, ScriptedServer, completion
+from openai_server import Reply, ScriptedServer, chat_completion, completion
 from test_runner import asr_rows, make_export, one_variant_prompts, sqa_rows
 
 from koala.cli import build_parser
@@ -91,6 +93,54 @@ def test_breaker_zero_never_stops_and_the_default_is_eight(tmp_path, capsys):
         recs, _ = read_predictions(out / PREDICTIONS)
         assert len(recs) == 10
         assert load_model(f"openai:m@{srv.url}").breaker == 8
+
+
+def test_answers_without_text_trip_the_breaker_with_their_reason(tmp_path, capsys):
+    """A reasoning model out of tokens: the server answers every request, with no text
+    (``content: null``, ``finish_reason: length``). The breaker names that reason and what to
+    change, not a server to wait for; run.json keeps the same message."""
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(20)})
+    out = tmp_path / "run"
+    empty = chat_completion(None, finish_reason="length")
+    with ScriptedServer(lambda b, n: Reply(body=empty)) as srv:
+        rc = main(
+            _argv(f"openai:o4-mini@{srv.url}?retries=0", data, one_variant_prompts(tmp_path), out)
+        )
+        sent = len(srv.requests)
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 5 and sent == 8  # the default breaker: 8 in a row
+    assert "8 consecutive answers without text (finish_reason=length)" in err
+    assert "raise max_tokens / max_completion_tokens" in err
+    assert "when the server answers" not in err
+    stopped = json.loads((out / "run.json").read_text())["invocations"][-1]["breaker"]
+    assert "answers without text (finish_reason=length)" in stopped and srv.url in stopped
+
+
+def test_a_dead_server_keeps_the_breaker_s_message_of_a_server_to_wait_for(tmp_path, capsys):
+    """Connection failures (nothing listens on the port), and answers without text broken by
+    one connection failure (no shared reason), keep the message about the server."""
+    data = make_export(tmp_path / "data", {"sqa_click": sqa_rows(10)})
+    prompts = one_variant_prompts(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    spec = f"openai:m@http://127.0.0.1:{port}/v1?retries=0&breaker=3"
+    assert main(_argv(spec, data, prompts, tmp_path / "dead")) == 5
+    err = " ".join(capsys.readouterr().err.split())
+    assert "3 consecutive requests to" in err and "connection error" in err
+    assert "when the server answers" in err and "without text" not in err
+
+    def script(body, n):
+        if n == 2:
+            return Reply(status=503, body={"error": "overloaded"})
+        return Reply(body=chat_completion(None, finish_reason="length"))
+
+    with ScriptedServer(script) as srv:
+        spec = f"openai:m@{srv.url}?retries=0&breaker=3"
+        assert main(_argv(spec, data, prompts, tmp_path / "mixed")) == 5
+    err = " ".join(capsys.readouterr().err.split())
+    assert "3 consecutive requests to" in err and "HTTP 503" in err
+    assert "when the server answers" in err and "answers without text (" not in err
 
 
 def _run_parser():

@@ -17,6 +17,7 @@ from test_score_honest import make_run, record
 
 from koala import report as rep
 from koala import score
+from koala.openai_client import check_base_url
 from koala.scoring.judge import JudgeBreaker, judge_scores
 
 
@@ -181,3 +182,25 @@ def test_credentials_in_a_judge_url_are_refused_and_never_written(tmp_path, caps
     assert "credentials" in str(e.value) and "s3cret" not in str(e.value)
     got = score.score_run(run, judge={"base_url": url, "model": "m", "progress": False})
     assert "s3cret" not in json.dumps(got) + (run / "scores.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://user:s3cret@127.0.0.1:8001/v1", "user:s3cret@127.0.0.1:8001/v1", "s3cret@h"],
+)
+def test_a_judge_url_is_held_to_the_one_rule_of_every_url(tmp_path, capsys, url):
+    """The judge refuses a URL with credentials by the rule and in the words every base URL
+    gets (:func:`koala.openai_client.check_base_url`: the masked URL, where the key goes),
+    on the command line and in the library alike."""
+    with pytest.raises(ValueError) as rule:
+        check_base_url(url, "--judge-url")
+    said = str(rule.value)
+    assert "***@" in said and "--judge-key-env" in said and "s3cret" not in said
+    run = sif_run(tmp_path / "run", variants=("k1",), n=2)
+    assert score.main([str(run), "--judge-url", url, "--st-metrics", "bleu"]) == 1
+    assert said in capsys.readouterr().err
+    with pytest.raises(ValueError) as lib:
+        judge_scores(["지시"], ["답"], base_url=url, model="m", progress=False)
+    with pytest.raises(ValueError) as rule:
+        check_base_url(url, "judge URL")
+    assert str(lib.value) == str(rule.value)

@@ -2,26 +2,29 @@
 OpenAI-compatible endpoint, vLLM and SGLang.
 
 Requests are checked against the OpenAI SDK's request types (:func:`openai_server.sdk_request`)
-and, where vLLM is importable, against vLLM's own ``ChatCompletionRequest``; answers are built
-from the SDK's ``ChatCompletion`` model (:func:`openai_server.chat_completion`). The error
-bodies are the ones those servers send (OpenAI: ``{"error": {"message", "type", "param",
-"code"}}``; Gemini's OpenAI-compatible endpoint: a list ``[{"error": {"code", "message",
-"status"}}]``).
+and against vLLM's and SGLang's own ``ChatCompletionRequest`` (:mod:`server_protocol`); answers
+are built from the SDK's ``ChatCompletion`` model (:func:`openai_server.chat_completion`). The
+error bodies are the ones those servers send (OpenAI: ``{"error": {"message", "type",
+"param", "code"}}``; Gemini's OpenAI-compatible endpoint: a list ``[{"error": {"code",
+"message", "status"}}]``).
 
-vLLM's and SGLang's request models are imported from an installed vLLM / SGLang when there
-is one. Their own dependencies pin a transformers older than the project's (and CUDA
-kernels), so they are installed apart, without them, into a folder put on ``PYTHONPATH``
-(vLLM 0.34.0's protocol module then imports in ~10 s, SGLang 0.5.23's in ~7 s; 0.6 GB and
-1.3 GB, triton being most of SGLang's)::
+vLLM and SGLang pin a transformers older than the project's (and torch builds with CUDA
+kernels), so their Python code is installed apart, without their dependencies:
 
-    pip install --no-deps --target /tmp/vllm-protocol vllm==0.34.0 msgspec pyzmq cachetools \\
-        prometheus_client cbor2 py-cpuinfo uvloop openai-harmony
+* vLLM 0.34.0 runs in ``make test``: ``scripts/vllm_protocol.sh`` installs it once with the
+  few small packages its protocol module imports (``pip install --no-deps --target
+  .venv-protocols/vllm vllm==0.34.0 msgspec pyzmq cachetools prometheus_client cbor2
+  py-cpuinfo uvloop openai-harmony``; 575 MB, ~30 s), and the Makefile sets
+  ``KOALA_VLLM_PROTOCOL=.venv-protocols/vllm``. The bodies are validated in a subprocess
+  whose ``PYTHONPATH`` is that folder alone (its import takes ~10 s), so nothing it brings
+  shadows this process's packages; without the variable the test skips and says so.
+* SGLang 0.5.23 (1.3 GB, triton being most of it) stays optional: its test runs in this
+  process when SGLang is importable, and skips otherwise::
+
     pip install --no-deps --target /tmp/sglang-protocol sglang==0.5.23 orjson msgspec triton \\
         ipython traitlets decorator jedi parso pexpect prompt_toolkit stack_data \\
         matplotlib-inline wcwidth executing asttokens pure_eval ptyprocess
-    PYTHONPATH=$PWD:/tmp/vllm-protocol:/tmp/sglang-protocol pytest tests/test_openai_protocols.py
-
-Without them those checks skip.
+    PYTHONPATH=$PWD:/tmp/sglang-protocol pytest tests/test_openai_protocols.py
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import base64
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -45,6 +51,7 @@ from openai_server import (
     sdk_request,
     token_logprobs,
 )
+from server_protocol import parsed, request_model
 from test_runner import (
     SR,
     asr_rows,
@@ -162,6 +169,81 @@ def test_a_server_refusing_logprobs_gets_them_no_more_and_the_run_finishes(
     assert (gen["total"], gen["failed"], gen["correct"]) == (ROWS, 0, ROWS)
     said = [r.getMessage() for r in caplog.records if "logprobs" in r.getMessage()]
     assert len(said) == 1 and "generation" in said[0]  # said once, not per request
+
+
+def report_of(out: Path) -> tuple[dict, str, str]:
+    """``koala-bench score`` then ``report --html`` of a run folder: the shown variant's
+    scores from scores.json, results.md and results.html."""
+    import html
+
+    from koala import report, score
+
+    assert score.main([str(out), "--st-metrics", "bleu"]) == 0
+    scores = json.loads((out / "scores.json").read_text(encoding="utf-8"))
+    (model,) = scores["models"]
+    variant = scores["models"][model]["configs"]["sqa_click"]["variants"]["only"]
+    assert report.main([str(out), "--html", "--st-metrics", "bleu"]) == 0
+    md = (out / "results.md").read_text(encoding="utf-8")
+    page = html.unescape((out / "results.html").read_text(encoding="utf-8"))
+    return variant, md, page
+
+
+def test_a_logit_cell_says_the_server_refused_logprobs(tmp_path, data):
+    """A server refusing ``logprobs``: no logit figure, and the scores and every table say why
+    instead of a bare dash (the 8 answers' records say ``meta.logprobs_off = refused``)."""
+    model, refusal = REFUSALS["openai-param"]
+
+    def script(body: dict, n: int) -> Reply:
+        if "logprobs" in body:
+            return Reply(status=400, body=refusal)
+        return answer_of(body)
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv:
+        assert (
+            run(f"openai:{model}@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path)) == 0
+        )
+    variant, md, page = report_of(out)
+    assert variant["gen"]["accuracy"] == 1.0
+    logit = variant["logit"]
+    assert "accuracy" not in logit and logit["note"].startswith("not scored")
+    assert (logit["no_logprobs"], logit["no_logprobs_reasons"]) == (ROWS, {"refused": ROWS})
+    assert "logprobs" in logit["no_logprobs_detail"]["refused"]
+    cell = "/ — (the server refused logprobs: 8 of 8)"
+    assert cell in md and cell in page
+
+
+def test_a_logit_cell_says_why_some_answers_have_no_logprobs(tmp_path, data):
+    """Rows 0, 2, 4, 6 get the label log-probabilities (the right label most likely), rows
+    1 and 5 none at all, rows 3 and 7 top tokens that hold no label: logit accuracy 4/8, and
+    the cell counts the 4 without by reason."""
+
+    def script(body: dict, n: int) -> Reply:
+        sdk_request(body)
+        i = int(rid_of(body)[1:])
+        reply = answer_of(body)
+        choice = reply.body["choices"][0]
+        if i % 4 == 1:
+            choice["logprobs"] = None
+        elif i % 4 == 3:
+            choice["logprobs"]["content"] = token_logprobs([{"x": -0.1, "y": -2.0}])
+        return reply
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv:
+        assert run(f"openai:m@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path)) == 0
+    recs = by_id(out)
+    assert recs["q01"]["meta"]["logprobs_off"] == "not_returned"
+    assert recs["q03"]["meta"]["labels_found"] == 0 and recs["q03"]["logprobs"] is None
+    variant, md, page = report_of(out)
+    logit = variant["logit"]
+    assert (logit["accuracy"], logit["no_logprobs"]) == (0.5, 4)
+    assert logit["no_logprobs_reasons"] == {"not_returned": 2, "no_label": 2}
+    cell = (
+        "/ 50.0 (n=8, 4 without logprobs; the server returned none: 2, no label among the top "
+        "tokens: 2)"
+    )
+    assert cell in md and cell in page
 
 
 def test_a_server_taking_fewer_top_logprobs_gets_that_many(tmp_path, data):
@@ -306,29 +388,87 @@ def test_a_server_refusing_max_tokens_gets_max_completion_tokens(tmp_path, data)
     assert {r["status"] for r in by_id(out).values()} == {"ok"}
 
 
-# ------------------------------------------------------------------ vLLM token_id:N tokens
+# ------------------------------------------------------------------ temperature refused
 
-
-# the module that holds each server's ChatCompletionRequest (vLLM >= 0.11 and older; SGLang)
-SERVER_PROTOCOLS = {
-    "vllm": (
-        "vllm.entrypoints.openai.chat_completion.protocol",
-        "vllm.entrypoints.openai.protocol",
+# what OpenAI answers to temperature=0 on its reasoning models (o1, o3, o4-mini, gpt-5): a
+# value the model does not take, or (older models) the parameter itself
+TEMPERATURE_REFUSALS = {
+    "unsupported-value": error_body(
+        "Unsupported value: 'temperature' does not support 0 with this model. Only the "
+        "default (1) value is supported.",
+        param="temperature",
+        code="unsupported_value",
     ),
-    "sglang": ("sglang.srt.entrypoints.openai.protocol",),
+    "unsupported-parameter": error_body(
+        "Unsupported parameter: 'temperature' is not supported with this model.",
+        param="temperature",
+        code="unsupported_parameter",
+    ),
 }
+
+
+@pytest.mark.parametrize("refusal", sorted(TEMPERATURE_REFUSALS))
+def test_a_server_refusing_temperature_is_asked_without_it(tmp_path, data, refusal, caplog):
+    """OpenAI's reasoning models refuse ``temperature=0`` with a 400 naming it: the request is
+    asked again without it, and no later request sends it (a 400 for the requests in flight
+    when the first came back at most); said once; each record says so
+    (``meta.temperature_off``)."""
+    refused = []
+
+    def script(body: dict, n: int) -> Reply:
+        sdk_request(body)
+        if "temperature" in body:
+            refused.append(n)
+            return Reply(status=400, body=TEMPERATURE_REFUSALS[refusal])
+        return answer_of(body)
+
+    out = tmp_path / "run"
+    with ScriptedServer(script) as srv, caplog.at_level(logging.WARNING):
+        rc = run(f"openai:o4-mini@{srv.url}?{FAST}", data, out, one_variant_prompts(tmp_path))
+        sent = len(srv.requests)
+    assert srv.errors == [] and rc == 0
+    assert 1 <= len(refused) <= 2 and sent == ROWS + len(refused)
+    recs = by_id(out)
+    assert {r["status"] for r in recs.values()} == {"ok"} and len(recs) == ROWS
+    for r in recs.values():
+        assert r["meta"]["temperature_off"] == "refused"
+        assert max(r["logprobs"], key=r["logprobs"].get) == "ABCD"[int(r["id"][1:]) % 4]
+    said = [x.getMessage() for x in caplog.records if "temperature" in x.getMessage()]
+    assert len(said) == 1 and "without" in said[0]
+
+
+def test_temperature_none_never_sends_it_and_is_part_of_the_fingerprint(tmp_path, data):
+    from koala.runner import model_identity
+
+    with ScriptedServer(lambda body, n: (sdk_request(body), answer_of(body))[1]) as srv:
+        spec = f"openai:o4-mini@{srv.url}?{FAST}&temperature=none"
+        out = tmp_path / "run"
+        assert run(spec, data, out, one_variant_prompts(tmp_path)) == 0
+        assert len(srv.requests) == ROWS and all("temperature" not in b for b in srv.requests)
+        # what is sent changed: the default spec asks every request again, with temperature 0
+        default = spec.removesuffix("&temperature=none")
+        assert run(default, data, out, one_variant_prompts(tmp_path)) == 0
+        assert len(srv.requests) == 2 * ROWS
+        assert all(b["temperature"] == 0 for b in srv.requests[ROWS:])
+    a, b = (model_identity(load_model(x), x) for x in (spec, default))
+    assert a != b and a["options"]["temperature"] == "none"
+    for bad in ("hot", "-1"):
+        with pytest.raises(ValueError, match="temperature"):
+            load_model(f"openai:m@http://127.0.0.1:1/v1?temperature={bad}")
+
+
+# ------------------------------------------------------------------ vLLM token_id:N tokens
 
 
 def server_request_model(server: str):
     """The server's own ``ChatCompletionRequest`` pydantic model, or a skip."""
-    import importlib
-
-    for mod in SERVER_PROTOCOLS[server]:
-        try:
-            return importlib.import_module(mod).ChatCompletionRequest
-        except ImportError:
-            continue
-    pytest.skip(f"{server} is not importable (see the module docstring for how to install it)")
+    try:
+        return request_model(server)
+    except ImportError:
+        pytest.skip(
+            f"{server} is not importable in this process (see the module docstring for how to "
+            "install it apart)"
+        )
 
 
 TOKEN_IDS = {"A": 32, "B": 33, "C": 34, "D": 35}
@@ -394,10 +534,10 @@ def test_vllm_token_ids_are_asked_as_text_or_said_to_be_unusable(
         assert not bodies[-1].get("logprobs")
 
 
-@pytest.mark.parametrize("server", sorted(SERVER_PROTOCOLS))
-def test_request_bodies_validate_against_the_server_s_own_request_model(server):
-    R = server_request_model(server)
-    as_ids = server == "vllm"  # only vLLM sends token_id:N, and takes the field that stops it
+def adapter_bodies(as_ids: bool) -> list[dict]:
+    """The bodies the adapter sends for a multiple-choice request with a clip (with ``as_ids``,
+    a vLLM answering ``token_id:N`` first: asked again with ``return_tokens_as_token_ids:
+    false``), a text-only request, and one under ``max_completion_tokens`` without logprobs."""
 
     def script(body: dict, n: int) -> Reply:
         return vllm_answer(body, as_ids and body.get("return_tokens_as_token_ids") is None)
@@ -413,29 +553,75 @@ def test_request_bodies_validate_against_the_server_s_own_request_model(server):
     assert srv.errors == []
     overrides = [b.get("return_tokens_as_token_ids") for b in bodies]
     assert overrides == ([None, False, None, None] if as_ids else [None, None, None])
-    for body in bodies:
-        req = R.model_validate(body)
-        assert req.model == body["model"] and len(req.messages) == len(body["messages"])
+    return bodies
+
+
+def check_parsed(bodies: list[dict], held: list[dict]) -> None:
+    """What the server holds after parsing each body (:func:`server_protocol.parsed`) is what
+    was sent: model, messages, logprobs, the token limit, and the clip, which decodes to the
+    row's samples (16-bit rounding only)."""
+    assert len(held) == len(bodies)
+    for body, req in zip(bodies, held, strict=True):
+        assert req["model"] == body["model"] and req["messages"] == len(body["messages"])
         if body.get("logprobs"):
-            assert req.logprobs is True and req.top_logprobs == 20
-        if body is not bodies[-2]:  # each one but the text-only request has the clip
-            samples, sr = sf.read(io.BytesIO(audio_as_parsed(req)), dtype="float32")
+            assert req["logprobs"] is True and req["top_logprobs"] == 20
+        if "(A)" in prompt_text(body):  # each one but the text-only request has the clip
+            wav = base64.b64decode(req["audio"], validate=True)
+            samples, sr = sf.read(io.BytesIO(wav), dtype="float32")
             assert sr == SR and np.abs(samples - tone(1)).max() <= 1 / 32768
-    assert R.model_validate(bodies[-1]).max_completion_tokens == 9
+        else:
+            assert req["audio"] is None
+    assert held[-1]["max_completion_tokens"] == 9
 
 
-def audio_as_parsed(req) -> bytes:
-    """The WAV bytes of the first part of a parsed request's last message, as the server
-    holds them: vLLM keeps OpenAI's ``input_audio`` (a TypedDict), SGLang turns it into an
-    ``audio_url`` data URI as it validates."""
-    msg = req.messages[-1]
-    part = (msg["content"] if isinstance(msg, dict) else msg.content)[0]
-    if isinstance(part, dict):
-        assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
-        return base64.b64decode(part["input_audio"]["data"], validate=True)
-    head, _, data = part.audio_url.url.partition(",")
-    assert part.type == "audio_url" and head == "data:audio/wav;base64"
-    return base64.b64decode(data, validate=True)
+def test_request_bodies_validate_against_sglang_s_own_request_model():
+    """SGLang 0.5.23's ``ChatCompletionRequest``, in this process when SGLang is importable
+    (1.3 GB with triton: not installed by ``make test``, so this skips there)."""
+    R = server_request_model("sglang")
+    bodies = adapter_bodies(as_ids=False)  # only vLLM sends token_id:N and takes the override
+    check_parsed(bodies, [parsed(R, b) for b in bodies])
+
+
+def vllm_protocol_folder() -> Path:
+    """The folder holding vLLM 0.34.0's protocol module (``$KOALA_VLLM_PROTOCOL``, relative to
+    the repository or absolute), or a skip when the variable is unset."""
+    folder = os.environ.get("KOALA_VLLM_PROTOCOL")
+    if not folder:
+        pytest.skip(
+            "$KOALA_VLLM_PROTOCOL is not set: `make test` sets it to .venv-protocols/vllm, "
+            "where scripts/vllm_protocol.sh installs vLLM 0.34.0's protocol module"
+        )
+    path = Path(folder)
+    path = path if path.is_absolute() else Path(__file__).resolve().parent.parent / path
+    assert (path / "vllm").is_dir(), f"$KOALA_VLLM_PROTOCOL={folder}: no vllm package in {path}"
+    return path
+
+
+def test_request_bodies_validate_against_vllm_s_own_request_model(tmp_path):
+    """vLLM 0.34.0's ``ChatCompletionRequest`` parses every body the adapter sends (the
+    ``return_tokens_as_token_ids`` override included) and holds the clip that was sent. vLLM
+    is imported in a subprocess whose ``PYTHONPATH`` is its folder alone, so nothing there
+    shadows this process's packages."""
+    folder = vllm_protocol_folder()
+    bodies = adapter_bodies(as_ids=True)
+    # and one body vLLM must refuse, so that the check is not vacuous
+    bad = {**bodies[0], "top_logprobs": "many"}
+    (tmp_path / "bodies.json").write_text(json.dumps([*bodies, bad]), encoding="utf-8")
+    script = Path(__file__).resolve().parent / "server_protocol.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "vllm", str(tmp_path / "bodies.json"), str(tmp_path / "o")],
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((tmp_path / "o").read_text(encoding="utf-8"))
+    assert out["version"] == "0.34.0" and out["module"].startswith("vllm.entrypoints.openai")
+    *held, refused = out["requests"]
+    assert all("error" not in h for h in held), held
+    check_parsed(bodies, held)
+    assert "top_logprobs" in refused["error"]
 
 
 # ------------------------------------------------------------------ the audio arrives

@@ -459,6 +459,49 @@ def test_logit_cells_say_how_many_answers_had_no_label_logprobs_and_pipes_are_es
         assert len(cells) <= 1, block
 
 
+def test_pa_qa_and_sca_qa_say_why_their_answers_have_no_logprobs(tmp_path):
+    """Records as the ``openai:`` adapter writes them (``meta.logprobs_off``; see
+    tests/test_openai_protocols.py for the run itself). PA-QA, model a: every answer refused
+    (no logit figure: the cell says why); model b: 4 with label log-probabilities (A most
+    likely, all right), 2 sent as token ids, 2 without a reason: 4/8 and the reasons. SCA-QA
+    refused: scores.json counts the reasons (its table has no logit column)."""
+
+    def off(r, code):
+        if code is not None:
+            r["meta"] = {"logprobs_off": code, "logprobs_detail": f"{code} on purpose"}
+        return r
+
+    recs = []
+    for k in range(8):
+        ref = mc_ref("A", evidence_positions=[0.1], evidence_segments=[], passage=f"p{k}")
+        recs.append(off(rec("a", "pa_qa", f"p{k}", "(A)", ref=ref), "refused"))
+        lp = {"A": -0.1, "B": -2.0} if k < 4 else None
+        code = None if k < 4 else ("token_ids" if k < 6 else None)
+        recs.append(off(rec("b", "pa_qa", f"p{k}", "(A)", ref=ref, logprobs=lp), code))
+    sca_ref = mc_ref("1", NUMBERS, counterfactual_answer="2")
+    for k in range(3):
+        for cond, pred in (("text", "(1)"), ("counterfactual", "(2)")):
+            r = rec("a", "sca_qa_kpop", f"s{k}", pred, condition=cond, ref=sca_ref)
+            recs.append(off(r, "refused"))
+    runs = [write_run(tmp_path / m, [r for r in recs if r["model"] == m]) for m in ("a", "b")]
+    scores = [score_run(run)["models"] for run in runs]
+    a_pa = scores[0]["a"]["configs"]["pa_qa"]["variants"]["k1"]["logit"]
+    assert "accuracy" not in a_pa and a_pa["no_logprobs_reasons"] == {"refused": 8}
+    b_pa = scores[1]["b"]["configs"]["pa_qa"]["variants"]["k1"]["logit"]
+    assert (b_pa["accuracy"], b_pa["no_logprobs"]) == (0.5, 4)
+    assert b_pa["no_logprobs_reasons"] == {"token_ids": 2, "unknown": 2}
+    sca = scores[0]["a"]["configs"]["sca_qa_kpop"]["variants"]["k1"]
+    assert "scf" in sca["gen"] and "scf" not in sca["logit"]
+    assert sca["logit"]["no_logprobs_reasons"] == {"refused": 6}
+    rep.write_report(rep.collect(runs), tmp_path / "out", [str(r) for r in runs])
+    md = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "| — (the server refused logprobs: 8 of 8) |" in md
+    assert (
+        "| 50.0 (n=8, 4 without logprobs; the server sent token ids, not text: 2, no reason "
+        "recorded: 2) |"
+    ) in md
+
+
 @pytest.mark.parametrize(
     ("opts", "needle"),
     [

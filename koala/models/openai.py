@@ -40,7 +40,10 @@ keeps sending ids. A multiple-choice answer without log-probabilities says why i
 :data:`LOGPROBS_NOT_RETURNED`) and ``meta["logprobs_detail"]`` (in words); a warning says it
 once per run. A limit the server names ("max allowed: 5") lowers ``top_logprobs`` instead
 (``meta["top_logprobs"]``). A 400 refusing ``max_tokens`` for ``max_completion_tokens``
-(OpenAI's reasoning models) sends the same limit under that name.
+(OpenAI's reasoning models) sends the same limit under that name. A 400 naming
+``temperature`` (OpenAI's reasoning models take only their default) makes the adapter ask
+without it for the rest of the run, each record saying ``meta["temperature_off"] =
+"refused"``; ``?temperature=none`` never sends it (an option, so part of the fingerprint).
 
 An answer without text (``content: null``: a reasoning model out of tokens, a refusal, a tool
 call) raises :class:`koala.openai_client.EmptyAnswer`, naming its ``finish_reason`` and the
@@ -89,7 +92,8 @@ are not part of the request fingerprint (:func:`koala.runner.model_identity`).
 
 Options (``openai:MODEL@URL?KEY=VALUE``): ``key_env``, ``timeout`` (60 s), ``retries`` (4),
 ``backoff`` (0.5 s), ``max_tokens`` (512), or ``max_completion_tokens`` (the same limit under
-the name OpenAI's reasoning models take; give one of the two), ``temperature`` (0),
+the name OpenAI's reasoning models take; give one of the two), ``temperature`` (0; ``none``:
+not sent, the server's default),
 ``top_logprobs`` (20),
 ``system`` (a system prompt, none by default), ``pool_size`` (8), ``breaker`` (8 consecutive
 failed requests; 0: off), ``max_audio_s`` (the server's input limit in seconds, e.g. 30 for a
@@ -147,6 +151,8 @@ DEFAULT_MAX_TOKENS = 512
 LOGPROBS_REFUSED = "refused"  # the server refused the logprobs parameter (a 400 naming it)
 LOGPROBS_TOKEN_IDS = "token_ids"  # tokens came as token_id:N, their text unknown (vLLM)
 LOGPROBS_NOT_RETURNED = "not_returned"  # asked, accepted, and none came back
+# meta["temperature_off"] of an answer asked without temperature because the server refused it
+TEMPERATURE_REFUSED = "refused"
 
 _LOGPROB_PARAMS = ("logprobs", "top_logprobs")
 # the most top_logprobs a server takes: "max allowed: 5" (vLLM --max-logprobs), "<= 5", "at most 5"
@@ -229,6 +235,23 @@ def _without(params: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in keys}
 
 
+def _temperature(value: float | str | None, model: str) -> float | None:
+    """The ``temperature`` option: a number from 0 to 2, or ``none`` (``None``): never sent,
+    the server's default applies."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if isinstance(value, bool) or not 0 <= t <= 2:
+        raise ValueError(
+            f"openai:{model}: temperature={value!r}: give a number from 0 to 2, or 'none' to "
+            "never send it (the server's default applies)"
+        )
+    return t
+
+
 @dataclass
 class _Server:
     """One server of the fleet: its connections and what it did in this run."""
@@ -269,7 +292,7 @@ class OpenAIChatModel(ModelBase):
         retries: int = DEFAULT_RETRIES,
         backoff: float = 0.5,
         max_tokens: int | None = None,
-        temperature: float = 0.0,
+        temperature: float | str | None = 0.0,
         top_logprobs: int = 20,
         system: str | None = None,
         pool_size: int = 8,
@@ -325,7 +348,7 @@ class OpenAIChatModel(ModelBase):
             "max_completion_tokens" if max_completion_tokens is not None else "max_tokens"
         )
         self._limit_as_asked = self._limit_as
-        self.temperature = float(temperature)
+        self.temperature = _temperature(temperature, model)
         self.top_logprobs = int(top_logprobs)
         self.supports_logprobs = self.top_logprobs > 0
         self.system = system
@@ -348,6 +371,7 @@ class OpenAIChatModel(ModelBase):
         self._top = self.top_logprobs  # lowered when a server takes fewer
         self._token_text = False  # send return_tokens_as_token_ids=false (vLLM)
         self._logprobs_off: tuple[str, str] | None = None  # (LOGPROBS_*, why) once given up
+        self._temperature_refused = False  # the server refused temperature: not sent
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(model={self.model!r}, base_url={','.join(self.base_urls)!r})"
@@ -398,7 +422,9 @@ class OpenAIChatModel(ModelBase):
     def params(self, request: Request) -> dict[str, Any]:
         """The request's parameters besides the messages, as far as this run knows what the
         server takes (see :meth:`_ask`)."""
-        p: dict[str, Any] = {"temperature": self.temperature, self._limit_as: self.max_tokens}
+        p: dict[str, Any] = {self._limit_as: self.max_tokens}
+        if self.temperature is not None and not self._temperature_refused:
+            p["temperature"] = self.temperature
         if request.labels and self.top_logprobs > 0 and self._logprobs_off is None:
             p["logprobs"] = True
             p["top_logprobs"] = self._top
@@ -457,7 +483,10 @@ class OpenAIChatModel(ModelBase):
           say why (``meta["logprobs_off"] = "refused"``, ``meta["logprobs_detail"]``); a limit
           the server names ("max allowed: 5") lowers ``top_logprobs`` instead;
         * ``max_tokens`` refused in favour of ``max_completion_tokens`` (OpenAI's reasoning
-          models): the same limit under that name.
+          models): the same limit under that name;
+        * ``temperature`` refused (OpenAI's reasoning models take only their default): asked
+          without it, the server's default applies, and every record says so
+          (``meta["temperature_off"] = "refused"``).
 
         Tokens that come as ``token_id:N`` (vLLM's ``--return-tokens-as-token-ids``) carry no
         text to find a label in: the request is asked again with vLLM's per-request
@@ -495,6 +524,8 @@ class OpenAIChatModel(ModelBase):
             "latency_s": round(result.latency_s, 4),
             "finish_reason": result.finish_reason,
         }
+        if self.temperature is not None and "temperature" not in params:
+            meta["temperature_off"] = TEMPERATURE_REFUSED
         if not want:
             return None, meta
         off: tuple[str, str] | None = None
@@ -541,6 +572,9 @@ class OpenAIChatModel(ModelBase):
         ):
             self._limit_as_completion_tokens()
             return {**_without(params, "max_tokens"), "max_completion_tokens": self.max_tokens}
+        if "temperature" in params and _names(exc, "temperature"):
+            self._refuse_temperature(exc.status, said)
+            return _without(params, "temperature")
         return None
 
     def _give_up_logprobs(self, code: str, why: str) -> None:
@@ -554,6 +588,20 @@ class OpenAIChatModel(ModelBase):
             why,
             code,
         )
+
+    def _refuse_temperature(self, status: int | None, said: str) -> None:
+        if not self._temperature_refused:
+            self._temperature_refused = True
+            log.warning(
+                "openai:%s: the server refused temperature=%g (HTTP %s: %s); asked without it "
+                "for the rest of the run: the model samples at its own default temperature, "
+                "each record says so (meta.temperature_off=%r); ?temperature=none never sends it",
+                self.model,
+                self.temperature,
+                status,
+                said[:200],
+                TEMPERATURE_REFUSED,
+            )
 
     def _lower_top(self, top: int, said: str) -> None:
         if top < self._top:

@@ -85,7 +85,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from koala.openai_client import ChatError, OpenAIClient, redact
+from koala.openai_client import ChatError, OpenAIClient, check_base_url, redact
 from koala.scoring._validate import check_same_length, check_sequence, check_strings
 from koala.scoring.agreement import rating_agreement
 from koala.scoring.bootstrap import mean_interval
@@ -121,7 +121,6 @@ __all__ = [
     "agreement_spec",
     "ajudge",
     "cache_key",
-    "check_judge_url",
     "judge_scores",
     "load_prompt_file",
     "parse_rating",
@@ -348,7 +347,7 @@ class JudgeResult:
         SHA-256 of the texts sent), ``sampling`` (every setting sent besides model and
         messages), ``requests`` (``sent``, ``cached``, ``no_call``) and ``breaker`` (why
         requests were not sent: :class:`JudgeBreaker` had tripped; ``None`` otherwise). No API
-        key: the URL cannot carry credentials (:func:`check_judge_url`)."""
+        key: the URL cannot carry credentials (:func:`koala.openai_client.check_base_url`)."""
         prompt = self.prompt
         return {
             "model": self.judge_model,
@@ -490,25 +489,6 @@ class JudgeBreaker:
             f"circuit breaker: {self.consecutive} consecutive judge requests failed; stopped "
             f"sending to the judge. Last error: {self.last_error}"
         )
-
-
-def check_judge_url(url: str, what: str = "judge URL") -> str:
-    """``url`` when it is an ``http(s)://host...`` URL without credentials, else
-    ``ValueError``. Credentials are refused as for model URLs
-    (:func:`koala.openai_client.check_base_url`): the key goes in the environment variable
-    (``api_key_env``). A URL holding ``@`` anywhere (``user:PW@host`` without a scheme too) is
-    refused with a message that never repeats it."""
-    from koala.openai_client import check_base_url
-
-    if not isinstance(url, str) or not url:
-        raise ValueError(f"{what}: give the judge server's http(s) base URL")
-    if "@" in url:
-        raise ValueError(
-            f"{what}: credentials in the URL ('user:pass@') are refused: they would be written "
-            "to scores.json with every SIF figure; put the key in an environment variable and "
-            "name it with --judge-key-env (api_key_env=), sent only as the Authorization header"
-        )
-    return check_base_url(url, what)
 
 
 async def _send_all(
@@ -682,7 +662,7 @@ async def ajudge(
     breaker: JudgeBreaker | None = None,
 ) -> JudgeResult:
     """Judge each ``answers[i]`` to ``instructions[i]``; see :func:`judge_scores`."""
-    check_judge_url(base_url)
+    check_base_url(base_url, "judge URL")
     check_protocol(protocol)
     if breaker is None:
         breaker = JudgeBreaker()
@@ -1019,7 +999,7 @@ def judge_scores(
     ``breaker``: a :class:`JudgeBreaker` (default: a new one, :data:`DEFAULT_BREAKER`
     consecutive failures); pass one breaker to several calls so that a judge found dead in one
     is not asked again in the next. ``base_url`` must carry no credentials
-    (:func:`check_judge_url`).
+    (:func:`koala.openai_client.check_base_url`).
 
     Returns ``score`` (10 x mean rating, 0-100; when nothing is in the mean ``None`` under
     ``koala`` and 0.0 under ``published``),
@@ -1054,7 +1034,7 @@ def judge_scores(
     """
     if clusters is not None and len(clusters) != len(answers):
         raise ValueError(f"clusters has {len(clusters)} keys for {len(answers)} answers")
-    check_judge_url(base_url)
+    check_base_url(base_url, "judge URL")
     spec = agreement_spec(agreement, base_url, model, api_key_env, seed)
     common: dict[str, Any] = {
         "reference_guided": reference_guided,

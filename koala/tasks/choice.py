@@ -4,6 +4,7 @@ log-probabilities, where the model gave them)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,24 @@ from koala.tasks.base import (
     sorted_records,
 )
 
-__all__ = ["ChoiceTask", "mc_counts", "mc_inputs", "mc_outcomes"]
+__all__ = [
+    "NO_LABEL",
+    "NO_REASON",
+    "ChoiceTask",
+    "logit_unscored",
+    "mc_counts",
+    "mc_inputs",
+    "mc_outcomes",
+    "no_logprobs_counts",
+    "no_logprobs_reason",
+]
 
 MC_REF_FIELDS = ("question", "choices", "choice_labels", "answer")
+
+# Why an answer has no label log-probabilities, besides the reasons the model adapter records in
+# ``meta["logprobs_off"]`` (``openai:``: "refused", "token_ids", "not_returned"):
+NO_LABEL = "no_label"  # log-probabilities came, with none of the labels among the top tokens
+NO_REASON = "unknown"  # the record says nothing (a model that never gives them, an old run)
 
 
 def mc_columns() -> dict[str, Any]:
@@ -88,13 +104,62 @@ def mc_outcomes(recs: Sequence[Mapping[str, Any]], protocol: str) -> dict[str, b
     }
 
 
+def no_logprobs_reason(rec: Mapping[str, Any]) -> str:
+    """Why an answer has no label log-probabilities: the adapter's ``meta["logprobs_off"]``,
+    else :data:`NO_LABEL` when the top tokens came without any label
+    (``meta["labels_found"] == 0``), else :data:`NO_REASON`."""
+    meta = rec.get("meta") if isinstance(rec.get("meta"), Mapping) else {}
+    off = meta.get("logprobs_off")
+    if isinstance(off, str) and off:
+        return off
+    if meta.get("labels_found") == 0:
+        return NO_LABEL
+    return NO_REASON
+
+
+def no_logprobs_counts(recs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Among the answered (``ok``) records, those without usable label log-probabilities:
+    ``no_logprobs`` (how many), ``no_logprobs_reasons`` (reason -> count, see
+    :func:`no_logprobs_reason`) and ``no_logprobs_detail`` (reason -> the adapter's words,
+    ``meta["logprobs_detail"]``, of its first record), the last two when there are any."""
+    from koala.predictions import OK
+
+    missing = [r for r in recs if r.get("status") == OK and label_logprobs(r) == ""]
+    out: dict[str, Any] = {"no_logprobs": len(missing)}
+    if not missing:
+        return out
+    reasons = Counter(no_logprobs_reason(r) for r in missing)
+    out["no_logprobs_reasons"] = dict(sorted(reasons.items()))
+    detail: dict[str, str] = {}
+    for r in missing:
+        said = (r.get("meta") or {}).get("logprobs_detail")
+        if isinstance(said, str) and said:
+            detail.setdefault(no_logprobs_reason(r), said[:300])
+    if detail:
+        out["no_logprobs_detail"] = dict(sorted(detail.items()))
+    return out
+
+
+def logit_unscored(recs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The ``logit`` entry of records none of which has label log-probabilities, when the
+    model was asked for them and its answers say why they have none (a server refusing
+    ``logprobs``: ``{"note": "not scored: ...", "no_logprobs": 8, "no_logprobs_reasons":
+    {"refused": 8}, ...}``); ``None`` when no answer says why (a model that gives none: no
+    logit mode, as before)."""
+    from koala.predictions import OK
+
+    ok = [r for r in recs if r.get("status") == OK]
+    if not any(no_logprobs_reason(r) != NO_REASON for r in ok):
+        return None
+    return {"note": "not scored: no answer has label log-probabilities", **no_logprobs_counts(ok)}
+
+
 def mc_counts(
     out: dict[str, Any], recs: Sequence[Mapping[str, Any]], preds: Sequence[Any], mode: str
 ) -> dict[str, Any]:
     """Split the scorer's ``unparsed`` count: failed and abstained requests (scored as empty
-    answers) are counted apart, as are, in logit mode, answers without log-probabilities."""
-    from koala.predictions import OK
-
+    answers) are counted apart, as are, in logit mode, answers without log-probabilities
+    (with their reasons: :func:`no_logprobs_counts`)."""
     invalid = set(out.get("invalid_items") or [])
     counted = [(r, p) for k, (r, p) in enumerate(zip(recs, preds, strict=True)) if k not in invalid]
     counts = non_ok([r for r, _ in counted])
@@ -102,10 +167,9 @@ def mc_counts(
     if isinstance(out.get("unparsed"), int):
         out["unparsed"] = max(0, out["unparsed"] - counts["failed"] - counts["abstained"])
     if mode == "logit":
-        missing = sum(1 for r, p in counted if r.get("status") == OK and p == "")
-        out["no_logprobs"] = missing
+        out.update(no_logprobs_counts([r for r, _ in counted]))
         if isinstance(out.get("unparsed"), int):
-            out["unparsed"] = max(0, out["unparsed"] - missing)
+            out["unparsed"] = max(0, out["unparsed"] - out["no_logprobs"])
     return out
 
 
@@ -152,7 +216,12 @@ class ChoiceTask(Task):
         ci: Mapping[str, Any] | None,
         options: Mapping[str, Any],
     ) -> dict[str, dict[str, Any]]:
-        return {m: self.score_mode(recs, m, protocol, ci) for m in self.modes(recs)}
+        """Each mode's figures; without a logit figure, a ``logit`` entry saying why when the
+        answers say it (:func:`logit_unscored`)."""
+        out = {m: self.score_mode(recs, m, protocol, ci) for m in self.modes(recs)}
+        if "logit" not in out and (unscored := logit_unscored(recs)) is not None:
+            out["logit"] = unscored
+        return out
 
     def score_mode(
         self,
@@ -209,10 +278,11 @@ class ChoiceTask(Task):
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         """``accuracy [interval] / logit accuracy (n=items)``, with ``, K without logprobs``
         when K answers of the logit-based figure had no label log-probabilities (they count
-        wrong there)."""
-        from koala.report_cells import best_metrics, logit_text, pct_ci
+        wrong there) and their reasons when recorded; without a logit figure, why when the
+        answers say it (:func:`koala.report_cells.logit_text`)."""
+        from koala.report_cells import logit_metrics, logit_text, pct_ci
 
-        lg = best_metrics(c, "logit")
+        lg = logit_metrics(c)
         if lg:
             return f"{pct_ci(g, 'accuracy')} / {logit_text(lg, g.get('total'))}"
         return f"{pct_ci(g, 'accuracy')} / — (n={g.get('total')})"

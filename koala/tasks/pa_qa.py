@@ -109,10 +109,10 @@ class PAQA(ChoiceTask):
     def report_table(
         self, results: Mapping[str, Mapping[str, Any]], configs: Sequence[str]
     ) -> tuple[list[str], list[list[str]]]:
-        from koala.report_cells import best_metrics, logit_text, model_rows, pct, pct_ci
+        from koala.report_cells import logit_metrics, logit_text, model_rows, pct, pct_ci
 
         def cells(c: Mapping[str, Any], g: Mapping[str, Any]) -> list[str]:
-            lg = best_metrics(c, "logit")
+            lg = logit_metrics(c)
             return [
                 f"{pct_ci(g, 'accuracy')} (n={g.get('total')})",
                 *[

@@ -28,7 +28,14 @@ from koala.tasks.base import (
     shown_gold,
     value_of,
 )
-from koala.tasks.choice import MC_REF_FIELDS, ChoiceTask, mc_columns, mc_outcomes
+from koala.tasks.choice import (
+    MC_REF_FIELDS,
+    ChoiceTask,
+    logit_unscored,
+    mc_columns,
+    mc_outcomes,
+    no_logprobs_counts,
+)
 
 __all__ = ["SCA_MIN_TEXT_CORRECT_SHARE", "TASK", "figure_scf", "scf_data"]
 
@@ -111,7 +118,12 @@ class SCAQA(ChoiceTask):
         by_cond: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for r in recs:
             by_cond[r["condition"]].append(r)
-        return {m: _scf(by_cond, m, protocol, ci) for m in self.modes(recs)}
+        out = {m: _scf(by_cond, m, protocol, ci) for m in self.modes(recs)}
+        if "logit" in out and "note" not in out["logit"]:
+            out["logit"].update(no_logprobs_counts(recs))
+        elif "logit" not in out and (unscored := logit_unscored(recs)) is not None:
+            out["logit"] = unscored
+        return out
 
     def candidates(
         self, results: Mapping[str, Mapping[str, Any]], select: str
