@@ -48,7 +48,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	bash scripts/legacy_datasets3.sh
 	PYTHON=$(BIN)/python bash scripts/legacy_transformers.sh
-	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python bash scripts/vllm_protocol.sh
+	KOALA_VLLM_PROTOCOL=.venv-protocols/vllm $(BIN)/python -m pytest -q
 
 # prepare --mini: load_dataset("koala-bench", CONFIG) on the mini benchmark, from any folder
 demo: setup
@@ -65,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_full.py $(BENCH_FULL)
 
 clean:
-	rm -rf $(VENV) .venv-legacy .venv-legacy-transformers .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-legacy .venv-legacy-transformers .venv-protocols .pytest_cache build *.egg-info
