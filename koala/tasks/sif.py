@@ -296,6 +296,8 @@ class SIF(Task):
             text += f" ({failed}/{g.get('num_items')} not judged: the judge failed)"
         if g.get("num_in_mean") == 0 and g.get("score") == 0.0:
             text += " (no item rated: 0.0 by the published rule)"
+        if g.get("judge_model"):  # a figure is the judge's: say whose
+            text += f" (judge: {g['judge_model']})"
         return text
 
 
