@@ -18,6 +18,7 @@ from tiny_gguf import expected_logprobs, write_tiny_llama
 
 from koala.models import Abstain, Audio, Request, load_model, silence
 from koala.models.cascade import (
+    ST_INSTRUCTION,
     TRANSCRIPT_HEADER,
     LLMCascade,
     label_logprobs,
@@ -157,6 +158,9 @@ def test_asr_is_the_transcript_and_st_hears_english(tiny_llm: Any) -> None:
     assert llm.calls == calls  # no LLM call for ASR
     st = cascade.answer(Request(clip(freq=330), "번역하세요", None, "st"))
     assert st.meta["transcript"] == "good morning" and st.text == "((("  # 3 tokens at most
+    assert cascade.messages("good morning", "번역하세요", "st") == [
+        {"role": "user", "content": f"{ST_INSTRUCTION}\n\ngood morning"}
+    ]
     sif = cascade.answer(Request(clip(freq=440), "답하세요", None, "sif"))
     assert sif.text == "((((("
     assert asr.asked == ["ko", "en", "ko"]

@@ -18,8 +18,10 @@ own prompt unchanged (just the prompt when there is no speech, as in SCA-QA's te
 condition, where the silent clip gives no transcript). Per task (the request's ``task``):
 
 * ASR: the transcript itself (no LLM call);
-* ST: the LLM's reply (at most ``st_max_tokens`` tokens): the English transcript translated
-  into Korean;
+* ST: the LLM as the translation stage: ``ST_INSTRUCTION`` and the English transcript, its
+  reply (at most ``st_max_tokens`` tokens) the Korean translation. The benchmark's ST prompts
+  ask the same in Korean, which Qwen2.5-Coder-1.5B does not follow (it repeats the English:
+  2 of 3 mini segments), as it follows the English instruction;
 * SQA, PA-QA, SCA-QA (a request with choice labels): the LLM's choice. Its log-probability of
   each shown label as the start of its reply (:meth:`LLMCascade.choose`) is recorded for the
   logit-based score, and the answer is ``"(L)"`` for the most likely label (ties: the first
@@ -102,6 +104,7 @@ from koala.scoring.choices import parse_choices
 
 __all__ = [
     "PARTICLES",
+    "ST_INSTRUCTION",
     "TRANSCRIPT_HEADER",
     "Cascade",
     "LLMCascade",
@@ -296,6 +299,9 @@ class Cascade(ModelBase):
 # --------------------------------------------------------------------------- cascade-llm
 
 TRANSCRIPT_HEADER = "[음성 받아쓰기]"  # "[dictation of the speech]", before the transcript
+ST_INSTRUCTION = (
+    "Translate the following English text into Korean. Write only the Korean translation."
+)
 _LABEL_WRAP = re.compile(r"^[\s(\[{]*(.*?)[\s)\]}.:]*$")
 _OPENERS = frozenset({"(", "[", "（", "［"})
 
@@ -392,9 +398,17 @@ class LLMCascade(ModelBase):
         """What the recogniser heard (English for ST, Korean otherwise; ``""``: no speech)."""
         return self.asr.transcribe(audio, "en" if task == "st" else None)
 
-    def messages(self, transcript: str, prompt: str) -> list[dict[str, str]]:
-        """The LLM's input: the transcript in place of the speech, then the prompt."""
-        text = f"{TRANSCRIPT_HEADER}\n{transcript}\n\n{prompt}" if transcript else prompt
+    def messages(
+        self, transcript: str, prompt: str, task: str | None = None
+    ) -> list[dict[str, str]]:
+        """The LLM's input: the transcript in place of the speech, then the prompt; for ST
+        the translation instruction and the transcript (see the module docstring)."""
+        if task == "st":
+            text = f"{ST_INSTRUCTION}\n\n{transcript}"
+        elif transcript:
+            text = f"{TRANSCRIPT_HEADER}\n{transcript}\n\n{prompt}"
+        else:
+            text = prompt
         return [{"role": "user", "content": text}]
 
     def choose(
@@ -426,7 +440,9 @@ class LLMCascade(ModelBase):
                 raise Abstain("no audio: nothing to transcribe")
             return Answer(self.transcript(request.audio, task))
         transcript = self.transcript(request.audio, task)
-        messages = self.messages(transcript, request.prompt)
+        if task == "st" and not transcript:
+            raise Abstain("no speech recognised: nothing to translate")
+        messages = self.messages(transcript, request.prompt, task)
         labels = request.labels
         if labels is None and task is None:  # the bare protocol: read the choices back
             item = parse_mc_prompt(request.prompt)

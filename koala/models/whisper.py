@@ -40,6 +40,7 @@ the CPUs this process may use, at most 8), ``silence_peak`` (1e-4), ``cache_size
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -135,6 +136,9 @@ class WhisperASR(ModelBase):
                     raise ImportError(
                         "whisper needs faster-whisper: pip install 'koala-bench[demo]'"
                     ) from exc
+                quiet = logging.getLogger("faster_whisper")
+                if quiet.level == logging.NOTSET:  # it logs every clip at INFO
+                    quiet.setLevel(logging.WARNING)
                 path = self.model_path()
                 self._model = WhisperModel(
                     path,
