@@ -26,10 +26,10 @@ def test_pick_rows_takes_each_subset_in_turn() -> None:
 
 
 def test_row_limits_follow_limit_full_or_the_demo_table() -> None:
-    configs = ["asr_zeroth", "sif_vicuna"]
-    assert demo.row_limits(configs, None, False) == {"asr_zeroth": 8, "sif_vicuna": None}
-    assert demo.row_limits(configs, None, True) == {"asr_zeroth": None, "sif_vicuna": None}
-    assert demo.row_limits(configs, 2, False) == {"asr_zeroth": 2, "sif_vicuna": 2}
+    configs = ["asr_zeroth", "st_tst_common"]
+    assert demo.row_limits(configs, None, False) == {"asr_zeroth": 6, "st_tst_common": None}
+    assert demo.row_limits(configs, None, True) == {"asr_zeroth": None, "st_tst_common": None}
+    assert demo.row_limits(configs, 2, False) == {"asr_zeroth": 2, "st_tst_common": 2}
 
 
 def test_the_demo_asks_the_first_variant_of_every_task() -> None:

