@@ -219,3 +219,20 @@ def test_the_demo_judge_rates_sif_over_http_on_the_same_server(tmp_path: Path) -
         llm.close()
     assert out["score"] == 70.0 and out["judge_model"] == "demo-judge:tiny"
     assert TASK.cell({}, out).endswith("(judge: demo-judge:tiny)")
+
+
+def test_the_plan_tells_each_request_its_task() -> None:
+    """The runner's requests carry the task (plan.attach_audio), which the cascade routes by."""
+    from koala.audio import wav_bytes
+    from koala.plan import Item, RowPlan, attach_audio
+
+    stored = {"bytes": wav_bytes(clip().array, 16000), "path": None}
+    items = [
+        Item("sqa_click", "sqa", "k1", "speech", "r0", "질문\n(A) 가\n답: ", ("A", "B"), {}),
+        Item("sca_qa", "sca_qa", "k1", "text", "r0", "질문", ("1", "2"), {}),
+    ]
+    attach_audio(RowPlan(0, items), {"audio": stored}, "silence", {})
+    assert [(i.request.task, i.request.labels) for i in items if i.request] == [
+        ("sqa", ("A", "B")),
+        ("sca_qa", ("1", "2")),
+    ]
