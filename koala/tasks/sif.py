@@ -287,7 +287,8 @@ class SIF(Task):
 
     def cell(self, c: Mapping[str, Any], g: Mapping[str, Any]) -> str:
         """``score [interval]``, with how many answers the judge could not judge (they are not
-        in the figure) and, under ``published``, that a 0.0 means no item was rated."""
+        in the figure), under ``published`` that a 0.0 means no item was rated, and the judge
+        model the figure comes from (``(judge: NAME)``: a figure is its judge's)."""
         from koala.report_cells import fmt, interval
 
         text = fmt(g.get("score"), 1) + interval(g, "score")
@@ -296,6 +297,8 @@ class SIF(Task):
             text += f" ({failed}/{g.get('num_items')} not judged: the judge failed)"
         if g.get("num_in_mean") == 0 and g.get("score") == 0.0:
             text += " (no item rated: 0.0 by the published rule)"
+        if g.get("judge_model"):  # a figure is the judge's: say whose
+            text += f" (judge: {g['judge_model']})"
         return text
 
 
