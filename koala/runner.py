@@ -927,7 +927,8 @@ def model_help() -> str:
     from koala.openai_client import DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_BACKOFF, deadline
 
     return (
-        "model spec: vosk-ko | cascade | openai:MODEL@URL | transformers:PATH (options after "
+        "model spec: vosk-ko | whisper | cascade-llm | cascade | openai:MODEL@URL | "
+        "transformers:PATH (options after "
         "'?', see koala.models); required, no default. openai:MODEL@URL1,URL2,... spreads "
         "the requests over several servers (?per_server=N in flight each; a failing one is "
         "left out for ?cooloff=SECONDS, 30, its requests sent to the others). openai: a "
