@@ -43,12 +43,10 @@ from koala.score import (
     SCORES,
     ST_METRICS,
     add_scoring_arguments,
-    interval_options,
     judge_failures,
-    judge_options,
     score_run,
+    scoring_options,
     selection_rules,
-    st_metrics_option,
     strict_json,
 )
 from koala.tasks import TaskPlot, all_tasks, find_task, get_task
@@ -632,19 +630,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``koala-bench report``."""
-    metrics = st_metrics_option(args.st_metrics, "koala-bench report")
-    if metrics is None:
+    options = scoring_options(args, "koala-bench report")
+    if options is None:
         return 1
-    try:
-        intervals = interval_options(args)
-    except ValueError as exc:
-        print(f"koala-bench report: {exc}", file=sys.stderr)
-        return 1
-    try:
-        judge = judge_options(args)
-    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
-        print(f"koala-bench report: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
-        return 1
+    metrics, intervals, judge = options
     try:
         results = collect(
             args.run_dirs,

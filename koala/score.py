@@ -743,6 +743,28 @@ def interval_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def scoring_options(
+    args: argparse.Namespace, prog: str
+) -> tuple[list[str], dict[str, Any], dict[str, Any] | None] | None:
+    """The options :func:`add_scoring_arguments` adds, read for ``score`` and ``report``
+    alike: ``(ST metrics, interval keywords, judge keywords or None)``, or ``None`` after
+    printing, under ``prog``, what is wrong (a usage error: exit status 1)."""
+    metrics = st_metrics_option(args.st_metrics, prog)
+    if metrics is None:
+        return None
+    try:
+        intervals = interval_options(args)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+    try:
+        judge = judge_options(args)
+    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
+        print(f"{prog}: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
+        return None
+    return metrics, intervals, judge
+
+
 def st_metrics_option(value: str, prog: str) -> list[str] | None:
     """The ``--st-metrics`` list, or ``None`` after printing what is wrong."""
     metrics = [m.strip() for m in value.split(",") if m.strip()]
@@ -785,19 +807,10 @@ def run(args: argparse.Namespace) -> int:
     run directory); :data:`EXIT_JUDGE` (5) when a judge was asked for and could not judge every
     SIF answer (it timed out, failed, or its circuit breaker stopped sending to it): the scores
     are written without those answers and the message names the judge."""
-    metrics = st_metrics_option(args.st_metrics, "koala-bench score")
-    if metrics is None:
+    options = scoring_options(args, "koala-bench score")
+    if options is None:
         return 1
-    try:
-        intervals = interval_options(args)
-    except ValueError as exc:
-        print(f"koala-bench score: {exc}", file=sys.stderr)
-        return 1
-    try:
-        judge = judge_options(args)
-    except SystemExit as exc:  # a bad judge option: a usage error, said plainly
-        print(f"koala-bench score: {str(exc).removeprefix('koala-bench: ')}", file=sys.stderr)
-        return 1
+    metrics, intervals, judge = options
     try:
         result = score_run(
             args.run_dir,

@@ -10,16 +10,11 @@ import sys
 import tempfile
 
 import numpy as np
-import tokenizers
 import torch
 import transformers
 from transformers import (
     AutoProcessor,
-    PreTrainedTokenizerFast,
-    Qwen2AudioConfig,
     Qwen2AudioForConditionalGeneration,
-    Qwen2AudioProcessor,
-    WhisperFeatureExtractor,
 )
 
 from koala.models import Audio, Request
@@ -29,45 +24,9 @@ MC = "질문 고르세요\n(A) 가\n(B) 나\n(C) 다\n(D) 라\n답: "
 
 
 def tiny(path: str) -> None:
-    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = tokenizers.decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>"]
-    special.append("<|audio_eos|>")
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=special,
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(["답: (A) (B) (C) (D) 질문 고르세요 A B C D"] * 5, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    proc = Qwen2AudioProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=fast
-    )
-    cfg = Qwen2AudioConfig(
-        audio_config={
-            "d_model": 16,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 32,
-            "num_mel_bins": 128,
-        },
-        text_config={
-            "model_type": "qwen2",
-            "hidden_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "intermediate_size": 64,
-            "vocab_size": len(fast),
-        },
-        audio_token_index=fast.convert_tokens_to_ids("<|AUDIO|>"),
-    )
-    torch.manual_seed(0)
-    proc.save_pretrained(path)
-    Qwen2AudioForConditionalGeneration(cfg).eval().save_pretrained(path)
+    from tiny_models import save_tiny_qwen2_audio
+
+    save_tiny_qwen2_audio(path)
 
 
 def clip(seconds: float, f: float) -> Audio:

@@ -177,59 +177,14 @@ def _answers(results: dict[str, Any]) -> dict[str, list[str]]:
 # ------------------------------------------------------------------ tiny Qwen2-Audio
 @pytest.fixture(scope="module")
 def tiny_qwen2_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised Qwen2-Audio with a byte-level BPE tokenizer and the real
-    processor, saved to disk (as tests/test_models.py builds it)."""
-    torch = pytest.importorskip("torch")
-    tokenizers = pytest.importorskip("tokenizers")
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2AudioConfig,
-        Qwen2AudioForConditionalGeneration,
-        Qwen2AudioProcessor,
-        WhisperFeatureExtractor,
-    )
+    """A randomly initialised Qwen2-Audio with its real processor, saved to disk
+    (:func:`tiny_models.save_tiny_qwen2_audio`)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from tiny_models import save_tiny_qwen2_audio
 
-    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = tokenizers.decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
-               "<|audio_eos|>"]  # fmt: skip
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=special,
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(["답: (A) (B) (C) (D) 질문 음성을 듣고 고르세요 A B C D"] * 5, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    proc = Qwen2AudioProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=fast
-    )
-    cfg = Qwen2AudioConfig(
-        audio_config=dict(
-            d_model=16,
-            encoder_layers=1,
-            encoder_attention_heads=2,
-            encoder_ffn_dim=32,
-            num_mel_bins=128,
-        ),
-        text_config=dict(
-            model_type="qwen2",
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            vocab_size=len(fast),
-        ),
-        audio_token_index=fast.convert_tokens_to_ids("<|AUDIO|>"),
-    )
-    torch.manual_seed(0)
-    model = Qwen2AudioForConditionalGeneration(cfg).eval()
     path = tmp_path_factory.mktemp("tiny-qwen2-audio")
-    proc.save_pretrained(path)
-    model.save_pretrained(path)
+    save_tiny_qwen2_audio(path)
     return path
 
 

@@ -101,6 +101,7 @@ __all__ = [
     "Answer",
     "Audio",
     "AudioLM",
+    "ClipCache",
     "ModelBase",
     "ModelSpec",
     "Request",
@@ -289,6 +290,49 @@ def audio_digest(audio: Audio | None) -> str:
     h.update(str(audio.sampling_rate).encode())
     h.update(np.ascontiguousarray(audio.array, dtype=np.float32).tobytes())
     return h.hexdigest()
+
+
+class ClipCache:
+    """Answers cached per clip, computed once: a bounded LRU map from a key (a clip's
+    :func:`audio_digest`, with whatever else the answer depends on) to its value, where a key
+    being computed by one thread makes the others wait for that result instead of computing it
+    again. The ASR adapters (``vosk-ko``, ``whisper``) keep their transcripts in one, so the
+    prompt variants, conditions and cascades that share a clip decode it once."""
+
+    def __init__(self, size: int = 4096) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.size = int(size)
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._pending: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The value of ``key``: cached, or awaited from the thread computing it, or computed
+        by ``compute()`` here (an exception is raised to this caller and nothing is cached)."""
+        import threading
+
+        while True:
+            with self._lock:
+                if key in self._values:
+                    self._values.move_to_end(key)
+                    return self._values[key]
+                busy = self._pending.get(key)
+                if busy is None:  # this thread computes it; others wait for the result
+                    self._pending[key] = threading.Event()
+                    break
+            busy.wait()
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = value
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+        return value
 
 
 @dataclass(frozen=True)

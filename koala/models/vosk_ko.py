@@ -32,13 +32,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from koala.models import Abstain, Audio, ModelBase, audio_digest, resampled
+from koala.models import Abstain, Audio, ClipCache, ModelBase, audio_digest, resampled
 
 __all__ = ["VoskKorean", "default_model_path", "load_vosk_model"]
 
@@ -107,9 +106,7 @@ class VoskKorean(ModelBase):
         self.numbers = numbers
         self.cache_size = int(cache_size)
         self.max_concurrency = max(1, int(threads))
-        self._cache: OrderedDict[str, str] = OrderedDict()
-        self._pending: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
+        self._cache = ClipCache(self.cache_size)  # transcripts per clip
         self._model: Any = None
 
     def open(self, concurrency: int = 1) -> None:
@@ -132,26 +129,7 @@ class VoskKorean(ModelBase):
         if audio is None:
             return ""
         key = audio_digest(audio)
-        while True:
-            with self._lock:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-                busy = self._pending.get(key)
-                if busy is None:  # this thread transcribes it; others wait for the result
-                    self._pending[key] = threading.Event()
-                    break
-            busy.wait()
-        try:
-            text = self._decode(audio)
-            with self._lock:
-                self._cache[key] = text
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        finally:
-            with self._lock:
-                self._pending.pop(key).set()
-        return text
+        return self._cache.get(key, lambda: self._decode(audio))
 
     def _decode(self, audio: Audio) -> str:
         import vosk

@@ -43,13 +43,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from koala.models import Abstain, Audio, ModelBase, audio_digest, resampled
+from koala.models import Abstain, Audio, ClipCache, ModelBase, audio_digest, resampled
 
 __all__ = ["WhisperASR", "cpu_threads"]
 
@@ -110,9 +109,7 @@ class WhisperASR(ModelBase):
         self.name = base + (f"({','.join(changed)})" if changed else "")
         self._model: Any = None
         self._load_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._pending: dict[tuple[str, str], threading.Event] = {}
-        self._lock = threading.Lock()
+        self._cache = ClipCache(self.cache_size)  # transcripts per clip
         self.decoded = 0  # clips actually decoded (the rest came from the cache)
 
     # ------------------------------------------------------------------ loading
@@ -157,26 +154,7 @@ class WhisperASR(ModelBase):
             return ""
         lang = language or self.language
         key = (audio_digest(audio), lang)
-        while True:
-            with self._lock:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-                busy = self._pending.get(key)
-                if busy is None:  # this thread decodes it; others wait for the result
-                    self._pending[key] = threading.Event()
-                    break
-            busy.wait()
-        try:
-            text = self._decode(audio, lang)
-            with self._lock:
-                self._cache[key] = text
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        finally:
-            with self._lock:
-                self._pending.pop(key).set()
-        return text
+        return self._cache.get(key, lambda: self._decode(audio, lang))
 
     def _decode(self, audio: Audio, language: str) -> str:
         samples = np.ascontiguousarray(resampled(audio, SAMPLE_RATE), dtype=np.float32)
