@@ -157,6 +157,16 @@ def assert_each_item_heard_its_clip(
     return answers
 
 
+def mixed_batch() -> list[Request]:
+    """Two clips of different lengths and a text-only request (its own sub-batch) in one
+    batch."""
+    return [
+        Request(clip(0.5, 200), MC, LABELS),
+        Request(None, "음성 없이 답하세요"),
+        Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
+    ]
+
+
 def assert_batch_equals_single(adapter, requests):
     batch = adapter.answer_batch(requests)
     for r, b in zip(requests, batch, strict=True):
@@ -401,14 +411,7 @@ def test_whisper_feature_lms_hear_each_clip_padded_to_30s(family, request):
     assert_each_item_heard_its_clip(
         model, "audio_tower", lambda cs: [whisper_features(fe, c) for c in cs]
     )
-    assert_batch_equals_single(
-        model,
-        [
-            Request(clip(0.5, 200), MC, LABELS),
-            Request(None, "음성 없이 답하세요"),  # text-only: its own sub-batch
-            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
-        ],
-    )
+    assert_batch_equals_single(model, mixed_batch())
 
 
 @pytest.mark.parametrize("family", ["tiny_audioflamingo3", "tiny_glmasr"])
@@ -539,14 +542,7 @@ def test_voxtral_hears_each_clip_through_its_chat_request(tiny_voxtral):
         lambda cs: [whisper_features(fe, c, quantise=True) for c in cs],
         atol=1e-2,
     )
-    assert_batch_equals_single(
-        model,
-        [
-            Request(clip(0.5, 200), MC, LABELS),
-            Request(None, "음성 없이 답하세요"),
-            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
-        ],
-    )
+    assert_batch_equals_single(model, mixed_batch())
     # logit mode: the next-token scores after mistral_common's own encoding of the request
     a = clip(1.0, 330)
     got = model.choice_logprobs(a, MC, LABELS)
@@ -747,14 +743,7 @@ def test_omni_thinkers_hear_each_clip_without_torchvision(family, request):
             return [whisper_features(fe, c) for c in clips]
 
     assert_each_item_heard_its_clip(model, "audio_tower", expected, packed=True)
-    assert_batch_equals_single(
-        model,
-        [
-            Request(clip(0.5, 200), MC, LABELS),
-            Request(None, "음성 없이 답하세요"),
-            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
-        ],
-    )
+    assert_batch_equals_single(model, mixed_batch())
 
 
 # ------------------------------------------------------------------------------- Phi-4
@@ -839,14 +828,7 @@ def test_phi4_multimodal_hears_each_clip_without_torchvision(tiny_phi4_multimoda
         return list(out)
 
     assert_each_item_heard_its_clip(model, "audio_embed.encoder", expected)
-    assert_batch_equals_single(
-        model,
-        [
-            Request(clip(0.5, 200), MC, LABELS),
-            Request(None, "음성 없이 답하세요"),
-            Request(clip(2.0, 500), "짧은 질문\n(A) 예\n(B) 아니요\n답: ", ("A", "B")),
-        ],
-    )
+    assert_batch_equals_single(model, mixed_batch())
 
 
 # ------------------------------------------------------------------------------- refusals
