@@ -53,8 +53,8 @@ UPLOAD_FAILED = 3
 def hub_timeout(seconds: float) -> Iterator[None]:
     """Every ``huggingface_hub`` request made inside waits at most ``seconds`` to connect and
     between bytes (its own HTTP client has no time-out: a hanging endpoint blocks forever).
-    Uses ``huggingface_hub.set_client_factory`` (huggingface_hub >= 1.0) and puts the default
-    client back afterwards."""
+    Uses ``huggingface_hub.set_client_factory`` (huggingface_hub >= 1.0, the version setup.cfg
+    requires) and puts the default client back afterwards."""
     import huggingface_hub
     from huggingface_hub.utils import _http
 
