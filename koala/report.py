@@ -47,6 +47,7 @@ from koala.score import (
     score_run,
     scoring_options,
     selection_rules,
+    shown_variant,
     strict_json,
 )
 from koala.tasks import TaskPlot, all_tasks, find_task, get_task
@@ -95,8 +96,6 @@ def _keep_judged(
     """Carry the judged SIF configs of ``old`` (scores.json) into ``new`` (scored now without
     a judge) when they were scored from the same predictions under the same protocol; else
     say why in each such config. Returns the configs reused."""
-    from koala.score import _best, _sensitivity
-
     reused = []
     for model, m in new.get("models", {}).items():
         old_configs = ((old.get("models") or {}).get(model) or {}).get("configs") or {}
@@ -121,8 +120,7 @@ def _keep_judged(
                 continue
             iv = (old.get("scoring") or {}).get("intervals") or {}
             entry = dict(prev)
-            entry["best"] = _best(c["task"], entry["variants"], select, entry.get("coverage"))
-            entry["sensitivity"] = _sensitivity(c["task"], entry["variants"])
+            entry["best"], entry["sensitivity"] = shown_variant(entry, select)
             judge = (old.get("scoring") or {}).get("judge_model")
             entry["judged_figures"] = (
                 f"reused from scores.json (judge {judge}; intervals as scored there: "

@@ -91,6 +91,8 @@ __all__ = [
     "run",
     "score_config",
     "score_run",
+    "scoring_options",
+    "shown_variant",
     "strict_json",
 ]
 
@@ -223,6 +225,17 @@ def _sensitivity(
     return out
 
 
+def shown_variant(
+    c: Mapping[str, Any], select: str = "koala"
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``(best, sensitivity)`` of one config's scores ``c`` (:func:`score_config`'s output:
+    its ``task``, ``variants`` and per-variant ``coverage``) under the selection rule
+    ``select``: the variant a table shows and the spread over the variants, from the scores
+    alone (``report`` reselects this way when it reuses judged figures)."""
+    coverage = (c.get("coverage") or {}).get("variants")
+    return _best(c["task"], c["variants"], select, coverage), _sensitivity(c["task"], c["variants"])
+
+
 def _pick(cands: Sequence[tuple[float, str]], higher: bool) -> tuple[float, str]:
     """The best (value, variant); ties go to the variant name that sorts first."""
     return sorted(cands, key=lambda c: (-c[0] if higher else c[0], c[1]))[0]
@@ -318,8 +331,7 @@ def score_config(
         for v, vrecs in sorted(by_variant.items())
     }
     out["variants"] = variants
-    out["best"] = _best(task, variants, select, coverage)
-    out["sensitivity"] = _sensitivity(task, variants)
+    out["best"], out["sensitivity"] = shown_variant(out, select)
     subsets = sorted({r.get("subset") for r in recs if r.get("subset")})
     if len(subsets) > 1 and spec.score_subsets:
         out["subsets"] = {

@@ -104,3 +104,36 @@ def test_report_with_the_same_options_uses_scores_json_and_with_a_judge_rejudges
         assert len(s.requests) == 6
     results = json.loads((tmp_path / "r2" / "results.json").read_text())["results"]["m"]
     assert sif_score(results)[0] == 70.0 and "judged_figures" not in results["sif_kudge"]
+
+
+def test_reused_judged_figures_show_the_variant_score_chose_among_complete_ones(tmp_path, capsys):
+    # variant k2 rates higher but one of its requests is missing (a killed run): under the
+    # koala rule the table shows the complete k1, and so must the report that reuses the
+    # judged figures (it used to pass the config's coverage totals as per-variant coverage,
+    # so every variant counted as complete and k2 was shown)
+    recs, missing = [], []
+    for variant, word in (("k1", "보통"), ("k2", "최고")):
+        for k in range(6):
+            r = record("sif_kudge", f"i{k}", f"{word} 답 {k}", task="sif", variant=variant)
+            r["ref"] = {"instruction": f"지시 {k}"}
+            (missing if (variant, k) == ("k2", 5) else recs).append(r)
+    run = make_run(tmp_path / "run", recs, extra_planned=missing)
+
+    def judge(body, n):
+        return Reply(
+            body=completion("[[9]]" if "최고" in json.dumps(body, ensure_ascii=False) else "[[5]]")
+        )
+
+    with ScriptedServer(judge) as s:
+        rc = score.main([str(run), "--judge-url", s.url, "--n-resamples", "200"])
+    assert rc == 0, capsys.readouterr().err
+    scored = json.loads((run / "scores.json").read_text(encoding="utf-8"))
+    best = scored["models"]["m"]["configs"]["sif_kudge"]["best"]["gen"]
+    assert best["variant"] == "k1" and best["value"] == 50.0
+    out = tmp_path / "report"
+    assert rep.main([str(run), "--out", str(out)]) == 0  # other interval options: reused
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]["m"]
+    c = results["sif_kudge"]
+    assert "reused from scores.json" in c["judged_figures"]
+    assert c["best"] == scored["models"]["m"]["configs"]["sif_kudge"]["best"]
+    assert c["sensitivity"] == scored["models"]["m"]["configs"]["sif_kudge"]["sensitivity"]
